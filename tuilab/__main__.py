@@ -1,0 +1,3 @@
+from tuilab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Plain-Python orchestration over the kernels. Never imports textual."""

@@ -1,0 +1,287 @@
+"""The optimizer registry (name -> kernel, torch-named defaults, state slots) and a small handle.
+
+Names and defaults follow torch.optim where PyTorch has the optimizer; qhm/qhadam
+follow Ma & Yarats (2019), lion Chen et al. (2023).  Demon (Chen et al. 2019) is a
+switch on every optimizer with a momentum or first-moment term (`demon = true`,
+`demon_steps = T`), and `demon_<name>` is registered for each of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tuilab.errors import TuilabError, choice_error
+from tuilab.kernels import optimizers as K
+
+# How each hyperparameter is checked: a rule name -> (test, words for the message).
+_RULES = {
+    "positive": (lambda x: x > 0, "a number > 0"),
+    "nonneg": (lambda x: x >= 0, "a number >= 0"),
+    "unit": (lambda x: 0 <= x < 1, "a number in [0, 1)"),
+    "unit_closed": (lambda x: 0 <= x <= 1, "a number in [0, 1]"),
+}
+_PARAM_RULES = {
+    "lr": "positive",
+    "momentum": "unit",
+    "dampening": "unit_closed",
+    "weight_decay": "nonneg",
+    "lr_decay": "nonneg",
+    "initial_accumulator_value": "nonneg",
+    "eps": "nonneg",
+    "alpha": "unit",
+    "rho": "unit_closed",
+    "betas": "unit",
+    "nus": "unit_closed",
+    "nu": "unit_closed",
+    "momentum_decay": "nonneg",
+}
+_BOOLS = {"nesterov", "amsgrad", "centered", "decoupled_weight_decay", "demon"}
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One registered optimizer: its kernel id, hp order, defaults and state slots."""
+
+    name: str
+    kind: int
+    hp_order: tuple[str, ...]  # flat hp names in kernel order ("betas" expands to 2)
+    defaults: dict
+    slots: tuple[str, ...]
+    summary: str
+    momentum_param: str | None = None  # what Demon decays: a name in hp_order
+    slot_init: dict = field(default_factory=dict)  # slot -> hyperparameter giving its start value
+    fixed: dict = field(default_factory=dict)  # hp not settable under this name (e.g. adamw)
+
+    @property
+    def hyperparameters(self) -> dict:
+        """The settable hyperparameters with their defaults (torch names)."""
+        return dict(self.defaults)
+
+
+def _flat_names(order):
+    out = []
+    for name in order:
+        out += [f"{name}[0]", f"{name}[1]"] if name in ("betas", "nus") else [name]
+    return out
+
+
+REGISTRY: dict[str, OptimizerSpec] = {}
+
+
+def _register(spec: OptimizerSpec) -> None:
+    REGISTRY[spec.name] = spec
+
+
+_SGD_ORDER = ("momentum", "dampening", "weight_decay", "nesterov")
+_ADAM_ORDER = ("betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")
+_ADAM_DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)
+
+_register(OptimizerSpec("sgd", K.SGD, _SGD_ORDER,
+                        dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
+                        ("momentum_buffer",), "stochastic gradient descent (torch.optim.SGD)",
+                        momentum_param="momentum"))
+_register(OptimizerSpec("momentum", K.SGD, _SGD_ORDER,
+                        dict(lr=1e-2, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False),
+                        ("momentum_buffer",), "SGD with heavy-ball momentum 0.9",
+                        momentum_param="momentum"))
+_register(OptimizerSpec("nesterov", K.SGD, _SGD_ORDER,
+                        dict(lr=1e-2, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=True),
+                        ("momentum_buffer",), "SGD with Nesterov momentum 0.9",
+                        momentum_param="momentum"))
+_register(OptimizerSpec("adagrad", K.ADAGRAD, ("lr_decay", "weight_decay", "eps"),
+                        dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                             eps=1e-10),
+                        ("sum",), "Adagrad (torch.optim.Adagrad)",
+                        slot_init={"sum": "initial_accumulator_value"}))
+_register(OptimizerSpec("rmsprop", K.RMSPROP,
+                        ("alpha", "eps", "weight_decay", "momentum", "centered"),
+                        dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                             centered=False),
+                        ("square_avg", "momentum_buffer", "grad_avg"),
+                        "RMSProp (torch.optim.RMSprop)", momentum_param="momentum"))
+_register(OptimizerSpec("adadelta", K.ADADELTA, ("rho", "eps", "weight_decay"),
+                        dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0),
+                        ("square_avg", "acc_delta"), "Adadelta (torch.optim.Adadelta)"))
+_register(OptimizerSpec("adam", K.ADAM, _ADAM_ORDER,
+                        dict(_ADAM_DEFAULTS, decoupled_weight_decay=False),
+                        ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), "Adam (torch.optim.Adam)",
+                        momentum_param="betas[0]"))
+_register(OptimizerSpec("amsgrad", K.ADAM, _ADAM_ORDER,
+                        dict(_ADAM_DEFAULTS, decoupled_weight_decay=False),
+                        ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), "Adam with amsgrad",
+                        momentum_param="betas[0]", fixed={"amsgrad": True}))
+_register(OptimizerSpec("adamw", K.ADAM, _ADAM_ORDER,
+                        dict(_ADAM_DEFAULTS, weight_decay=1e-2),
+                        ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                        "Adam with decoupled weight decay (torch.optim.AdamW)",
+                        momentum_param="betas[0]", fixed={"decoupled_weight_decay": True}))
+_register(OptimizerSpec("nadam", K.NADAM,
+                        ("betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay"),
+                        dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                             momentum_decay=4e-3, decoupled_weight_decay=False),
+                        ("exp_avg", "exp_avg_sq"), "NAdam (torch.optim.NAdam)",
+                        momentum_param="betas[0]"))
+_register(OptimizerSpec("radam", K.RADAM,
+                        ("betas", "eps", "weight_decay", "decoupled_weight_decay"),
+                        dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                             decoupled_weight_decay=False),
+                        ("exp_avg", "exp_avg_sq"), "RAdam (torch.optim.RAdam)",
+                        momentum_param="betas[0]"))
+_register(OptimizerSpec("adamax", K.ADAMAX, ("betas", "eps", "weight_decay"),
+                        dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
+                        ("exp_avg", "exp_inf"), "Adamax (torch.optim.Adamax)",
+                        momentum_param="betas[0]"))
+_register(OptimizerSpec("qhm", K.QHM, ("momentum", "nu", "weight_decay", "decoupled_weight_decay"),
+                        dict(lr=1e-2, momentum=0.999, nu=0.7, weight_decay=0.0,
+                             decoupled_weight_decay=False),
+                        ("momentum_buffer",), "quasi-hyperbolic momentum (Ma & Yarats 2019)",
+                        momentum_param="momentum"))
+_register(OptimizerSpec("qhadam", K.QHADAM,
+                        ("betas", "nus", "eps", "weight_decay", "decoupled_weight_decay"),
+                        dict(lr=1e-3, betas=(0.995, 0.999), nus=(0.7, 1.0), eps=1e-8,
+                             weight_decay=0.0, decoupled_weight_decay=False),
+                        ("exp_avg", "exp_avg_sq"), "quasi-hyperbolic Adam (Ma & Yarats 2019)",
+                        momentum_param="betas[0]"))
+_register(OptimizerSpec("qhadamw", K.QHADAM,
+                        ("betas", "nus", "eps", "weight_decay", "decoupled_weight_decay"),
+                        dict(lr=1e-3, betas=(0.995, 0.999), nus=(0.7, 1.0), eps=1e-8,
+                             weight_decay=1e-2),
+                        ("exp_avg", "exp_avg_sq"), "QHAdam with decoupled weight decay",
+                        momentum_param="betas[0]", fixed={"decoupled_weight_decay": True}))
+_register(OptimizerSpec("lion", K.LION, ("betas", "weight_decay"),
+                        dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0),
+                        ("exp_avg",), "Lion, sign momentum (Chen et al. 2023)",
+                        momentum_param="betas[0]"))
+
+def _momentum_default(spec: OptimizerSpec) -> float:
+    key = spec.momentum_param or ""
+    return spec.defaults["betas"][0] if key == "betas[0]" else spec.defaults.get(key, 0.0)
+
+
+# Demon variants of every optimizer whose momentum is on by default (not plain sgd/rmsprop).
+for _base in [s for s in REGISTRY.values() if _momentum_default(s) > 0]:
+    _register(OptimizerSpec(
+        f"demon_{_base.name}", _base.kind, _base.hp_order, dict(_base.defaults, demon_steps=0),
+        _base.slots, f"{_base.summary} with Demon decaying momentum (Chen et al. 2019)",
+        _base.momentum_param, _base.slot_init, dict(_base.fixed, demon=True)))
+del _base
+
+OPTIMIZER_NAMES = tuple(REGISTRY)
+
+
+def get_spec(name: str) -> OptimizerSpec:
+    if name not in REGISTRY:
+        raise choice_error("optimizer", name, REGISTRY)
+    return REGISTRY[name]
+
+
+def _check_number(opt: str, key: str, value, rule: str):
+    test, words = _RULES[rule]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TuilabError(f"{opt}: {key} must be {words}, got {value!r}")
+    if not math.isfinite(float(value)) or not test(float(value)):
+        raise TuilabError(f"{opt}: {key} must be {words}, got {value!r}")
+    return float(value)
+
+
+def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
+    """The full, validated hyperparameters of `name` with `hyper` over the defaults."""
+    spec = get_spec(name)
+    hyper = dict(hyper or {})
+    allowed = set(spec.defaults) | {"demon", "demon_steps"} if spec.momentum_param else set(
+        spec.defaults)
+    for key in hyper:
+        if key in spec.fixed and hyper[key] == spec.fixed[key]:
+            continue
+        if key in spec.fixed:
+            raise TuilabError(f"{name}: {key} is fixed to {spec.fixed[key]!r} for this optimizer")
+        if key not in allowed:
+            raise choice_error(f"hyperparameter for {name}:", key, allowed)
+    out = {**spec.defaults, **spec.fixed, **hyper}
+    for key, value in list(out.items()):
+        if key in _BOOLS:
+            if not isinstance(value, (bool, np.bool_)):
+                raise TuilabError(f"{name}: {key} must be true or false, got {value!r}")
+            out[key] = bool(value)
+        elif key in ("betas", "nus"):
+            if not isinstance(value, (tuple, list)) or len(value) != 2:
+                raise TuilabError(f"{name}: {key} must be a pair of numbers, got {value!r}")
+            out[key] = tuple(_check_number(name, f"{key}[{k}]", v, _PARAM_RULES[key])
+                             for k, v in enumerate(value))
+        elif key == "demon_steps":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise TuilabError(f"{name}: demon_steps must be a whole number >= 0, got {value!r}")
+        else:
+            out[key] = _check_number(name, key, value, _PARAM_RULES[key])
+    if out.get("nesterov") and (out["momentum"] <= 0 or out["dampening"] != 0):
+        raise TuilabError(f"{name}: nesterov needs momentum > 0 and dampening = 0")
+    return out
+
+
+def _hp_vector(spec: OptimizerSpec, hyper: dict) -> np.ndarray:
+    flat = []
+    for key in spec.hp_order:
+        value = hyper.get(key, False)
+        flat += list(value) if key in ("betas", "nus") else [float(value)]
+    return np.array(flat, dtype=np.float64)
+
+
+class Optimizer:
+    """Registry entry + hyperparameters + explicit state for one flat parameter vector.
+
+    `step(theta, grad)` applies one update in place; `state` (slots x n) and `scal`
+    are plain arrays that a chunk kernel can take directly.
+    """
+
+    def __init__(self, name: str, n_params: int, dtype=np.float32, total_steps: int | None = None,
+                 **hyper):
+        self.spec = get_spec(name)
+        self.name = name
+        self.hyper = resolve_hyperparameters(name, hyper)
+        self.lr = self.hyper["lr"]
+        self.dtype = np.dtype(dtype)
+        self.hp = _hp_vector(self.spec, self.hyper)
+        self.state = np.zeros((len(self.spec.slots), n_params), dtype=self.dtype)
+        for slot, key in self.spec.slot_init.items():
+            self.state[self.spec.slots.index(slot)] = self.hyper[key]
+        self.scal = np.zeros(K.N_SCALARS, dtype=np.float64)
+        self.scal[K.S_B1POW] = self.scal[K.S_B2POW] = self.scal[K.S_MU_PRODUCT] = 1.0
+        if self.hyper.get("demon"):
+            steps = self.hyper.get("demon_steps") or total_steps
+            if not steps:
+                raise TuilabError(
+                    f"{name}: Demon needs demon_steps, the total number of steps it decays over")
+            self.scal[K.S_DEMON_T] = float(steps)
+            self.scal[K.S_DEMON_IDX] = _flat_names(self.spec.hp_order).index(
+                self.spec.momentum_param)
+
+    @property
+    def kind(self) -> int:
+        return self.spec.kind
+
+    @property
+    def steps_taken(self) -> int:
+        return int(self.scal[K.S_STEP])
+
+    def _check(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        n = self.state.shape[1]
+        for label, arr in (("theta", theta), ("grad", grad)):
+            if arr.shape != (n,) or arr.dtype != self.dtype:
+                raise TuilabError(f"{label} must be a {self.dtype.name} vector of {n} values, "
+                                  f"got {arr.dtype.name} {arr.shape}")
+
+    def step(self, theta: np.ndarray, grad: np.ndarray, lr: float | None = None) -> None:
+        """One update of theta in place with gradient grad."""
+        self._check(theta, grad)
+        K.optimizer_step(self.kind, theta, grad, self.state, self.scal, self.hp,
+                         self.lr if lr is None else float(lr))
+
+    def run(self, theta: np.ndarray, grads: np.ndarray, lrs=None) -> None:
+        """len(grads) updates in one kernel call: grads[k] is the k-th step's gradient."""
+        self._check(theta, grads[0] if len(grads) else theta)
+        lrs = np.full(len(grads), self.lr) if lrs is None else np.asarray(lrs, np.float64)
+        K.optimizer_run(self.kind, theta, np.ascontiguousarray(grads, self.dtype), self.state,
+                        self.scal, self.hp, lrs)

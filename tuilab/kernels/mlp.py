@@ -1,0 +1,191 @@
+"""A dense MLP on one flat parameter vector: forward, backward, loss, and the training chunk.
+
+Layout (built by engine.model): layer l maps sizes[l] -> sizes[l+1] with
+W_l = theta[w_off[l] : w_off[l] + sizes[l]*sizes[l+1]] viewed (sizes[l], sizes[l+1])
+row-major, then b_l = theta[b_off[l] : b_off[l] + sizes[l+1]].  Forward is
+Z_l = A_{l-1} W_l + b_l, A_l = f_l(Z_l), with A_{-1} = X.
+
+Workspaces are flat buffers with room for `cap` rows per layer: layer l's block
+starts at cap * (sum of the widths before it), so a smaller last batch reuses them.
+"""
+
+import math
+
+import numpy as np
+
+from tuilab.kernels._jit import kernel
+from tuilab.kernels.activations import activation_backward, activation_forward
+from tuilab.kernels.losses import loss_backward, loss_value
+from tuilab.kernels.optimizers import optimizer_step
+
+
+@kernel
+def _weights(theta, w_off, b_off, sizes, l):
+    n_in = sizes[l]
+    n_out = sizes[l + 1]
+    W = theta[w_off[l]:w_off[l] + n_in * n_out].reshape((n_in, n_out))
+    b = theta[b_off[l]:b_off[l] + n_out]
+    return W, b
+
+
+@kernel
+def _block(buf, cap, sizes, l, n):
+    """Layer l's (n, width) block of a flat workspace with `cap` rows per layer."""
+    off = 0
+    for k in range(l):
+        off += cap * sizes[k + 1]
+    w = sizes[l + 1]
+    return buf[off:off + n * w].reshape((n, w))
+
+
+@kernel
+def mlp_forward(theta, X, w_off, b_off, sizes, acts, zbuf, abuf, cap):
+    """Fill Z and A for every layer for the rows of X (n <= cap); returns the output block A_L."""
+    n = X.shape[0]
+    L = sizes.shape[0] - 1
+    prev = X
+    for l in range(L):
+        W, b = _weights(theta, w_off, b_off, sizes, l)
+        Z = _block(zbuf, cap, sizes, l, n)
+        A = _block(abuf, cap, sizes, l, n)
+        np.dot(prev, W, Z)
+        for i in range(n):
+            for j in range(Z.shape[1]):
+                Z[i, j] += b[j]
+        activation_forward(Z, A, acts[l])
+        prev = A
+    return prev
+
+
+@kernel
+def mlp_backward(theta, X, Y, w_off, b_off, sizes, acts, loss, zbuf, abuf, dbuf, tmp, grad, cap):
+    """After mlp_forward on X: write dL/dtheta into grad and return the loss (float64).
+
+    dbuf holds dL/dZ per layer (same layout as zbuf); tmp holds dL/dA of one layer.
+    The first layer's dL/dX is never formed: nothing needs it.
+    """
+    n = X.shape[0]
+    L = sizes.shape[0] - 1
+    Zl = _block(zbuf, cap, sizes, L - 1, n)
+    Al = _block(abuf, cap, sizes, L - 1, n)
+    dZ = _block(dbuf, cap, sizes, L - 1, n)
+    value = loss_value(Zl, Al, Y, loss)
+    loss_backward(Zl, Al, Y, acts[L - 1], loss, dZ)
+    for l in range(L - 1, -1, -1):
+        n_in = sizes[l]
+        n_out = sizes[l + 1]
+        dZ = _block(dbuf, cap, sizes, l, n)
+        prev = X if l == 0 else _block(abuf, cap, sizes, l - 1, n)
+        gW = grad[w_off[l]:w_off[l] + n_in * n_out].reshape((n_in, n_out))
+        gb = grad[b_off[l]:b_off[l] + n_out]
+        np.dot(prev.T, dZ, gW)
+        for j in range(n_out):
+            gb[j] = 0.0
+        for i in range(n):
+            for j in range(n_out):
+                gb[j] += dZ[i, j]
+        if l > 0:
+            W, _ = _weights(theta, w_off, b_off, sizes, l)
+            dA = tmp[:n * n_in].reshape((n, n_in))
+            np.dot(dZ, W.T, dA)
+            activation_backward(
+                _block(zbuf, cap, sizes, l - 1, n), _block(abuf, cap, sizes, l - 1, n),
+                dA, _block(dbuf, cap, sizes, l - 1, n), acts[l - 1])
+    return value
+
+
+@kernel
+def workspace(theta, sizes, cap):
+    """Fresh forward/backward buffers for batches of up to `cap` rows."""
+    total = 0
+    widest = 0
+    for l in range(1, sizes.shape[0]):
+        total += sizes[l]
+        if sizes[l] > widest:
+            widest = sizes[l]
+    zbuf = np.empty(cap * total, theta.dtype)
+    abuf = np.empty(cap * total, theta.dtype)
+    dbuf = np.empty(cap * total, theta.dtype)
+    tmp = np.empty(cap * widest, theta.dtype)
+    return zbuf, abuf, dbuf, tmp
+
+
+@kernel
+def mlp_loss_and_grad(theta, X, Y, w_off, b_off, sizes, acts, loss, grad):
+    """The loss over all rows of X as one batch; its gradient written into grad."""
+    n = X.shape[0]
+    zbuf, abuf, dbuf, tmp = workspace(theta, sizes, n)
+    mlp_forward(theta, X, w_off, b_off, sizes, acts, zbuf, abuf, n)
+    return mlp_backward(theta, X, Y, w_off, b_off, sizes, acts, loss, zbuf, abuf, dbuf, tmp,
+                        grad, n)
+
+
+@kernel
+def mlp_predict(theta, X, w_off, b_off, sizes, acts, out, batch):
+    """Output activations for every row of X, `batch` rows at a time, into out."""
+    n = X.shape[0]
+    zbuf, abuf, _, _ = workspace(theta, sizes, batch)
+    for start in range(0, n, batch):
+        stop = min(start + batch, n)
+        A = mlp_forward(theta, X[start:stop], w_off, b_off, sizes, acts, zbuf, abuf, batch)
+        out[start:stop] = A
+
+
+@kernel
+def mlp_evaluate(theta, X, Y, w_off, b_off, sizes, acts, loss, out, batch):
+    """Mean loss over all rows of X (batches weighted by size); outputs into out."""
+    n = X.shape[0]
+    zbuf, abuf, _, _ = workspace(theta, sizes, batch)
+    L = sizes.shape[0] - 1
+    total = 0.0
+    for start in range(0, n, batch):
+        stop = min(start + batch, n)
+        A = mlp_forward(theta, X[start:stop], w_off, b_off, sizes, acts, zbuf, abuf, batch)
+        Z = _block(zbuf, batch, sizes, L - 1, stop - start)
+        total += loss_value(Z, A, Y[start:stop], loss) * (stop - start)
+        out[start:stop] = A
+    return total / n
+
+
+@kernel
+def train_chunk(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
+                batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq):
+    """Run n_steps minibatch steps (forward, backward, update) without returning to Python.
+
+    Step s uses rows order[(first_batch + s) * batch_size : ...] (the last batch of an
+    epoch may be short) and learning rate lrs[s]; its loss goes to losses[s] and, when
+    grad_sq has rows, each layer's squared gradient norm to grad_sq[s, l].
+    Returns the number of steps done: fewer than n_steps when a loss is NaN or Inf
+    (that step's update is not applied, so theta holds the last finite point).
+    """
+    N = order.shape[0]
+    n_in = X.shape[1]
+    n_out = Y.shape[1]
+    L = sizes.shape[0] - 1
+    xb = np.empty((batch_size, n_in), X.dtype)
+    yb = np.empty((batch_size, n_out), Y.dtype)
+    zbuf, abuf, dbuf, tmp = workspace(theta, sizes, batch_size)
+    track = grad_sq.shape[0] > 0
+    for s in range(n_steps):
+        start = (first_batch + s) * batch_size
+        n = min(batch_size, N - start)
+        for i in range(n):
+            r = order[start + i]
+            xb[i, :] = X[r, :]
+            yb[i, :] = Y[r, :]
+        xs = xb[:n]
+        ys = yb[:n]
+        mlp_forward(theta, xs, w_off, b_off, sizes, acts, zbuf, abuf, batch_size)
+        value = mlp_backward(theta, xs, ys, w_off, b_off, sizes, acts, loss, zbuf, abuf, dbuf,
+                             tmp, grad, batch_size)
+        losses[s] = value
+        if not math.isfinite(value):
+            return s
+        if track:
+            for l in range(L):
+                acc = 0.0
+                for k in range(w_off[l], b_off[l] + sizes[l + 1]):
+                    acc += grad[k] * grad[k]
+                grad_sq[s, l] = acc
+        optimizer_step(kind, theta, grad, state, scal, hp, lrs[s])
+    return n_steps

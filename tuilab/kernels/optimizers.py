@@ -1,0 +1,410 @@
+"""Optimizer update kernels over one flat parameter vector.
+
+Every kernel has the same signature, step(theta, grad, state, scal, hp, lr):
+
+- theta, grad: 1-D arrays of one float dtype; theta is updated in place;
+- state: 2-D array (slots, len(theta)) of that dtype: the optimizer's moment buffers;
+- scal: float64 scalar state, see the S_* indices (step count, running beta powers, ...);
+- hp: float64 hyperparameters, positional, as each docstring lists them;
+- lr: this step's learning rate.
+
+The element arithmetic follows torch.optim's single-tensor code, in the same order,
+so float64 trajectories agree with PyTorch to ~1e-15. Scalars are cast to theta's
+dtype before the element loop so float32 loops stay float32 (and vectorise).
+Weight decay is L2 (added to the gradient) unless `decoupled`, then
+theta <- theta * (1 - lr * wd) before the adaptive step (AdamW), never in a denominator.
+"""
+
+import math
+
+import numpy as np
+
+from tuilab.kernels._jit import kernel
+
+SGD = 0
+ADAGRAD = 1
+RMSPROP = 2
+ADADELTA = 3
+ADAM = 4
+NADAM = 5
+RADAM = 6
+ADAMAX = 7
+QHM = 8
+QHADAM = 9
+LION = 10
+
+# scal: float64 scalar state
+S_STEP = 0  # steps taken, including the current one while a kernel runs
+S_B1POW = 1  # product of beta1 over the steps taken (incremental bias correction)
+S_B2POW = 2  # product of beta2 over the steps taken
+S_MU_PRODUCT = 3  # NAdam's running product of mu_t
+S_DEMON_T = 4  # Demon: total steps T (0: Demon off)
+S_DEMON_IDX = 5  # Demon: index in hp of the momentum coefficient it decays
+N_SCALARS = 6
+
+
+@kernel
+def _cast(theta, values):
+    """values (float64) as an array of theta's dtype, so loops do not widen to float64."""
+    out = np.empty(values.shape[0], theta.dtype)
+    for k in range(values.shape[0]):
+        out[k] = values[k]
+    return out
+
+
+@kernel
+def _lerp(a, b, w, one_minus_w):
+    """a + w (b - a), computed as torch.lerp does (from the nearer end)."""
+    if w < 0.5:
+        return a + w * (b - a)
+    return b - (b - a) * one_minus_w
+
+
+@kernel
+def sgd_step(theta, grad, state, scal, hp, lr):
+    """buf <- mu buf + (1 - dampening) g (buf = g at step 1); theta <- theta - lr (g + mu buf if nesterov else buf).
+
+    hp: momentum, dampening, weight_decay, nesterov.
+    """
+    c = _cast(theta, np.array([hp[0], 1.0 - hp[1], hp[2], -lr]))
+    mu, keep, wd, neg_lr = c[0], c[1], c[2], c[3]
+    first = scal[S_STEP] == 1.0
+    nesterov = hp[3] != 0.0
+    buf = state[0]
+    for i in range(theta.shape[0]):
+        g = grad[i] + wd * theta[i] if hp[2] != 0.0 else grad[i]
+        if hp[0] != 0.0:
+            b = g if first else buf[i] * mu + g * keep
+            buf[i] = b
+            g = g + mu * b if nesterov else b
+        theta[i] = theta[i] + neg_lr * g
+
+
+@kernel
+def adagrad_step(theta, grad, state, scal, hp, lr):
+    """s <- s + g^2; theta <- theta - lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps).
+
+    hp: lr_decay, weight_decay, eps.  state[0] starts at initial_accumulator_value.
+    """
+    clr = lr / (1.0 + (scal[S_STEP] - 1.0) * hp[0])
+    c = _cast(theta, np.array([hp[1], hp[2], -clr]))
+    wd, eps, neg_clr = c[0], c[1], c[2]
+    s = state[0]
+    for i in range(theta.shape[0]):
+        g = grad[i] + wd * theta[i] if hp[1] != 0.0 else grad[i]
+        s[i] = s[i] + g * g
+        theta[i] = theta[i] + neg_clr * (g / (math.sqrt(s[i]) + eps))
+
+
+@kernel
+def rmsprop_step(theta, grad, state, scal, hp, lr):
+    """v <- alpha v + (1 - alpha) g^2; d = sqrt(v - gbar^2 if centered else v) + eps; theta <- theta - lr g / d (through a momentum buffer if momentum > 0).
+
+    hp: alpha, eps, weight_decay, momentum, centered.  state: v, buf, gbar.
+    """
+    c = _cast(theta, np.array([hp[0], 1.0 - hp[0], hp[1], hp[2], hp[3], -lr]))
+    alpha, one_m_alpha, eps, wd, mu, neg_lr = c[0], c[1], c[2], c[3], c[4], c[5]
+    centered = hp[4] != 0.0
+    v = state[0]
+    buf = state[1]
+    gbar = state[2]
+    for i in range(theta.shape[0]):
+        g = grad[i] + wd * theta[i] if hp[2] != 0.0 else grad[i]
+        v[i] = v[i] * alpha + g * g * one_m_alpha
+        if centered:
+            gbar[i] = _lerp(gbar[i], g, one_m_alpha, alpha)
+            d = math.sqrt(v[i] - gbar[i] * gbar[i]) + eps
+        else:
+            d = math.sqrt(v[i]) + eps
+        if hp[3] > 0.0:
+            buf[i] = buf[i] * mu + g / d
+            theta[i] = theta[i] + neg_lr * buf[i]
+        else:
+            theta[i] = theta[i] + neg_lr * (g / d)
+
+
+@kernel
+def adadelta_step(theta, grad, state, scal, hp, lr):
+    """v <- rho v + (1 - rho) g^2; dx = sqrt(u + eps) / sqrt(v + eps) g; u <- rho u + (1 - rho) dx^2; theta <- theta - lr dx.
+
+    hp: rho, eps, weight_decay.  state: v, u.
+    """
+    c = _cast(theta, np.array([hp[0], 1.0 - hp[0], hp[1], hp[2], -lr]))
+    rho, one_m_rho, eps, wd, neg_lr = c[0], c[1], c[2], c[3], c[4]
+    v = state[0]
+    u = state[1]
+    for i in range(theta.shape[0]):
+        g = grad[i] + wd * theta[i] if hp[2] != 0.0 else grad[i]
+        v[i] = v[i] * rho + g * g * one_m_rho
+        dx = math.sqrt(u[i] + eps) / math.sqrt(v[i] + eps) * g
+        u[i] = u[i] * rho + dx * dx * one_m_rho
+        theta[i] = theta[i] + neg_lr * dx
+
+
+@kernel
+def adam_step(theta, grad, state, scal, hp, lr):
+    """m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2; theta <- theta - lr/(1 - b1^t) m / (sqrt(v)/sqrt(1 - b2^t) + eps).
+
+    hp: beta1, beta2, eps, weight_decay, amsgrad, decoupled.  state: m, v, vmax.
+    amsgrad uses vmax = max(vmax, v) in place of v; decoupled is AdamW.
+    """
+    b1 = hp[0]
+    b2 = hp[1]
+    scal[S_B1POW] *= b1
+    scal[S_B2POW] *= b2
+    step_size = lr / (1.0 - scal[S_B1POW])
+    bc2_sqrt = math.sqrt(1.0 - scal[S_B2POW])
+    decoupled = hp[5] != 0.0
+    amsgrad = hp[4] != 0.0
+    c = _cast(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], -step_size,
+                               bc2_sqrt, 1.0 - lr * hp[3]]))
+    b1c, w1, b2c, w2, eps, wd, neg_step, bc2s, decay = (
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
+    m = state[0]
+    v = state[1]
+    vmax = state[2]
+    for i in range(theta.shape[0]):
+        p = theta[i]
+        g = grad[i]
+        if hp[3] != 0.0:
+            if decoupled:
+                p = p * decay
+            else:
+                g = g + wd * p
+        m[i] = _lerp(m[i], g, w1, b1c)
+        v[i] = v[i] * b2c + g * g * w2
+        if amsgrad:
+            if v[i] > vmax[i]:
+                vmax[i] = v[i]
+            denom = math.sqrt(vmax[i]) / bc2s + eps
+        else:
+            denom = math.sqrt(v[i]) / bc2s + eps
+        theta[i] = p + neg_step * (m[i] / denom)
+
+
+@kernel
+def nadam_step(theta, grad, state, scal, hp, lr):
+    """mu_t = b1 (1 - 0.5 * 0.96^(t psi)); theta <- theta - lr (1 - mu_t)/(1 - prod mu) g/d - lr mu_{t+1}/(1 - prod mu * mu_{t+1}) m/d, d = sqrt(v/(1 - b2^t)) + eps.
+
+    hp: beta1, beta2, eps, weight_decay, momentum_decay (psi), decoupled.  state: m, v.
+    """
+    b1 = hp[0]
+    b2 = hp[1]
+    t = scal[S_STEP]
+    scal[S_B2POW] *= b2
+    bc2 = 1.0 - scal[S_B2POW]
+    mu = b1 * (1.0 - 0.5 * 0.96 ** (t * hp[4]))
+    mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1.0) * hp[4]))
+    scal[S_MU_PRODUCT] *= mu
+    mu_prod = scal[S_MU_PRODUCT]
+    coef_g = -lr * (1.0 - mu) / (1.0 - mu_prod)
+    coef_m = (-lr * mu_next) / (1.0 - mu_prod * mu_next)
+    decoupled = hp[5] != 0.0
+    c = _cast(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], bc2, coef_g, coef_m,
+                               1.0 - lr * hp[3]]))
+    b1c, w1, b2c, w2, eps, wd, bc2c, cg, cm, decay = (
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
+    m = state[0]
+    v = state[1]
+    for i in range(theta.shape[0]):
+        p = theta[i]
+        g = grad[i]
+        if hp[3] != 0.0:
+            if decoupled:
+                p = p * decay
+            else:
+                g = g + wd * p
+        m[i] = _lerp(m[i], g, w1, b1c)
+        v[i] = v[i] * b2c + g * g * w2
+        d = math.sqrt(v[i] / bc2c) + eps
+        p = p + cg * (g / d)
+        theta[i] = p + cm * (m[i] / d)
+
+
+@kernel
+def radam_step(theta, grad, state, scal, hp, lr):
+    """m, v as Adam; rho_t = rho_inf - 2 t b2^t / (1 - b2^t); if rho_t > 5: theta <- theta - lr m_hat r_t sqrt(1 - b2^t)/(sqrt(v) + eps), else theta <- theta - lr m_hat.
+
+    hp: beta1, beta2, eps, weight_decay, decoupled.  state: m, v.
+    """
+    b1 = hp[0]
+    b2 = hp[1]
+    t = scal[S_STEP]
+    scal[S_B1POW] *= b1
+    scal[S_B2POW] *= b2
+    bc1 = 1.0 - scal[S_B1POW]
+    bc2 = 1.0 - scal[S_B2POW]
+    rho_inf = 2.0 / (1.0 - b2) - 1.0
+    rho_t = rho_inf - 2.0 * t * scal[S_B2POW] / bc2
+    rectify = rho_t > 5.0
+    rect = 1.0
+    if rectify:
+        rect = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                         / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+    decoupled = hp[4] != 0.0
+    c = _cast(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], bc1, lr,
+                               math.sqrt(bc2), rect, 1.0 - lr * hp[3]]))
+    b1c, w1, b2c, w2, eps, wd, bc1c, lrc, sbc2, rectc, decay = (
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10])
+    m = state[0]
+    v = state[1]
+    for i in range(theta.shape[0]):
+        p = theta[i]
+        g = grad[i]
+        if hp[3] != 0.0:
+            if decoupled:
+                p = p * decay
+            else:
+                g = g + wd * p
+        m[i] = _lerp(m[i], g, w1, b1c)
+        v[i] = v[i] * b2c + g * g * w2
+        m_hat = m[i] / bc1c
+        if rectify:
+            adaptive = sbc2 / (math.sqrt(v[i]) + eps)
+            theta[i] = p - m_hat * lrc * adaptive * rectc
+        else:
+            theta[i] = p - m_hat * lrc
+
+
+@kernel
+def adamax_step(theta, grad, state, scal, hp, lr):
+    """m <- b1 m + (1 - b1) g; u <- max(b2 u, |g| + eps); theta <- theta - lr/(1 - b1^t) m / u.
+
+    hp: beta1, beta2, eps, weight_decay.  state: m, u.
+    """
+    b1 = hp[0]
+    scal[S_B1POW] *= b1
+    clr = lr / (1.0 - scal[S_B1POW])
+    c = _cast(theta, np.array([b1, 1.0 - b1, hp[1], hp[2], hp[3], -clr]))
+    b1c, w1, b2c, eps, wd, neg_clr = c[0], c[1], c[2], c[3], c[4], c[5]
+    m = state[0]
+    u = state[1]
+    for i in range(theta.shape[0]):
+        g = grad[i] + wd * theta[i] if hp[3] != 0.0 else grad[i]
+        m[i] = _lerp(m[i], g, w1, b1c)
+        a = u[i] * b2c
+        b = abs(g) + eps
+        u[i] = a if a > b else b
+        theta[i] = theta[i] + neg_clr * (m[i] / u[i])
+
+
+@kernel
+def qhm_step(theta, grad, state, scal, hp, lr):
+    """buf <- beta buf + (1 - beta) g; theta <- theta - lr ((1 - nu) g + nu buf)  (Ma & Yarats 2019).
+
+    hp: momentum (beta), nu, weight_decay, decoupled.  state: buf (starts at 0).
+    """
+    beta = hp[0]
+    nu = hp[1]
+    decoupled = hp[3] != 0.0
+    c = _cast(theta, np.array([beta, 1.0 - beta, nu, 1.0 - nu, hp[2], lr, 1.0 - lr * hp[2]]))
+    bc, one_m_beta, nuc, one_m_nu, wd, lrc, decay = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    buf = state[0]
+    for i in range(theta.shape[0]):
+        p = theta[i]
+        g = grad[i]
+        if hp[2] != 0.0:
+            if decoupled:
+                p = p * decay
+            else:
+                g = g + wd * p
+        buf[i] = bc * buf[i] + one_m_beta * g
+        theta[i] = p - lrc * (one_m_nu * g + nuc * buf[i])
+
+
+@kernel
+def qhadam_step(theta, grad, state, scal, hp, lr):
+    """m, v as Adam; theta <- theta - lr ((1 - nu1) g + nu1 m_hat) / (sqrt((1 - nu2) g^2 + nu2 v_hat) + eps)  (Ma & Yarats 2019).
+
+    hp: beta1, beta2, nu1, nu2, eps, weight_decay, decoupled (QHAdamW).  state: m, v.
+    """
+    b1 = hp[0]
+    b2 = hp[1]
+    scal[S_B1POW] *= b1
+    scal[S_B2POW] *= b2
+    decoupled = hp[6] != 0.0
+    c = _cast(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], 1.0 - hp[2], hp[3],
+                               1.0 - hp[3], hp[4], hp[5], 1.0 - scal[S_B1POW],
+                               1.0 - scal[S_B2POW], lr, 1.0 - lr * hp[5]]))
+    b1c, w1, b2c, w2, nu1, one_m_nu1, nu2, one_m_nu2, eps, wd, bc1, bc2, lrc, decay = (
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13])
+    m = state[0]
+    v = state[1]
+    for i in range(theta.shape[0]):
+        p = theta[i]
+        g = grad[i]
+        if hp[5] != 0.0:
+            if decoupled:
+                p = p * decay
+            else:
+                g = g + wd * p
+        m[i] = b1c * m[i] + w1 * g
+        v[i] = b2c * v[i] + w2 * g * g
+        num = one_m_nu1 * g + nu1 * (m[i] / bc1)
+        den = math.sqrt(one_m_nu2 * g * g + nu2 * (v[i] / bc2)) + eps
+        theta[i] = p - lrc * (num / den)
+
+
+@kernel
+def lion_step(theta, grad, state, scal, hp, lr):
+    """theta <- theta (1 - lr wd) - lr sign(b1 m + (1 - b1) g); m <- b2 m + (1 - b2) g  (Chen et al. 2023).
+
+    hp: beta1, beta2, weight_decay.  state: m.
+    """
+    c = _cast(theta, np.array([hp[0], 1.0 - hp[0], hp[1], 1.0 - hp[1], lr, 1.0 - lr * hp[2]]))
+    b1, w1, b2, w2, lrc, decay = c[0], c[1], c[2], c[3], c[4], c[5]
+    m = state[0]
+    for i in range(theta.shape[0]):
+        g = grad[i]
+        p = theta[i] * decay if hp[2] != 0.0 else theta[i]
+        u = b1 * m[i] + w1 * g
+        s = 1.0 if u > 0 else (-1.0 if u < 0 else 0.0)
+        theta[i] = p - lrc * s
+        m[i] = b2 * m[i] + w2 * g
+
+
+@kernel
+def demon_beta(beta_init, t, total):
+    """beta_t = beta_init (1 - t/T) / ((1 - beta_init) + beta_init (1 - t/T))  (Chen et al. 2019), t from 0."""
+    rest = 1.0 - t / total
+    return beta_init * rest / ((1.0 - beta_init) + beta_init * rest)
+
+
+@kernel
+def optimizer_step(kind, theta, grad, state, scal, hp, lr):
+    """One update of optimizer `kind` (an id above); Demon decays hp[S_DEMON_IDX] when on."""
+    t = scal[S_STEP]
+    scal[S_STEP] = t + 1.0
+    if scal[S_DEMON_T] > 0.0:
+        hp = hp.copy()
+        k = int(scal[S_DEMON_IDX])
+        hp[k] = demon_beta(hp[k], t, scal[S_DEMON_T])
+    if kind == SGD:
+        sgd_step(theta, grad, state, scal, hp, lr)
+    elif kind == ADAGRAD:
+        adagrad_step(theta, grad, state, scal, hp, lr)
+    elif kind == RMSPROP:
+        rmsprop_step(theta, grad, state, scal, hp, lr)
+    elif kind == ADADELTA:
+        adadelta_step(theta, grad, state, scal, hp, lr)
+    elif kind == ADAM:
+        adam_step(theta, grad, state, scal, hp, lr)
+    elif kind == NADAM:
+        nadam_step(theta, grad, state, scal, hp, lr)
+    elif kind == RADAM:
+        radam_step(theta, grad, state, scal, hp, lr)
+    elif kind == ADAMAX:
+        adamax_step(theta, grad, state, scal, hp, lr)
+    elif kind == QHM:
+        qhm_step(theta, grad, state, scal, hp, lr)
+    elif kind == QHADAM:
+        qhadam_step(theta, grad, state, scal, hp, lr)
+    else:
+        lion_step(theta, grad, state, scal, hp, lr)
+
+
+@kernel
+def optimizer_run(kind, theta, grads, state, scal, hp, lrs):
+    """Apply len(lrs) updates, the k-th with gradient grads[k]; a test and surface helper."""
+    for k in range(lrs.shape[0]):
+        optimizer_step(kind, theta, grads[k], state, scal, hp, lrs[k])
