@@ -15,6 +15,7 @@ import numpy as np
 
 from tuilab.kernels._jit import kernel
 from tuilab.kernels.activations import activation_backward, activation_forward
+from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
 from tuilab.kernels.losses import loss_backward, loss_value
 from tuilab.kernels.optimizers import optimizer_step
 
@@ -157,7 +158,18 @@ def train_chunk(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_
     grad_sq has rows, each layer's squared gradient norm to grad_sq[s, l].
     Returns the number of steps done: fewer than n_steps when a loss is NaN or Inf
     (that step's update is not applied, so theta holds the last finite point).
+    Subnormal results are flushed to zero while it runs (see kernels.fpu).
     """
+    fpu = flush_denormals_on()
+    done = _train_steps(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
+                        batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq)
+    restore_fpu(fpu)
+    return done
+
+
+@kernel
+def _train_steps(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
+                 batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq):
     N = order.shape[0]
     n_in = X.shape[1]
     n_out = Y.shape[1]

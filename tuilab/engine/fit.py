@@ -1,0 +1,54 @@
+"""Training steps on a network: the thin, checked Python face of the chunk kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tuilab.engine.model import MLP
+from tuilab.engine.optim import Optimizer
+from tuilab.errors import TuilabError
+from tuilab.kernels.mlp import train_chunk
+
+
+def steps_per_epoch(n_samples: int, batch_size: int) -> int:
+    """Minibatches in one pass over n_samples (the last one may be short)."""
+    return -(-n_samples // batch_size)
+
+
+def train_steps(
+    net: MLP,
+    opt: Optimizer,
+    theta: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    order: np.ndarray,
+    first_batch: int,
+    lrs: np.ndarray,
+    batch_size: int,
+    grad_sq: np.ndarray | None = None,
+) -> tuple[int, np.ndarray]:
+    """Run len(lrs) minibatch steps in one kernel call, batches taken from `order`.
+
+    Returns (steps done, per-step losses); fewer steps than asked means a NaN/Inf
+    loss at the next one (its loss is losses[done]). grad_sq, if given, is
+    (len(lrs), n_layers) and receives each layer's squared gradient norm per step.
+    """
+    n_steps = len(lrs)
+    if batch_size < 1:
+        raise TuilabError(f"batch_size must be a whole number >= 1, got {batch_size}")
+    if (first_batch + n_steps - 1) * batch_size >= len(order) and n_steps:
+        raise TuilabError(
+            f"{n_steps} steps from batch {first_batch} run past the {len(order)} samples of an epoch")
+    net.check_arrays(theta, X, Y)
+    if opt.dtype != net.dtype or opt.state.shape[1] != theta.shape[0]:
+        raise TuilabError("the optimizer was made for another network (size or dtype differs)")
+    if grad_sq is None:
+        grad_sq = np.zeros((0, net.layout.n_layers), np.float64)
+    losses = np.full(n_steps, np.nan, np.float64)
+    L = net.layout
+    done = train_chunk(
+        theta, np.empty_like(theta), opt.state, opt.scal, opt.hp,
+        opt.kind, X, Y, np.asarray(order, np.int64), first_batch, n_steps, batch_size,
+        L.w_off, L.b_off, L.sizes, net.acts, net.loss, np.asarray(lrs, np.float64), losses, grad_sq,
+    )
+    return int(done), losses
