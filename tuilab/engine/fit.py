@@ -46,6 +46,8 @@ def train_steps(
         grad_sq = np.zeros((0, net.layout.n_layers), np.float64)
     losses = np.full(n_steps, np.nan, np.float64)
     L = net.layout
+    X = np.ascontiguousarray(X)  # one compiled layout: no copy when it already is
+    Y = np.ascontiguousarray(Y)
     done = train_chunk(
         theta, np.empty_like(theta), opt.state, opt.scal, opt.hp,
         opt.kind, X, Y, np.asarray(order, np.int64), first_batch, n_steps, batch_size,

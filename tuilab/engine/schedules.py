@@ -46,7 +46,7 @@ class Schedule:
             if key not in allowed:
                 raise choice_error(f"setting for schedule {name!r}:", key, allowed)
         merged = {**SCHEDULES[name], **WARMUP_KEYS, **params}
-        for key in ("step_size", "T_max"):
+        for key in {"step_size", "T_max"} & set(merged):
             v = merged[key]
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise TuilabError(f"schedule {name}: {key} must be a whole number >= 1, got {v!r}")
@@ -58,6 +58,8 @@ class Schedule:
             ("eta_min", lambda x: x >= 0, ">= 0"),
             ("warmup_start_factor", lambda x: 0 < x <= 1, "in (0, 1]"),
         ):
+            if key not in merged:
+                continue
             v = merged[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v):
                 raise TuilabError(f"schedule {name}: {key} must be a number {words}, got {v!r}")

@@ -1,0 +1,129 @@
+"""The chunk kernel: many steps in one call equal the same steps taken one by one."""
+
+import numpy as np
+import pytest
+from numba import njit
+
+from tuilab.engine.fit import steps_per_epoch, train_steps
+from tuilab.engine.model import MLP
+from tuilab.engine.optim import Optimizer
+from tuilab.kernels import fpu
+from tuilab.kernels.mlp import mlp_loss_and_grad, train_chunk
+
+
+def data(rng, n=103, d=6, k=3, dtype=np.float64):
+    X = rng.normal(size=(n, d)).astype(dtype)
+    Y = np.eye(k, dtype=dtype)[rng.integers(0, k, n)]
+    return X, Y
+
+
+@pytest.mark.parametrize("name", ["sgd", "nesterov", "adam", "rmsprop", "demon_adam"])
+def test_chunk_equals_step_by_step(name, rng):
+    X, Y = data(rng)
+    net = MLP([6, 9, 7, 3], "tanh", dtype="float64")
+    bs = 10
+    n_steps = steps_per_epoch(len(X), bs)  # 11: the last batch has 3 rows
+    order = rng.permutation(len(X))
+    lrs = np.linspace(0.05, 0.01, n_steps)
+    hyper = {"demon_steps": 50} if name.startswith("demon") else {}
+
+    theta_a = net.init(seed=1)
+    opt_a = Optimizer(name, theta_a.size, np.float64, **hyper)
+    grad_sq = np.zeros((n_steps, 3))
+    done, losses = train_steps(net, opt_a, theta_a, X, Y, order, 0, lrs, bs, grad_sq)
+
+    theta_b = net.init(seed=1)
+    opt_b = Optimizer(name, theta_b.size, np.float64, **hyper)
+    for s in range(n_steps):
+        rows = order[s * bs:(s + 1) * bs]
+        value, grad = net.loss_and_grad(theta_b, X[rows], Y[rows])
+        assert losses[s] == pytest.approx(value, rel=1e-12)
+        layer_sq = [np.sum(grad[net.layout.layer_slice(l)] ** 2) for l in range(3)]
+        np.testing.assert_allclose(grad_sq[s], layer_sq, rtol=1e-12)
+        opt_b.step(theta_b, grad, lrs[s])
+    assert done == n_steps
+    np.testing.assert_allclose(theta_a, theta_b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(opt_a.scal, opt_b.scal)
+
+
+def test_chunks_resume_where_they_stopped(rng):
+    """Two chunks of an epoch give the same result as one (the Trainer's pause points)."""
+    X, Y = data(rng)
+    net = MLP([6, 5, 3], "relu", dtype="float64")
+    order = rng.permutation(len(X))
+    lrs = np.full(steps_per_epoch(len(X), 8), 0.1)
+    one = net.init(seed=4)
+    opt1 = Optimizer("momentum", one.size, np.float64)
+    train_steps(net, opt1, one, X, Y, order, 0, lrs, 8)
+    two = net.init(seed=4)
+    opt2 = Optimizer("momentum", two.size, np.float64)
+    train_steps(net, opt2, two, X, Y, order, 0, lrs[:5], 8)
+    train_steps(net, opt2, two, X, Y, order, 5, lrs[5:], 8)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_divergence_stops_the_chunk(rng):
+    X, Y = data(rng, n=200)
+    X *= 50
+    net = MLP([6, 16, 3], "relu", dtype="float32")
+    theta = net.init(seed=0)
+    opt = Optimizer("sgd", theta.size, np.float32)
+    n = steps_per_epoch(200, 10)
+    done, losses = train_steps(net, opt, theta, X.astype(np.float32), Y.astype(np.float32),
+                               np.arange(200), 0, np.full(n, 1e4), 10)
+    assert 0 < done < n
+    assert np.all(np.isfinite(losses[:done])) and not np.isfinite(losses[done])
+    assert opt.steps_taken == done  # the failing step's update was not applied
+
+
+def test_float32_training_learns(rng):
+    """Not just 'the loss went down': a separable problem is solved to 100 %."""
+    X = rng.normal(size=(400, 2)).astype(np.float32)
+    labels = (X[:, 0] * X[:, 1] > 0).astype(int)  # xor of the signs
+    Y = np.eye(2, dtype=np.float32)[labels]
+    net = MLP([2, 16, 16, 2], "relu")
+    theta = net.init("kaiming_uniform", seed=0)
+    opt = Optimizer("adam", theta.size, np.float32, lr=0.01)
+    for epoch in range(60):
+        order = rng.permutation(400)
+        train_steps(net, opt, theta, X, Y, order, 0, np.full(steps_per_epoch(400, 20), 0.01), 20)
+    acc = np.mean(net.predict(theta, X).argmax(1) == labels)
+    assert acc > 0.97
+
+
+def test_kernels_do_not_recompile(rng):
+    X, Y = data(rng)
+    for dtype in ("float32", "float64"):
+        net = MLP([6, 4, 3], "relu", dtype=dtype)
+        for _ in range(2):
+            theta = net.init()
+            opt = Optimizer("adam", theta.size, net.dtype)
+            train_steps(net, opt, theta, X.astype(dtype), Y.astype(dtype), np.arange(103), 0,
+                        np.full(3, 0.01), 10)
+            net.loss_and_grad(theta, X.astype(dtype), Y.astype(dtype))
+    # one machine-code version per dtype, whatever the calls
+    assert len(train_chunk.signatures) == 2
+    assert len(mlp_loss_and_grad.signatures) == 2
+
+
+@njit
+def _scaled(a, s):
+    return a * s
+
+
+def test_flush_to_zero_is_per_call_and_restored():
+    tiny = np.array([1e-36], np.float32)
+    factor = np.float32(1e-3)
+    assert _scaled(tiny, factor)[0] != 0  # subnormal result kept by default
+    old = fpu.flush_denormals_on()
+    try:
+        assert _scaled(tiny, factor)[0] == 0
+    finally:
+        fpu.restore_fpu(old)
+    assert _scaled(tiny, factor)[0] != 0
+    # a training chunk leaves the caller's floating-point mode as it found it
+    net = MLP([2, 2], "relu", dtype="float32")
+    theta = net.init()
+    train_steps(net, Optimizer("sgd", theta.size, np.float32), theta, np.ones((4, 2), np.float32),
+                np.ones((4, 2), np.float32) / 2, np.arange(4), 0, np.full(1, 0.1), 4)
+    assert _scaled(tiny, factor)[0] != 0
