@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import torch_or_skip
 from tuilab.engine.model import INITIALISERS, MLP, Layout, activation_gain, init_params
 
 FAN_IN, FAN_OUT = 400, 300
@@ -64,7 +65,7 @@ def test_same_seed_same_bits_and_dtypes_agree():
 
 
 def test_gains_follow_torch():
-    torch = pytest.importorskip("torch")
+    torch = torch_or_skip()
     for name in ("sigmoid", "tanh", "relu"):
         assert activation_gain(name) == pytest.approx(torch.nn.init.calculate_gain(name))
     assert activation_gain("leaky_relu") == pytest.approx(
