@@ -6,6 +6,8 @@ uses whichever is cheaper (sigmoid' = a(1 - a), relu' = [z > 0], ...).
 
 import math
 
+import numpy as np
+
 from tuilab.kernels._jit import kernel
 
 IDENTITY = 0
@@ -26,69 +28,107 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @kernel
-def activation_forward(z, a, act):
-    """a = f(z) for a 2-D block; softmax is taken row by row (max-shifted)."""
-    n, w = z.shape
-    if act == SOFTMAX:
-        for i in range(n):
-            m = z[i, 0]
-            for j in range(1, w):
-                if z[i, j] > m:
-                    m = z[i, j]
-            s = 0.0
-            for j in range(w):
-                e = math.exp(z[i, j] - m)
-                a[i, j] = e
-                s += e
-            inv = 1.0 / s
-            for j in range(w):
-                a[i, j] *= inv
-        return
-    for i in range(n):
-        for j in range(w):
-            x = z[i, j]
-            if act == IDENTITY:
-                y = x
-            elif act == SIGMOID:
-                y = 1.0 / (1.0 + math.exp(-x))
-            elif act == TANH:
-                y = math.tanh(x)
-            elif act == RELU:
-                y = x if x > 0 else 0.0
-            elif act == LEAKY_RELU:
-                y = x if x > 0 else LEAKY_SLOPE * x
-            elif act == ELU:
-                y = x if x > 0 else ELU_ALPHA * (math.exp(x) - 1.0)
-            elif act == SOFTPLUS:
-                y = x if x > SOFTPLUS_THRESHOLD else math.log1p(math.exp(x))
-            else:  # GELU, the exact erf form (torch's default)
-                y = 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
-            a[i, j] = y
+def _const(arr, value):
+    """value in arr's dtype, so a float32 loop is not widened to float64."""
+    out = np.empty(1, arr.dtype)
+    out[0] = value
+    return out[0]
 
 
 @kernel
-def activation_backward(z, a, da, dz, act):
-    """dz = da * f'(z), element-wise (not for softmax: see losses.softmax_backward)."""
+def _softmax_rows(z, a):
     n, w = z.shape
     for i in range(n):
+        m = z[i, 0]
+        for j in range(1, w):
+            if z[i, j] > m:
+                m = z[i, j]
+        s = 0.0
         for j in range(w):
-            x = z[i, j]
-            if act == IDENTITY:
-                d = 1.0
-            elif act == SIGMOID:
-                d = a[i, j] * (1.0 - a[i, j])
-            elif act == TANH:
-                d = 1.0 - a[i, j] * a[i, j]
-            elif act == RELU:
-                d = 1.0 if x > 0 else 0.0
-            elif act == LEAKY_RELU:
-                d = 1.0 if x > 0 else LEAKY_SLOPE
-            elif act == ELU:
-                d = 1.0 if x > 0 else a[i, j] + ELU_ALPHA
-            elif act == SOFTPLUS:
-                d = 1.0 if x > SOFTPLUS_THRESHOLD else 1.0 / (1.0 + math.exp(-x))
-            else:  # GELU: Phi(x) + x * phi(x)
-                d = 0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT_2PI * math.exp(
-                    -0.5 * x * x
-                )
-            dz[i, j] = da[i, j] * d
+            e = math.exp(z[i, j] - m)
+            a[i, j] = e
+            s += e
+        inv = 1.0 / s
+        for j in range(w):
+            a[i, j] *= inv
+
+
+@kernel
+def activation_forward(z2, a2, act):
+    """a = f(z) for a C-contiguous 2-D block; softmax is taken row by row (max-shifted).
+
+    One branch-free loop per activation over the flat block, so LLVM can vectorise it.
+    """
+    if act == SOFTMAX:
+        _softmax_rows(z2, a2)
+        return
+    z = z2.reshape(z2.size)
+    a = a2.reshape(a2.size)
+    zero = _const(z, 0.0)
+    one = _const(z, 1.0)
+    if act == IDENTITY:
+        a[:] = z
+    elif act == SIGMOID:
+        for i in range(z.size):
+            a[i] = one / (one + math.exp(-z[i]))
+    elif act == TANH:
+        for i in range(z.size):
+            a[i] = math.tanh(z[i])
+    elif act == RELU:
+        for i in range(z.size):
+            a[i] = z[i] if z[i] > zero else zero
+    elif act == LEAKY_RELU:
+        slope = _const(z, LEAKY_SLOPE)
+        for i in range(z.size):
+            a[i] = z[i] if z[i] > zero else slope * z[i]
+    elif act == ELU:
+        alpha = _const(z, ELU_ALPHA)
+        for i in range(z.size):
+            a[i] = z[i] if z[i] > zero else alpha * (math.exp(z[i]) - one)
+    elif act == SOFTPLUS:
+        for i in range(z.size):
+            x = z[i]
+            a[i] = x if x > SOFTPLUS_THRESHOLD else math.log1p(math.exp(x))
+    else:  # GELU, the exact erf form (torch's default)
+        for i in range(z.size):
+            x = z[i]
+            a[i] = 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+
+
+@kernel
+def activation_backward(z2, a2, da2, dz2, act):
+    """dz = da * f'(z), element-wise (not for softmax: see losses.softmax_backward)."""
+    z = z2.reshape(z2.size)
+    a = a2.reshape(a2.size)
+    da = da2.reshape(da2.size)
+    dz = dz2.reshape(dz2.size)
+    zero = _const(z, 0.0)
+    one = _const(z, 1.0)
+    if act == IDENTITY:
+        dz[:] = da
+    elif act == SIGMOID:
+        for i in range(z.size):
+            dz[i] = da[i] * (a[i] * (one - a[i]))
+    elif act == TANH:
+        for i in range(z.size):
+            dz[i] = da[i] * (one - a[i] * a[i])
+    elif act == RELU:
+        for i in range(z.size):
+            dz[i] = da[i] if z[i] > zero else zero
+    elif act == LEAKY_RELU:
+        slope = _const(z, LEAKY_SLOPE)
+        for i in range(z.size):
+            dz[i] = da[i] if z[i] > zero else da[i] * slope
+    elif act == ELU:
+        alpha = _const(z, ELU_ALPHA)
+        for i in range(z.size):
+            dz[i] = da[i] if z[i] > zero else da[i] * (a[i] + alpha)
+    elif act == SOFTPLUS:
+        for i in range(z.size):
+            x = z[i]
+            dz[i] = da[i] if x > SOFTPLUS_THRESHOLD else da[i] * (1.0 / (1.0 + math.exp(-x)))
+    else:  # GELU: Phi(x) + x * phi(x)
+        for i in range(z.size):
+            x = z[i]
+            d = 0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+            dz[i] = da[i] * d

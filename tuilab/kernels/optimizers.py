@@ -10,7 +10,10 @@ Every kernel has the same signature, step(theta, grad, state, scal, hp, lr):
 
 The element arithmetic follows torch.optim's single-tensor code, in the same order,
 so float64 trajectories agree with PyTorch to ~1e-15. Scalars are cast to theta's
-dtype before the element loop so float32 loops stay float32 (and vectorise).
+dtype before the element loop so float32 loops stay float32 (and vectorise), and
+switches (weight decay on, momentum on, ...) are read into locals first: a test of
+hp[k] inside the loop is a load LLVM cannot hoist (hp might alias theta), which
+keeps the loop scalar.
 Weight decay is L2 (added to the gradient) unless `decoupled`, then
 theta <- theta * (1 - lr * wd) before the adaptive step (AdamW), never in a denominator.
 """
@@ -71,9 +74,11 @@ def sgd_step(theta, grad, state, scal, hp, lr):
     first = scal[S_STEP] == 1.0
     nesterov = hp[3] != 0.0
     buf = state[0]
+    use_momentum = hp[0] != 0.0
+    use_wd = hp[2] != 0.0
     for i in range(theta.shape[0]):
-        g = grad[i] + wd * theta[i] if hp[2] != 0.0 else grad[i]
-        if hp[0] != 0.0:
+        g = grad[i] + wd * theta[i] if use_wd else grad[i]
+        if use_momentum:
             b = g if first else buf[i] * mu + g * keep
             buf[i] = b
             g = g + mu * b if nesterov else b
@@ -90,8 +95,9 @@ def adagrad_step(theta, grad, state, scal, hp, lr):
     c = _cast(theta, np.array([hp[1], hp[2], -clr]))
     wd, eps, neg_clr = c[0], c[1], c[2]
     s = state[0]
+    use_wd = hp[1] != 0.0
     for i in range(theta.shape[0]):
-        g = grad[i] + wd * theta[i] if hp[1] != 0.0 else grad[i]
+        g = grad[i] + wd * theta[i] if use_wd else grad[i]
         s[i] = s[i] + g * g
         theta[i] = theta[i] + neg_clr * (g / (math.sqrt(s[i]) + eps))
 
@@ -108,15 +114,17 @@ def rmsprop_step(theta, grad, state, scal, hp, lr):
     v = state[0]
     buf = state[1]
     gbar = state[2]
+    use_momentum = hp[3] > 0.0
+    use_wd = hp[2] != 0.0
     for i in range(theta.shape[0]):
-        g = grad[i] + wd * theta[i] if hp[2] != 0.0 else grad[i]
+        g = grad[i] + wd * theta[i] if use_wd else grad[i]
         v[i] = v[i] * alpha + g * g * one_m_alpha
         if centered:
             gbar[i] = _lerp(gbar[i], g, one_m_alpha, alpha)
             d = math.sqrt(v[i] - gbar[i] * gbar[i]) + eps
         else:
             d = math.sqrt(v[i]) + eps
-        if hp[3] > 0.0:
+        if use_momentum:
             buf[i] = buf[i] * mu + g / d
             theta[i] = theta[i] + neg_lr * buf[i]
         else:
@@ -133,8 +141,9 @@ def adadelta_step(theta, grad, state, scal, hp, lr):
     rho, one_m_rho, eps, wd, neg_lr = c[0], c[1], c[2], c[3], c[4]
     v = state[0]
     u = state[1]
+    use_wd = hp[2] != 0.0
     for i in range(theta.shape[0]):
-        g = grad[i] + wd * theta[i] if hp[2] != 0.0 else grad[i]
+        g = grad[i] + wd * theta[i] if use_wd else grad[i]
         v[i] = v[i] * rho + g * g * one_m_rho
         dx = math.sqrt(u[i] + eps) / math.sqrt(v[i] + eps) * g
         u[i] = u[i] * rho + dx * dx * one_m_rho
@@ -163,10 +172,11 @@ def adam_step(theta, grad, state, scal, hp, lr):
     m = state[0]
     v = state[1]
     vmax = state[2]
+    use_wd = hp[3] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
-        if hp[3] != 0.0:
+        if use_wd:
             if decoupled:
                 p = p * decay
             else:
@@ -206,10 +216,11 @@ def nadam_step(theta, grad, state, scal, hp, lr):
         c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
     m = state[0]
     v = state[1]
+    use_wd = hp[3] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
-        if hp[3] != 0.0:
+        if use_wd:
             if decoupled:
                 p = p * decay
             else:
@@ -248,10 +259,11 @@ def radam_step(theta, grad, state, scal, hp, lr):
         c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10])
     m = state[0]
     v = state[1]
+    use_wd = hp[3] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
-        if hp[3] != 0.0:
+        if use_wd:
             if decoupled:
                 p = p * decay
             else:
@@ -279,8 +291,9 @@ def adamax_step(theta, grad, state, scal, hp, lr):
     b1c, w1, b2c, eps, wd, neg_clr = c[0], c[1], c[2], c[3], c[4], c[5]
     m = state[0]
     u = state[1]
+    use_wd = hp[3] != 0.0
     for i in range(theta.shape[0]):
-        g = grad[i] + wd * theta[i] if hp[3] != 0.0 else grad[i]
+        g = grad[i] + wd * theta[i] if use_wd else grad[i]
         m[i] = _lerp(m[i], g, w1, b1c)
         a = u[i] * b2c
         b = abs(g) + eps
@@ -300,10 +313,11 @@ def qhm_step(theta, grad, state, scal, hp, lr):
     c = _cast(theta, np.array([beta, 1.0 - beta, nu, 1.0 - nu, hp[2], lr, 1.0 - lr * hp[2]]))
     bc, one_m_beta, nuc, one_m_nu, wd, lrc, decay = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
     buf = state[0]
+    use_wd = hp[2] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
-        if hp[2] != 0.0:
+        if use_wd:
             if decoupled:
                 p = p * decay
             else:
@@ -330,10 +344,11 @@ def qhadam_step(theta, grad, state, scal, hp, lr):
         c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13])
     m = state[0]
     v = state[1]
+    use_wd = hp[5] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
-        if hp[5] != 0.0:
+        if use_wd:
             if decoupled:
                 p = p * decay
             else:
@@ -354,9 +369,10 @@ def lion_step(theta, grad, state, scal, hp, lr):
     c = _cast(theta, np.array([hp[0], 1.0 - hp[0], hp[1], 1.0 - hp[1], lr, 1.0 - lr * hp[2]]))
     b1, w1, b2, w2, lrc, decay = c[0], c[1], c[2], c[3], c[4], c[5]
     m = state[0]
+    use_wd = hp[2] != 0.0
     for i in range(theta.shape[0]):
         g = grad[i]
-        p = theta[i] * decay if hp[2] != 0.0 else theta[i]
+        p = theta[i] * decay if use_wd else theta[i]
         u = b1 * m[i] + w1 * g
         s = 1.0 if u > 0 else (-1.0 if u < 0 else 0.0)
         theta[i] = p - lrc * s
