@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from naive import mlp_loss
+
 from tuilab.engine.model import HIDDEN_ACTIVATIONS, MLP
 
 HEADS = [("softmax", "cross_entropy"), ("softmax", "squared_error"),

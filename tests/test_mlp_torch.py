@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import torch_or_skip
+
 from tuilab.engine.model import HIDDEN_ACTIVATIONS, MLP
 
 

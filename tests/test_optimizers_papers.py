@@ -1,9 +1,9 @@
 """qhm, qhadam, lion and Demon against NumPy references written from the papers, plus identities."""
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from tuilab.engine.optim import OPTIMIZER_NAMES, REGISTRY, Optimizer
 from tuilab.kernels.optimizers import demon_beta
 
@@ -81,7 +81,7 @@ def test_demon_decay_at_step_zero_is_the_base_beta():
         assert demon_beta(beta, 0.0, 1000.0) == pytest.approx(beta, abs=1e-15)
     assert demon_beta(0.9, 1000.0, 1000.0) == 0.0  # fully decayed at T
     betas = [demon_beta(0.9, t, 100.0) for t in range(101)]
-    assert all(a > b for a, b in zip(betas, betas[1:]))  # strictly decaying
+    assert all(a > b for a, b in zip(betas, betas[1:], strict=False))  # strictly decaying
 
 
 def test_demon_with_huge_T_is_the_base_optimizer(problem):

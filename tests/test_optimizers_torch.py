@@ -11,8 +11,8 @@ drift apart.
 
 import numpy as np
 import pytest
-
 from conftest import torch_or_skip
+
 from tuilab.engine.optim import Optimizer
 
 STEPS = 250

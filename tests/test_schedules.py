@@ -1,8 +1,8 @@
 """Schedules against torch.optim.lr_scheduler, stepped once per epoch."""
 
 import pytest
-
 from conftest import torch_or_skip
+
 from tuilab.engine.schedules import Schedule
 from tuilab.errors import TuilabError
 

@@ -84,7 +84,7 @@ def test_float32_training_learns(rng):
     net = MLP([2, 16, 16, 2], "relu")
     theta = net.init("kaiming_uniform", seed=0)
     opt = Optimizer("adam", theta.size, np.float32, lr=0.01)
-    for epoch in range(60):
+    for _ in range(60):
         order = rng.permutation(400)
         train_steps(net, opt, theta, X, Y, order, 0, np.full(steps_per_epoch(400, 20), 0.01), 20)
     acc = np.mean(net.predict(theta, X).argmax(1) == labels)

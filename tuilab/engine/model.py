@@ -62,11 +62,11 @@ class Layout:
     size: int  # total parameter count
 
     @classmethod
-    def of(cls, sizes) -> "Layout":
+    def of(cls, sizes) -> Layout:
         sizes = np.asarray(sizes, dtype=np.int64)
         w_off, b_off = [], []
         off = 0
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             w_off.append(off)
             off += int(n_in * n_out)
             b_off.append(off)

@@ -37,7 +37,7 @@ class Schedule:
     warmup_start_factor: float = 1.0 / 3.0
 
     @classmethod
-    def make(cls, name: str = "constant", **params) -> "Schedule":
+    def make(cls, name: str = "constant", **params) -> Schedule:
         """A validated schedule; unknown names or keys and out-of-range values raise TuilabError."""
         if name not in SCHEDULES:
             raise choice_error("schedule", name, SCHEDULES)
