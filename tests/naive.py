@@ -81,7 +81,7 @@ def mlp_loss(theta, X, Y, layout, acts, loss):
     a = X
     for l in range(layout.n_layers):
         W, b = layout.layer(theta, l)
-        z = a @ W + b
+        z = a @ W.T + b
         a = ACT[acts[l]](z)
     if loss == "cross_entropy":
         zs = z - z.max(axis=1, keepdims=True)

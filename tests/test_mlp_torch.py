@@ -17,8 +17,8 @@ def _torch_loss(torch, net, theta, X, Y):
     L = net.layout
     for l in range(L.n_layers):
         n_in, n_out = int(L.sizes[l]), int(L.sizes[l + 1])
-        # torch's Linear keeps weight as (out, in): ours is its transpose
-        weight = t[int(L.w_off[l]):int(L.w_off[l]) + n_in * n_out].reshape(n_in, n_out).T
+        # the same (out, in) layout as torch's Linear.weight
+        weight = t[int(L.w_off[l]):int(L.w_off[l]) + n_in * n_out].reshape(n_out, n_in)
         z = F.linear(a, weight, t[int(L.b_off[l]):int(L.b_off[l]) + n_out])
         a = acts[net.activations[l]](z)
     if net.loss_name == "cross_entropy":

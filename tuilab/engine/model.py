@@ -78,10 +78,10 @@ class Layout:
         return len(self.sizes) - 1
 
     def layer(self, theta: np.ndarray, l: int) -> tuple[np.ndarray, np.ndarray]:
-        """Views (W of shape (n_in, n_out), b) of layer l in theta."""
+        """Views (W of shape (n_out, n_in), as torch.nn.Linear.weight, and b) of layer l in theta."""
         n_in, n_out = int(self.sizes[l]), int(self.sizes[l + 1])
         w0, b0 = int(self.w_off[l]), int(self.b_off[l])
-        return theta[w0 : w0 + n_in * n_out].reshape(n_in, n_out), theta[b0 : b0 + n_out]
+        return theta[w0 : w0 + n_in * n_out].reshape(n_out, n_in), theta[b0 : b0 + n_out]
 
     def layer_slice(self, l: int) -> slice:
         """The slice of theta holding layer l's W and b together."""

@@ -1,9 +1,12 @@
 """A dense MLP on one flat parameter vector: forward, backward, loss, and the training chunk.
 
 Layout (built by engine.model): layer l maps sizes[l] -> sizes[l+1] with
-W_l = theta[w_off[l] : w_off[l] + sizes[l]*sizes[l+1]] viewed (sizes[l], sizes[l+1])
-row-major, then b_l = theta[b_off[l] : b_off[l] + sizes[l+1]].  Forward is
-Z_l = A_{l-1} W_l + b_l, A_l = f_l(Z_l), with A_{-1} = X.
+W_l = theta[w_off[l] : w_off[l] + sizes[l+1]*sizes[l]] viewed (out, in) row-major,
+as torch.nn.Linear keeps its weight, then b_l = theta[b_off[l] : b_off[l] + sizes[l+1]].
+Forward is Z_l = A_{l-1} W_l^T + b_l, A_l = f_l(Z_l), with A_{-1} = X.  (out, in) is
+also the faster orientation for OpenBLAS at small batches: X W^T and dZ^T X took 3.9
+and 3.6 us for a batch of 10 through [784, 30], against 7.7 and 5.5 us for X W and
+X^T dZ with W stored (in, out).
 
 Workspaces are flat buffers with room for `cap` rows per layer: layer l's block
 starts at cap * (sum of the widths before it), so a smaller last batch reuses them.
@@ -24,7 +27,7 @@ from tuilab.kernels.optimizers import optimizer_step
 def _weights(theta, w_off, b_off, sizes, l):
     n_in = sizes[l]
     n_out = sizes[l + 1]
-    W = theta[w_off[l]:w_off[l] + n_in * n_out].reshape((n_in, n_out))
+    W = theta[w_off[l]:w_off[l] + n_in * n_out].reshape((n_out, n_in))
     b = theta[b_off[l]:b_off[l] + n_out]
     return W, b
 
@@ -49,7 +52,7 @@ def mlp_forward(theta, X, w_off, b_off, sizes, acts, zbuf, abuf, cap):
         W, b = _weights(theta, w_off, b_off, sizes, l)
         Z = _block(zbuf, cap, sizes, l, n)
         A = _block(abuf, cap, sizes, l, n)
-        np.dot(prev, W, Z)
+        np.dot(prev, W.T, Z)
         for i in range(n):
             for j in range(Z.shape[1]):
                 Z[i, j] += b[j]
@@ -77,9 +80,9 @@ def mlp_backward(theta, X, Y, w_off, b_off, sizes, acts, loss, zbuf, abuf, dbuf,
         n_out = sizes[l + 1]
         dZ = _block(dbuf, cap, sizes, l, n)
         prev = X if l == 0 else _block(abuf, cap, sizes, l - 1, n)
-        gW = grad[w_off[l]:w_off[l] + n_in * n_out].reshape((n_in, n_out))
+        gW = grad[w_off[l]:w_off[l] + n_in * n_out].reshape((n_out, n_in))
         gb = grad[b_off[l]:b_off[l] + n_out]
-        np.dot(prev.T, dZ, gW)
+        np.dot(dZ.T, prev, gW)
         for j in range(n_out):
             gb[j] = 0.0
         for i in range(n):
@@ -88,7 +91,7 @@ def mlp_backward(theta, X, Y, w_off, b_off, sizes, acts, loss, zbuf, abuf, dbuf,
         if l > 0:
             W, _ = _weights(theta, w_off, b_off, sizes, l)
             dA = tmp[:n * n_in].reshape((n, n_in))
-            np.dot(dZ, W.T, dA)
+            np.dot(dZ, W, dA)
             activation_backward(
                 _block(zbuf, cap, sizes, l - 1, n), _block(abuf, cap, sizes, l - 1, n),
                 dA, _block(dbuf, cap, sizes, l - 1, n), acts[l - 1])
