@@ -46,6 +46,17 @@ def test_chunk_equals_step_by_step(name, rng):
     np.testing.assert_array_equal(opt_a.scal, opt_b.scal)
 
 
+@pytest.mark.parametrize("loss,output", [("cross_entropy", "softmax"), ("squared_error", "sigmoid")])
+def test_evaluate_in_batches_equals_one_batch(loss, output, rng):
+    X, Y = data(rng)
+    net = MLP([6, 8, 3], "relu", output, loss, dtype="float64")
+    theta = net.init(seed=2)
+    value, out = net.evaluate(theta, X, Y, batch=16)  # 103 rows: 6 full batches and 7 rows
+    whole, _ = net.loss_and_grad(theta, X, Y)
+    assert value == pytest.approx(whole, rel=1e-12)
+    np.testing.assert_allclose(out, net.predict(theta, X, batch=1000), rtol=1e-12)
+
+
 def test_chunks_resume_where_they_stopped(rng):
     """Two chunks of an epoch give the same result as one (the Trainer's pause points)."""
     X, Y = data(rng)

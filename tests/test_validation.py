@@ -64,6 +64,8 @@ def test_mismatched_shapes_are_caught_before_the_kernel():
         net.loss_and_grad(theta, np.zeros((5, 4)), np.zeros((5, 3)))
     with pytest.raises(TuilabError, match=r"theta must be a float64 vector of 23 values"):
         net.loss_and_grad(theta[:-1], np.zeros((5, 4)), np.zeros((5, 2)))
+    with pytest.raises(TuilabError, match=r"theta must be a contiguous, writeable array"):
+        net.loss_and_grad(np.zeros(46)[::2], np.zeros((5, 4)), np.zeros((5, 2)))
     with pytest.raises(TuilabError, match=r"inputs must be a float64 array.*got float32"):
         net.predict(theta, np.zeros((5, 4), np.float32))
     opt = Optimizer("adam", theta.size, np.float64)

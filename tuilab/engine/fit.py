@@ -58,6 +58,8 @@ def train_steps(
     n_steps = len(lrs)
     if batch_size < 1:
         raise TuilabError(f"batch_size must be a whole number >= 1, got {batch_size}")
+    if first_batch < 0:
+        raise TuilabError(f"first_batch must be >= 0, got {first_batch}")
     if (first_batch + n_steps - 1) * batch_size >= len(order) and n_steps:
         raise TuilabError(
             f"{n_steps} steps from batch {first_batch} run past the {len(order)} samples of an epoch")

@@ -183,7 +183,9 @@ class MLP:
                 "use output = 'softmax' or loss = 'squared_error'"
             )
         if isinstance(dtype, str):
-            dtype = DTYPES.get(dtype) or _raise(choice_error("dtype", dtype, DTYPES))
+            if dtype not in DTYPES:
+                raise choice_error("dtype", dtype, DTYPES)
+            dtype = DTYPES[dtype]
         if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise choice_error("dtype", np.dtype(dtype).name, DTYPES)
         self.dtype = np.dtype(dtype)
@@ -204,6 +206,8 @@ class MLP:
                 f"theta must be a {self.dtype.name} vector of {self.layout.size} values, "
                 f"got {theta.dtype.name} {theta.shape}"
             )
+        if not theta.flags.c_contiguous or not theta.flags.writeable:
+            raise TuilabError("theta must be a contiguous, writeable array (use np.ascontiguousarray)")
         n_in, n_out = self.sizes[0], self.sizes[-1]
         if X.ndim != 2 or X.shape[1] != n_in or X.dtype != self.dtype:
             raise TuilabError(
@@ -227,6 +231,17 @@ class MLP:
         )
         return float(value), grad
 
+    def evaluate(self, theta, X, Y, batch: int = 1024) -> tuple[float, np.ndarray]:
+        """(mean loss over all rows, output activations), `batch` rows per forward pass."""
+        self.check_arrays(theta, X, Y)
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        L = self.layout
+        value = mlp_kernels.mlp_evaluate(
+            theta, np.ascontiguousarray(X), np.ascontiguousarray(Y), L.w_off, L.b_off, L.sizes,
+            self.acts, self.loss, out, max(1, min(batch, X.shape[0])),
+        )
+        return float(value), out
+
     def predict(self, theta, X, batch: int = 1024) -> np.ndarray:
         """Output activations for every row of X."""
         self.check_arrays(theta, X)
@@ -237,7 +252,3 @@ class MLP:
             max(1, min(batch, X.shape[0])),
         )
         return out
-
-
-def _raise(err: Exception):
-    raise err

@@ -272,6 +272,8 @@ class Optimizer:
             if arr.shape != (n,) or arr.dtype != self.dtype:
                 raise TuilabError(f"{label} must be a {self.dtype.name} vector of {n} values, "
                                   f"got {arr.dtype.name} {arr.shape}")
+            if not arr.flags.c_contiguous:
+                raise TuilabError(f"{label} must be a contiguous array (use np.ascontiguousarray)")
 
     def step(self, theta: np.ndarray, grad: np.ndarray, lr: float | None = None) -> None:
         """One update of theta in place with gradient grad."""
