@@ -191,8 +191,9 @@ def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
     """The full, validated hyperparameters of `name` with `hyper` over the defaults."""
     spec = get_spec(name)
     hyper = dict(hyper or {})
-    allowed = set(spec.defaults) | {"demon", "demon_steps"} if spec.momentum_param else set(
-        spec.defaults)
+    allowed = set(spec.defaults)
+    if spec.momentum_param:
+        allowed |= {"demon", "demon_steps"}
     for key in hyper:
         if key in spec.fixed and hyper[key] == spec.fixed[key]:
             continue

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from tuilab.kernels._jit import kernel
+from tuilab.kernels._jit import kernel, scalars_like
 
 IDENTITY = 0
 SIGMOID = 1
@@ -25,14 +25,6 @@ ELU_ALPHA = 1.0  # torch.nn.ELU default
 SOFTPLUS_THRESHOLD = 20.0  # torch.nn.Softplus: linear above this, as torch does
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-@kernel
-def _const(arr, value):
-    """value in arr's dtype, so a float32 loop is not widened to float64."""
-    out = np.empty(1, arr.dtype)
-    out[0] = value
-    return out[0]
 
 
 @kernel
@@ -64,8 +56,8 @@ def activation_forward(z2, a2, act):
         return
     z = z2.reshape(z2.size)
     a = a2.reshape(a2.size)
-    zero = _const(z, 0.0)
-    one = _const(z, 1.0)
+    c = scalars_like(z, np.array([0.0, 1.0, LEAKY_SLOPE, ELU_ALPHA]))
+    zero, one, slope, alpha = c[0], c[1], c[2], c[3]
     if act == IDENTITY:
         a[:] = z
     elif act == SIGMOID:
@@ -78,11 +70,9 @@ def activation_forward(z2, a2, act):
         for i in range(z.size):
             a[i] = z[i] if z[i] > zero else zero
     elif act == LEAKY_RELU:
-        slope = _const(z, LEAKY_SLOPE)
         for i in range(z.size):
             a[i] = z[i] if z[i] > zero else slope * z[i]
     elif act == ELU:
-        alpha = _const(z, ELU_ALPHA)
         for i in range(z.size):
             a[i] = z[i] if z[i] > zero else alpha * (math.exp(z[i]) - one)
     elif act == SOFTPLUS:
@@ -102,8 +92,8 @@ def activation_backward(z2, a2, da2, dz2, act):
     a = a2.reshape(a2.size)
     da = da2.reshape(da2.size)
     dz = dz2.reshape(dz2.size)
-    zero = _const(z, 0.0)
-    one = _const(z, 1.0)
+    c = scalars_like(z, np.array([0.0, 1.0, LEAKY_SLOPE, ELU_ALPHA]))
+    zero, one, slope, alpha = c[0], c[1], c[2], c[3]
     if act == IDENTITY:
         dz[:] = da
     elif act == SIGMOID:
@@ -116,11 +106,9 @@ def activation_backward(z2, a2, da2, dz2, act):
         for i in range(z.size):
             dz[i] = da[i] if z[i] > zero else zero
     elif act == LEAKY_RELU:
-        slope = _const(z, LEAKY_SLOPE)
         for i in range(z.size):
             dz[i] = da[i] if z[i] > zero else da[i] * slope
     elif act == ELU:
-        alpha = _const(z, ELU_ALPHA)
         for i in range(z.size):
             dz[i] = da[i] if z[i] > zero else da[i] * (a[i] + alpha)
     elif act == SOFTPLUS:

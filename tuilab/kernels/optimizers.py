@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from tuilab.kernels._jit import kernel
+from tuilab.kernels._jit import kernel, scalars_like
 
 SGD = 0
 ADAGRAD = 1
@@ -47,15 +47,6 @@ N_SCALARS = 6
 
 
 @kernel
-def _cast(theta, values):
-    """values (float64) as an array of theta's dtype, so loops do not widen to float64."""
-    out = np.empty(values.shape[0], theta.dtype)
-    for k in range(values.shape[0]):
-        out[k] = values[k]
-    return out
-
-
-@kernel
 def _lerp(a, b, w, one_minus_w):
     """a + w (b - a), computed as torch.lerp does (from the nearer end)."""
     if w < 0.5:
@@ -69,7 +60,7 @@ def sgd_step(theta, grad, state, scal, hp, lr):
 
     hp: momentum, dampening, weight_decay, nesterov.
     """
-    c = _cast(theta, np.array([hp[0], 1.0 - hp[1], hp[2], -lr]))
+    c = scalars_like(theta, np.array([hp[0], 1.0 - hp[1], hp[2], -lr]))
     mu, keep, wd, neg_lr = c[0], c[1], c[2], c[3]
     first = scal[S_STEP] == 1.0
     nesterov = hp[3] != 0.0
@@ -92,7 +83,7 @@ def adagrad_step(theta, grad, state, scal, hp, lr):
     hp: lr_decay, weight_decay, eps.  state[0] starts at initial_accumulator_value.
     """
     clr = lr / (1.0 + (scal[S_STEP] - 1.0) * hp[0])
-    c = _cast(theta, np.array([hp[1], hp[2], -clr]))
+    c = scalars_like(theta, np.array([hp[1], hp[2], -clr]))
     wd, eps, neg_clr = c[0], c[1], c[2]
     s = state[0]
     use_wd = hp[1] != 0.0
@@ -108,7 +99,7 @@ def rmsprop_step(theta, grad, state, scal, hp, lr):
 
     hp: alpha, eps, weight_decay, momentum, centered.  state: v, buf, gbar.
     """
-    c = _cast(theta, np.array([hp[0], 1.0 - hp[0], hp[1], hp[2], hp[3], -lr]))
+    c = scalars_like(theta, np.array([hp[0], 1.0 - hp[0], hp[1], hp[2], hp[3], -lr]))
     alpha, one_m_alpha, eps, wd, mu, neg_lr = c[0], c[1], c[2], c[3], c[4], c[5]
     centered = hp[4] != 0.0
     v = state[0]
@@ -137,7 +128,7 @@ def adadelta_step(theta, grad, state, scal, hp, lr):
 
     hp: rho, eps, weight_decay.  state: v, u.
     """
-    c = _cast(theta, np.array([hp[0], 1.0 - hp[0], hp[1], hp[2], -lr]))
+    c = scalars_like(theta, np.array([hp[0], 1.0 - hp[0], hp[1], hp[2], -lr]))
     rho, one_m_rho, eps, wd, neg_lr = c[0], c[1], c[2], c[3], c[4]
     v = state[0]
     u = state[1]
@@ -165,7 +156,7 @@ def adam_step(theta, grad, state, scal, hp, lr):
     bc2_sqrt = math.sqrt(1.0 - scal[S_B2POW])
     decoupled = hp[5] != 0.0
     amsgrad = hp[4] != 0.0
-    c = _cast(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], -step_size,
+    c = scalars_like(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], -step_size,
                                bc2_sqrt, 1.0 - lr * hp[3]]))
     b1c, w1, b2c, w2, eps, wd, neg_step, bc2s, decay = (
         c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
@@ -210,7 +201,7 @@ def nadam_step(theta, grad, state, scal, hp, lr):
     coef_g = -lr * (1.0 - mu) / (1.0 - mu_prod)
     coef_m = (-lr * mu_next) / (1.0 - mu_prod * mu_next)
     decoupled = hp[5] != 0.0
-    c = _cast(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], bc2, coef_g, coef_m,
+    c = scalars_like(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], bc2, coef_g, coef_m,
                                1.0 - lr * hp[3]]))
     b1c, w1, b2c, w2, eps, wd, bc2c, cg, cm, decay = (
         c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
@@ -253,7 +244,7 @@ def radam_step(theta, grad, state, scal, hp, lr):
         rect = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
                          / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
     decoupled = hp[4] != 0.0
-    c = _cast(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], bc1, lr,
+    c = scalars_like(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], bc1, lr,
                                math.sqrt(bc2), rect, 1.0 - lr * hp[3]]))
     b1c, w1, b2c, w2, eps, wd, bc1c, lrc, sbc2, rectc, decay = (
         c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10])
@@ -287,7 +278,7 @@ def adamax_step(theta, grad, state, scal, hp, lr):
     b1 = hp[0]
     scal[S_B1POW] *= b1
     clr = lr / (1.0 - scal[S_B1POW])
-    c = _cast(theta, np.array([b1, 1.0 - b1, hp[1], hp[2], hp[3], -clr]))
+    c = scalars_like(theta, np.array([b1, 1.0 - b1, hp[1], hp[2], hp[3], -clr]))
     b1c, w1, b2c, eps, wd, neg_clr = c[0], c[1], c[2], c[3], c[4], c[5]
     m = state[0]
     u = state[1]
@@ -310,7 +301,7 @@ def qhm_step(theta, grad, state, scal, hp, lr):
     beta = hp[0]
     nu = hp[1]
     decoupled = hp[3] != 0.0
-    c = _cast(theta, np.array([beta, 1.0 - beta, nu, 1.0 - nu, hp[2], lr, 1.0 - lr * hp[2]]))
+    c = scalars_like(theta, np.array([beta, 1.0 - beta, nu, 1.0 - nu, hp[2], lr, 1.0 - lr * hp[2]]))
     bc, one_m_beta, nuc, one_m_nu, wd, lrc, decay = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
     buf = state[0]
     use_wd = hp[2] != 0.0
@@ -337,7 +328,7 @@ def qhadam_step(theta, grad, state, scal, hp, lr):
     scal[S_B1POW] *= b1
     scal[S_B2POW] *= b2
     decoupled = hp[6] != 0.0
-    c = _cast(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], 1.0 - hp[2], hp[3],
+    c = scalars_like(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], 1.0 - hp[2], hp[3],
                                1.0 - hp[3], hp[4], hp[5], 1.0 - scal[S_B1POW],
                                1.0 - scal[S_B2POW], lr, 1.0 - lr * hp[5]]))
     b1c, w1, b2c, w2, nu1, one_m_nu1, nu2, one_m_nu2, eps, wd, bc1, bc2, lrc, decay = (
@@ -366,7 +357,7 @@ def lion_step(theta, grad, state, scal, hp, lr):
 
     hp: beta1, beta2, weight_decay.  state: m.
     """
-    c = _cast(theta, np.array([hp[0], 1.0 - hp[0], hp[1], 1.0 - hp[1], lr, 1.0 - lr * hp[2]]))
+    c = scalars_like(theta, np.array([hp[0], 1.0 - hp[0], hp[1], 1.0 - hp[1], lr, 1.0 - lr * hp[2]]))
     b1, w1, b2, w2, lrc, decay = c[0], c[1], c[2], c[3], c[4], c[5]
     m = state[0]
     use_wd = hp[2] != 0.0
