@@ -107,14 +107,16 @@ def time_torch(case: str, runs: int, threads: int) -> list[float]:
     return times[1:]
 
 
-def torch_in_subprocess(case: str, runs: int, threads: int) -> list[float] | None:
+def torch_in_subprocess(case: str, runs: int, threads: int) -> tuple[list[float] | None, str]:
+    """(epoch times, "") or (None, the last line the failed PyTorch run printed)."""
     proc = subprocess.run(
         [sys.executable, __file__, "--worker", "torch", "--cases", case, "--runs", str(runs),
          "--threads", str(threads)],
         capture_output=True, text=True)
     if proc.returncode != 0:
-        return None
-    return json.loads(proc.stdout)
+        lines = proc.stderr.strip().splitlines()
+        return None, lines[-1] if lines else f"exit code {proc.returncode}"
+    return json.loads(proc.stdout), ""
 
 
 def main(argv=None) -> int:
@@ -134,14 +136,13 @@ def main(argv=None) -> int:
         return 0
 
     rows = []
-    torch_missing = False
+    torch_error = ""
     for case in cases:
         ours = statistics.median(time_tuilab(case, args.runs))
         best = None
         for threads in (1, 2):
-            t = torch_in_subprocess(case, args.runs, threads)
+            t, torch_error = torch_in_subprocess(case, args.runs, threads)
             if t is None:
-                torch_missing = True
                 break
             med = statistics.median(t)
             if best is None or med < best[0]:
@@ -166,8 +167,8 @@ def main(argv=None) -> int:
               f"{speed:>10}{r['target']:>7.1f}x")
     print(f"seconds per epoch of {N_SAMPLES:,} samples, median of {args.runs}; "
           "PyTorch at its faster of 1 and 2 threads")
-    if torch_missing:
-        print("PyTorch is not importable here: `pip install torch==2.13.0` for its column.")
+    if torch_error:
+        print(f"PyTorch did not run ({torch_error}); `pip install torch==2.13.0` for its column.")
     return 0
 
 
