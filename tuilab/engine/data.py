@@ -1,0 +1,260 @@
+"""Data sets: IDX image sets found on disk (or fetched), the bundled digits, synthetic sets.
+
+`load_source` finds the raw arrays (and says in one line when it had to fall back to
+the bundled digits); `prepare` splits, normalises and builds the targets the network
+trains on. Both are deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tuilab.engine import synthetic
+from tuilab.engine.idx import read_idx
+from tuilab.errors import TuilabError, choice_error
+
+# name -> torchvision class (and its folder under a torchvision root)
+IMAGE_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
+BUNDLED = "digits"
+DATASETS = (*IMAGE_SETS, BUNDLED, *synthetic.CLASSIFICATION, *synthetic.REGRESSION)
+NORMALIZE = ("unit", "standardize", "per_sample", "none")
+TARGETS = ("classes", "value")
+SYSTEM_DATA = Path("/usr/share/datasets")  # Debian's dataset-* packages install here
+_PARTS = {"train_images": ("train", "images", 3), "train_labels": ("train", "labels", 1),
+          "test_images": ("t10k", "images", 3), "test_labels": ("t10k", "labels", 1)}
+
+
+@dataclass
+class Source:
+    """A data set's raw arrays before any split or scaling."""
+
+    name: str
+    X_train: np.ndarray  # (n, features), any numeric dtype
+    y_train: np.ndarray  # class ids (ints) or, for regression sets, (n, 1) floats
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None
+    n_classes: int  # 0 for a regression set
+    origin: str  # where it came from: a folder, "bundled", "synthetic"
+    pixel_max: float | None = None  # the value that "unit" scaling maps to 1 (images)
+    image_shape: tuple = ()
+
+    @property
+    def is_regression_set(self) -> bool:
+        return self.n_classes == 0
+
+
+@dataclass
+class Prepared:
+    """What the Trainer uses: float arrays in the network's dtype, 2-D targets, and labels."""
+
+    name: str
+    origin: str
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    labels_train: np.ndarray | None
+    X_val: np.ndarray
+    Y_val: np.ndarray
+    labels_val: np.ndarray | None
+    X_test: np.ndarray
+    Y_test: np.ndarray
+    labels_test: np.ndarray | None
+    n_classes: int
+    target: str
+    notice: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.Y_train.shape[1])
+
+    @property
+    def classifies(self) -> bool:
+        """Whether accuracy means something: class targets, or a value standing for a class."""
+        return self.n_classes > 0
+
+
+def cache_dir() -> Path:
+    """The user cache for downloaded data sets."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tuilab"
+
+
+def search_roots(data_dir=None) -> list[Path]:
+    """Where image sets are looked for, in order: --data-dir, $TUILAB_DATA, the cache, the system."""
+    roots = []
+    if data_dir:
+        roots.append(Path(data_dir).expanduser())
+    if os.environ.get("TUILAB_DATA"):
+        roots.append(Path(os.environ["TUILAB_DATA"]).expanduser())
+    roots += [cache_dir(), SYSTEM_DATA]
+    return roots
+
+
+def _find_part(folder: Path, prefix: str, kind: str, dims: int) -> Path | None:
+    for sep in ("-", "."):
+        for suffix in (".gz", ""):
+            p = folder / f"{prefix}-{kind}{sep}idx{dims}-ubyte{suffix}"
+            if p.is_file():
+                return p
+    return None
+
+
+def find_image_set(name: str, roots) -> tuple[dict | None, list[Path]]:
+    """The four IDX files of `name` in the first folder that has them all, and the folders searched."""
+    searched = []
+    for root in roots:
+        for folder in (root / name, root / IMAGE_SETS[name] / "raw"):
+            searched.append(folder)
+            parts = {key: _find_part(folder, *spec) for key, spec in _PARTS.items()}
+            if all(parts.values()):
+                return parts, searched
+    return None, searched
+
+
+def download_image_set(name: str, root: Path) -> str | None:
+    """Fetch `name` with torchvision into root; None when done, else why it could not be."""
+    try:
+        import torchvision.datasets as tvd  # optional: only for fetching
+    except Exception as exc:  # ImportError, or an OSError from a torchvision built for CUDA
+        return f"torchvision is not usable ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        cls = getattr(tvd, IMAGE_SETS[name])
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except Exception as exc:
+        return f"download failed ({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})"
+    return None
+
+
+def _image_source(name: str, parts: dict) -> Source:
+    Xtr, ytr = read_idx(parts["train_images"]), read_idx(parts["train_labels"])
+    Xte, yte = read_idx(parts["test_images"]), read_idx(parts["test_labels"])
+    for X, y, what in ((Xtr, ytr, "train"), (Xte, yte, "test")):
+        if X.ndim != 3 or y.ndim != 1 or len(X) != len(y):
+            raise TuilabError(
+                f"{name}: the {what} images {X.shape} and labels {y.shape} do not match; re-download them")
+    folder = str(parts["train_images"].parent)
+    n_classes = int(max(ytr.max(), yte.max())) + 1
+    return Source(name, Xtr.reshape(len(Xtr), -1), ytr.astype(np.int64), Xte.reshape(len(Xte), -1),
+                  yte.astype(np.int64), n_classes, folder, 255.0, Xtr.shape[1:])
+
+
+def bundled_digits() -> Source:
+    """The UCI hand-written digits shipped inside the package (8x8, values 0..16)."""
+    here = Path(__file__).resolve().parent.parent / "data"
+    X = read_idx(here / "digits-images-idx3-ubyte.gz")
+    y = read_idx(here / "digits-labels-idx1-ubyte.gz").astype(np.int64)
+    return Source(BUNDLED, X.reshape(len(X), -1), y, None, None, 10, "bundled", 16.0, X.shape[1:])
+
+
+def synthetic_source(name: str, n_samples: int, noise: float, seed: int) -> Source:
+    rng = np.random.default_rng(seed)
+    if name in synthetic.REGRESSION:
+        X, t = synthetic.REGRESSION[name](n_samples, noise, rng)
+        return Source(name, X, t, None, None, 0, "synthetic")
+    X, y = synthetic.CLASSIFICATION[name](n_samples, noise, rng)
+    return Source(name, X, y.astype(np.int64), None, None, int(y.max()) + 1, "synthetic")
+
+
+def load_source(name: str, *, data_dir=None, strict: bool = False, download: bool = True,
+                n_samples: int = 1000, noise: float = 0.1, seed: int = 0) -> tuple[Source, str | None]:
+    """The raw data set `name`, and a one-line notice when another one had to stand in."""
+    if name not in DATASETS:
+        raise choice_error("data set", name, DATASETS)
+    if name == BUNDLED:
+        return bundled_digits(), None
+    if name not in IMAGE_SETS:
+        return synthetic_source(name, n_samples, noise, seed), None
+    roots = search_roots(data_dir)
+    parts, searched = find_image_set(name, roots)
+    why = None
+    if parts is None and download:
+        why = download_image_set(name, cache_dir())
+        if why is None:
+            parts, searched = find_image_set(name, roots)
+    if parts is not None:
+        return _image_source(name, parts), None
+    looked = ", ".join(str(p) for p in dict.fromkeys(s.parent if s.name == "raw" else s for s in searched))
+    problem = f"{name}: IDX files not found (looked in {looked})"
+    if download:
+        problem += f" and {why}"
+    howto = (f"put train-images-idx3-ubyte.gz etc. in <dir>/{name}/ and pass --data-dir <dir>"
+             + (", or apt-get install dataset-fashion-mnist" if name == "fashion-mnist" else ""))
+    if strict:
+        raise TuilabError(f"{problem}; {howto}")
+    return bundled_digits(), f"{problem}; using the bundled digits instead ({howto})"
+
+
+def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) indices: a seeded random `fraction` of n held out."""
+    perm = rng.permutation(n)
+    k = int(round(n * fraction))
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+def _normalize(method: str, src: Source, train: np.ndarray, others: list[np.ndarray]):
+    arrays = [train, *others]
+    if method == "none":
+        return arrays
+    if method == "per_sample":
+        out = []
+        for a in arrays:
+            std = a.std(axis=1, keepdims=True)
+            out.append((a - a.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0))
+        return out
+    if method == "standardize":
+        mean, std = train.mean(axis=0), train.std(axis=0)
+        std = np.where(std > 1e-12, std, 1.0)  # constant pixels (MNIST's borders) stay 0
+        return [(a - mean) / std for a in arrays]
+    if src.pixel_max:  # unit, images: the pixel range to [0, 1]
+        return [a / src.pixel_max for a in arrays]
+    lo, hi = train.min(axis=0), train.max(axis=0)  # unit, other sets: training range to [0, 1]
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return [(a - lo) / span for a in arrays]
+
+
+def _targets(src: Source, target: str, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(2-D float targets, class labels or None)."""
+    if src.is_regression_set:
+        return np.asarray(y, np.float64).reshape(len(y), -1), None
+    if target == "value":  # the class id scaled into [0, 1): digit / 10
+        return (y / src.n_classes)[:, None].astype(np.float64), y
+    return np.eye(src.n_classes)[y], y
+
+
+def prepare(src: Source, *, val_fraction: float = 0.1, test_fraction: float = 0.2,
+            normalize: str = "unit", target: str = "classes", train_samples: int = 0,
+            seed: int = 0, dtype=np.float32, notice: str | None = None) -> Prepared:
+    """Split (seeded), normalise with training statistics, build targets, cast to dtype."""
+    if normalize not in NORMALIZE:
+        raise choice_error("normalize", normalize, NORMALIZE)
+    if target not in TARGETS:
+        raise choice_error("target", target, TARGETS)
+    rng = np.random.default_rng(seed)
+    X, y = np.asarray(src.X_train, np.float64), src.y_train
+    if src.X_test is None:
+        keep, test = _split(len(X), test_fraction, rng)
+        X_test, y_test, X, y = X[test], y[test], X[keep], y[keep]
+    else:
+        X_test, y_test = np.asarray(src.X_test, np.float64), src.y_test
+    keep, val = _split(len(X), val_fraction, rng)
+    if train_samples and train_samples < len(keep):
+        keep = np.sort(rng.choice(keep, train_samples, replace=False))
+    X_train, y_train, X_val, y_val = X[keep], y[keep], X[val], y[val]
+    if len(X_train) == 0:
+        raise TuilabError(f"{src.name}: no training samples left after the validation and test splits")
+    X_train, X_val, X_test = _normalize(normalize, src, X_train, [X_val, X_test])
+    (Ytr, ltr), (Yva, lva), (Yte, lte) = (_targets(src, target, t) for t in (y_train, y_val, y_test))
+    cast = [np.ascontiguousarray(a, dtype) for a in (X_train, Ytr, X_val, Yva, X_test, Yte)]
+    return Prepared(src.name, src.origin, cast[0], cast[1], ltr, cast[2], cast[3], lva, cast[4], cast[5],
+                    lte, src.n_classes, "value" if src.is_regression_set else target, notice,
+                    {"image_shape": src.image_shape})

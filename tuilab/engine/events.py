@@ -1,0 +1,67 @@
+"""What a training or surface run tells its listener: small frozen dataclasses.
+
+The Trainer emits them to one callback; the headless printer, the run records and
+the Textual app each read them and nothing else of the engine's insides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A one-line message for the person: a data-set fallback, a first-run compilation."""
+
+    text: str
+    kind: str = "info"  # "info", "warning", "compiling", "compiled"
+
+
+@dataclass(frozen=True)
+class Started:
+    run: int
+    label: str
+    epochs: int
+    steps_per_epoch: int
+    n_params: int
+    sizes: tuple[int, ...]
+    dataset: str
+    optimizer: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Sent a few times a second: the mean training loss of the steps since the last one."""
+
+    run: int
+    epoch: int  # the epoch being trained, from 1
+    step: int  # steps done in this run so far
+    total_steps: int
+    loss: float
+    samples_per_second: float
+    elapsed: float  # seconds of training in this run
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    run: int
+    epoch: int
+    metrics: dict  # the metrics.csv columns of this epoch; treat as read-only
+    grad_norms: tuple[float, ...]
+    weight_norms: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Diverged:
+    run: int
+    epoch: int
+    step: int  # the step (from 1) whose loss was NaN or infinite; it was not applied
+    loss: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    run: int
+    label: str
+    status: str  # "completed", "diverged", "interrupted"
+    summary: dict = field(default_factory=dict)

@@ -1,0 +1,248 @@
+"""Running a network experiment: data for each run, the Trainers, the records.
+
+`run_network(experiment, emit, ...)` loads (and shares) the data, compiles the
+kernels with a notice when needed, runs the Trainers one after the other, by epochs
+in turn (`interleave`, for a live race on screen), or in `jobs` processes, and keeps
+the records up to date. Every event goes to `emit` as well.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing as mp
+import queue as queue_mod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tuilab.engine import data as data_mod
+from tuilab.engine.config import Experiment, RunConfig
+from tuilab.engine.events import EpochEnd, Finished, Notice
+from tuilab.engine.records import RunRecords
+from tuilab.engine.train import Control, Trainer, metric_columns
+from tuilab.engine.warmup import compile_network_kernels, network_kernels_ready
+
+STATUS_ORDER = ("interrupted", "diverged", "completed")
+
+
+@dataclass
+class DataOptions:
+    data_dir: str | None = None
+    strict: bool = False
+    download: bool = True
+
+
+@dataclass
+class Outcome:
+    """What an experiment ended with: its status, the data set used, each run's summary."""
+
+    status: str
+    dataset: str
+    runs: list[dict] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    out: str | None = None
+
+
+class DataCache:
+    """Sources and prepared arrays shared by the runs that ask for the same thing."""
+
+    def __init__(self, options: DataOptions, emit):
+        self.options = options
+        self.emit = emit
+        self._sources: dict = {}
+        self._prepared: dict = {}
+        self.notices: list[str] = []
+
+    def get(self, run: RunConfig) -> data_mod.Prepared:
+        d, dtype = run["data"], run["model"]["dtype"]
+        skey = (d["name"], d["n_samples"], d["noise"], d["seed"])
+        if skey not in self._sources:
+            src, notice = data_mod.load_source(
+                d["name"], data_dir=self.options.data_dir, strict=self.options.strict,
+                download=self.options.download, n_samples=d["n_samples"], noise=d["noise"], seed=d["seed"])
+            self._sources[skey] = (src, notice)
+            if notice:
+                self.notices.append(notice)
+                self.emit(Notice(notice, "warning"))
+        src, notice = self._sources[skey]
+        pkey = (skey, tuple(sorted((k, str(v)) for k, v in d.items())), dtype)
+        if pkey not in self._prepared:
+            self._prepared[pkey] = data_mod.prepare(
+                src, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"],
+                normalize=d["normalize"], target=d["target"], train_samples=d["train_samples"],
+                seed=d["seed"], dtype=np.dtype(dtype), notice=notice)
+        return self._prepared[pkey]
+
+
+def ensure_compiled(dtypes, emit) -> None:
+    for dtype in sorted(set(dtypes)):
+        if not network_kernels_ready(dtype):
+            emit(Notice(f"compiling kernels ({dtype}), first run only; this takes about a minute",
+                        "compiling"))
+            compile_network_kernels(dtype)
+            emit(Notice("kernels compiled and cached", "compiled"))
+
+
+class NetworkRecords:
+    """The records of a network experiment, fed by events."""
+
+    def __init__(self, records: RunRecords, experiment: Experiment):
+        self.records = records
+        self.experiment = experiment
+        layers = max(len(r["model"]["hidden"]) + 1 for r in experiment.runs)
+        records.open(experiment.to_toml())
+        records.start_table("metrics.csv", metric_columns(layers))
+
+    def __call__(self, event) -> None:
+        if isinstance(event, EpochEnd):
+            self.records.append("metrics.csv", event.metrics)
+
+    def finish(self, outcome: Outcome, trainers: dict[int, Trainer], confusions: dict) -> None:
+        n_classes = max((m.shape[0] for m in confusions.values()), default=0)
+        rows = []
+        for run, m in sorted(confusions.items()):
+            label = self.experiment.runs[run].label
+            rows += [[run, label, t, *m[t]] for t in range(m.shape[0])]
+        if rows:
+            self.records.write_csv("confusion.csv", ["run", "label", "true", *map(str, range(n_classes))],
+                                   rows)
+        self.records.write_summary({
+            "preset": self.experiment.name, "title": self.experiment.title, "kind": "network",
+            "status": outcome.status, "dataset": outcome.dataset, "notices": outcome.notices,
+            "runs": outcome.runs})
+        self.records.close()
+
+
+def overall_status(statuses) -> str:
+    """interrupted if any run was stopped, else diverged if any diverged, else completed."""
+    statuses = list(statuses)
+    for s in STATUS_ORDER:
+        if s in statuses:
+            return s
+    return "completed"
+
+
+def _not_started(run: RunConfig) -> dict:
+    o = run["optimizer"]
+    return {"label": run.label, "optimizer": o["name"], "lr": o["lr"], "status": "interrupted",
+            "epochs_done": 0, "steps_done": 0}
+
+
+def run_network(experiment: Experiment, emit=None, control: Control | None = None, *,
+                data: DataOptions | None = None, records: RunRecords | None = None,
+                interleave: bool = False, jobs: int = 1) -> Outcome:
+    """Run every run of a network experiment; records (if given) are kept whatever happens."""
+    emit = emit or (lambda event: None)
+    control = control or Control()
+    data = data or DataOptions()
+    book = NetworkRecords(records, experiment) if records is not None else None
+
+    def send(event):
+        if book is not None:
+            book(event)
+        emit(event)
+
+    cache = DataCache(data, send)
+    summaries: dict[int, dict] = {}
+    confusions: dict[int, np.ndarray] = {}
+    trainers: dict[int, Trainer] = {}
+    prepared = [cache.get(run) for run in experiment.runs]  # every data error before any training
+    dataset = ", ".join(dict.fromkeys(p.name for p in prepared))
+    try:
+        ensure_compiled([r["model"]["dtype"] for r in experiment.runs], send)
+        if jobs > 1 and len(experiment.runs) > 1:
+            _run_parallel(experiment, send, control, data, jobs, summaries, confusions, records)
+        else:
+            trainers = {i: Trainer(i, run, prepared[i], send, control)
+                        for i, run in enumerate(experiment.runs)}
+            if interleave:
+                for t in trainers.values():
+                    t.start()
+                live = list(trainers.values())
+                while live and not control.stop_requested.is_set():
+                    for t in live:
+                        t.train_epoch()
+                    live = [t for t in live if t.status == "running"]
+                for t in live:
+                    t._finish("interrupted")
+            else:
+                for t in trainers.values():
+                    if control.stop_requested.is_set():
+                        break
+                    t.run()
+            for i, t in trainers.items():
+                if t.status != "pending":
+                    summaries[i] = t.summary()
+                    if t.confusion is not None:
+                        confusions[i] = t.confusion
+                    if records is not None:
+                        records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
+                                            activations=t.net.activations, loss=t.net.loss_name)
+    finally:
+        runs = [summaries.get(i, _not_started(r)) for i, r in enumerate(experiment.runs)]
+        if any(r["status"] == "running" for r in runs):  # an exception mid-run
+            for r in runs:
+                r["status"] = "interrupted" if r["status"] == "running" else r["status"]
+        outcome = Outcome(overall_status(r["status"] for r in runs), dataset, runs, list(cache.notices),
+                          str(records.out) if records is not None else None)
+        if book is not None:
+            book.finish(outcome, trainers, confusions)
+    return outcome
+
+
+# ---- parallel runs in worker processes ----
+
+def _worker(experiment: Experiment, indices: list[int], data: DataOptions, events, stop, out) -> None:
+    """Run some of an experiment's runs; events go back to the parent through `events`."""
+    control = Control()
+    control.stop_requested = stop  # a multiprocessing Event has the same is_set()/set()
+    records = RunRecords(out) if out else None
+    cache = DataCache(data, lambda e: None)
+    try:
+        for i in indices:
+            if stop.is_set():
+                break
+            t = Trainer(i, experiment.runs[i], cache.get(experiment.runs[i]), events.put, control)
+            t.run()
+            if records is not None:
+                records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
+                                    activations=t.net.activations, loss=t.net.loss_name)
+            events.put(("confusion", i, t.confusion))
+    finally:
+        events.put(("done", indices))
+
+
+def _run_parallel(experiment, send, control, data, jobs, summaries, confusions, records) -> None:
+    ctx = mp.get_context("spawn")  # fork after OpenBLAS has started threads can hang
+    events = ctx.Queue()
+    stop = ctx.Event()
+    groups = [list(range(k, len(experiment.runs), jobs)) for k in range(min(jobs, len(experiment.runs)))]
+    out = str(records.out) if records is not None else None
+    procs = [ctx.Process(target=_worker, args=(copy.deepcopy(experiment), g, data, events, stop, out),
+                         daemon=True) for g in groups]
+    for p in procs:
+        p.start()
+    pending = len(procs)
+    try:
+        while pending:
+            if control.stop_requested.is_set():
+                stop.set()
+            try:
+                item = events.get(timeout=0.1)
+            except queue_mod.Empty:
+                if not any(p.is_alive() for p in procs):
+                    break
+                continue
+            if isinstance(item, tuple):
+                if item[0] == "done":
+                    pending -= 1
+                elif item[0] == "confusion" and item[2] is not None:
+                    confusions[item[1]] = item[2]
+                continue
+            if isinstance(item, Finished):
+                summaries[item.run] = item.summary
+            send(item)
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=10)

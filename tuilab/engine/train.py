@@ -1,0 +1,233 @@
+"""The Trainer: one network run as chunks of the kernel loop, with metrics and events.
+
+It knows nothing of screens: it calls `emit(event)` and checks a `Control` between
+chunks (pause, resume, stop). A chunk is sized to take about CHUNK_SECONDS so that a
+listener hears from it a few times a second and a stop is answered quickly.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+
+from tuilab.engine.config import RunConfig
+from tuilab.engine.data import Prepared
+from tuilab.engine.events import Diverged, EpochEnd, Finished, Progress, Started
+from tuilab.engine.fit import steps_per_epoch, train_steps
+from tuilab.engine.model import MLP
+from tuilab.engine.optim import Optimizer
+from tuilab.engine.schedules import Schedule
+
+CHUNK_SECONDS = 0.1
+
+
+class Control:
+    """Pause, resume and stop, shared between the one who asks and the training thread."""
+
+    def __init__(self):
+        self._running = threading.Event()
+        self._running.set()
+        self.stop_requested = threading.Event()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        self._running.set()  # a paused run must wake up to stop
+
+    def wait_while_paused(self) -> bool:
+        """Block while paused; True when training may go on, False when stopped."""
+        while not self._running.wait(0.1):
+            pass
+        return not self.stop_requested.is_set()
+
+
+def _accuracy(data: Prepared, out: np.ndarray, labels: np.ndarray | None) -> float:
+    if labels is None or len(labels) == 0:
+        return math.nan
+    if data.target == "value":  # a value standing for a class: round to the nearest class
+        pred = np.clip(np.rint(out[:, 0] * data.n_classes), 0, data.n_classes - 1).astype(np.int64)
+    else:
+        pred = out.argmax(axis=1)
+    return float((pred == labels).mean())
+
+
+def predictions(data: Prepared, out: np.ndarray) -> np.ndarray:
+    if data.target == "value":
+        return np.clip(np.rint(out[:, 0] * data.n_classes), 0, data.n_classes - 1).astype(np.int64)
+    return out.argmax(axis=1)
+
+
+def confusion_matrix(labels: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """counts[true, predicted]."""
+    m = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(m, (labels, pred), 1)
+    return m
+
+
+def metric_columns(n_layers: int) -> list[str]:
+    """metrics.csv's columns for networks of up to n_layers weight layers."""
+    return (["run", "label", "epoch", "step", "train_loss", "val_loss", "val_accuracy", "test_loss",
+             "test_accuracy", "lr", "seconds", "samples_per_second", "grad_ratio"]
+            + [f"grad_norm_{l + 1}" for l in range(n_layers)]
+            + [f"weight_norm_{l + 1}" for l in range(n_layers)])
+
+
+class Trainer:
+    """Train one run of an experiment on prepared data; `run()` returns its summary."""
+
+    def __init__(self, run: int, config: RunConfig, data: Prepared, emit, control: Control | None = None):
+        self.run_index = run
+        self.config = config
+        self.data = data
+        self.emit = emit
+        self.control = control or Control()
+        m, t, o = config["model"], config["train"], config["optimizer"]
+        self.net = MLP([data.n_inputs, *m["hidden"], data.n_outputs], m["activation"], m["output"],
+                       m["loss"], m["dtype"])
+        self.epochs = t["epochs"]
+        n = len(data.X_train)
+        self.batch_size = t["batch_size"] if 0 < t["batch_size"] < n else n
+        self.steps_per_epoch = steps_per_epoch(n, self.batch_size)
+        self.total_steps = self.epochs * self.steps_per_epoch
+        hyper = {k: v for k, v in o.items() if k != "name"}
+        self.opt = Optimizer(o["name"], self.net.layout.size, self.net.dtype, self.total_steps, **hyper)
+        s = dict(config["schedule"])
+        self.schedule = Schedule.make(s.pop("name"), **s)
+        self.seed = t["seed"]
+        # the same seed gives the same start and the same minibatch order to every run
+        self.theta = self.net.init(m["init"], m["bias_init"], self.seed)
+        self.order_rng = np.random.default_rng([self.seed, 1])
+        self.status = "pending"
+        self.epoch = 0
+        self.step = 0
+        self.history: list[dict] = []
+        self.diverged_at: dict | None = None
+        self.confusion: np.ndarray | None = None
+        self.train_seconds = 0.0
+        self.samples_seen = 0
+        self._chunk = 8
+
+    # -- metrics --
+
+    def _evaluate(self, X, Y, labels) -> tuple[float, float]:
+        if len(X) == 0:
+            return math.nan, math.nan
+        loss, out = self.net.evaluate(self.theta, X, Y)
+        return loss, _accuracy(self.data, out, labels)
+
+    def _norms(self, grad_sq: np.ndarray) -> tuple[list[float], list[float]]:
+        grads = np.sqrt(grad_sq).mean(axis=0) if len(grad_sq) else np.full(grad_sq.shape[1], np.nan)
+        weights = [float(np.linalg.norm(self.net.layout.layer(self.theta, l)[0].astype(np.float64)))
+                   for l in range(self.net.layout.n_layers)]
+        return [float(g) for g in grads], weights
+
+    # -- the loop --
+
+    def run(self) -> dict:
+        self.start()
+        while self.status == "running":
+            self.train_epoch()
+        return self.summary()
+
+    def start(self) -> None:
+        self.status = "running"
+        self.emit(Started(self.run_index, self.config.label, self.epochs, self.steps_per_epoch,
+                          self.net.layout.size, tuple(self.net.sizes), self.data.name,
+                          self.config["optimizer"]["name"]))
+
+    def train_epoch(self) -> None:
+        """One epoch in chunks; afterwards status says whether there is more to do."""
+        d = self.data
+        lr = self.schedule.lr_at(self.opt.lr, self.epoch)
+        order = self.order_rng.permutation(len(d.X_train))
+        spe = self.steps_per_epoch
+        losses = np.empty(spe)
+        grad_sq = np.empty((spe, self.net.layout.n_layers))
+        begun = time.perf_counter()
+        trained = 0.0
+        first = 0
+        while first < spe:
+            if not self.control.wait_while_paused():
+                self._finish("interrupted")
+                return
+            n = min(self._chunk, spe - first)
+            t0 = time.perf_counter()
+            done, chunk_losses = train_steps(self.net, self.opt, self.theta, d.X_train, d.Y_train, order,
+                                             first, np.full(n, lr), self.batch_size, grad_sq[first:first + n])
+            dt = time.perf_counter() - t0
+            trained += dt
+            self.train_seconds += dt
+            losses[first:first + done] = chunk_losses[:done]
+            rows = len(d.X_train)
+            self.samples_seen += min((first + done) * self.batch_size, rows) - min(first * self.batch_size, rows)
+            self.step += done
+            if done < n:
+                self.diverged_at = {"epoch": self.epoch + 1, "step": self.step + 1,
+                                    "loss": float(chunk_losses[done])}
+                self.emit(Diverged(self.run_index, self.epoch + 1, self.step + 1, float(chunk_losses[done])))
+                self._finish("diverged")
+                return
+            first += n
+            samples = min(first * self.batch_size, len(d.X_train))
+            self.emit(Progress(self.run_index, self.epoch + 1, self.step, self.total_steps,
+                               float(chunk_losses[:done].mean()), samples / max(trained, 1e-9),
+                               self.train_seconds))
+            # aim the next chunk at CHUNK_SECONDS, growing at most 4x at a time
+            self._chunk = int(max(1, min(self._chunk * 4, n * CHUNK_SECONDS / max(dt, 1e-6))))
+        self.epoch += 1
+        grads, weights = self._norms(grad_sq)
+        val_loss, val_acc = self._evaluate(d.X_val, d.Y_val, d.labels_val)
+        test_loss, test_acc = self._evaluate(d.X_test, d.Y_test, d.labels_test)
+        metrics = {
+            "run": self.run_index, "label": self.config.label, "epoch": self.epoch, "step": self.step,
+            "train_loss": float(losses.mean()), "val_loss": val_loss, "val_accuracy": val_acc,
+            "test_loss": test_loss, "test_accuracy": test_acc, "lr": lr,
+            "seconds": time.perf_counter() - begun,
+            "samples_per_second": len(d.X_train) / max(trained, 1e-9),
+            "grad_ratio": grads[0] / grads[-1] if grads[-1] > 0 else math.nan,
+        }
+        for l, (g, w) in enumerate(zip(grads, weights, strict=True)):
+            metrics[f"grad_norm_{l + 1}"] = g
+            metrics[f"weight_norm_{l + 1}"] = w
+        self.history.append(metrics)
+        self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads), tuple(weights)))
+        if self.epoch >= self.epochs:
+            self._finish("completed")
+        elif self.control.stop_requested.is_set():
+            self._finish("interrupted")
+
+    def _finish(self, status: str) -> None:
+        self.status = status
+        d = self.data
+        if d.classifies and d.labels_test is not None and len(d.X_test):
+            out = self.net.predict(self.theta, d.X_test)
+            self.confusion = confusion_matrix(d.labels_test, predictions(d, out), d.n_classes)
+        self.emit(Finished(self.run_index, self.config.label, status, self.summary()))
+
+    def summary(self) -> dict:
+        last = self.history[-1] if self.history else {}
+        keep = ("epoch", "step", "train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
+                "grad_ratio")
+        out = {"label": self.config.label, "optimizer": self.config["optimizer"]["name"],
+               "lr": self.config["optimizer"]["lr"], "status": self.status}
+        out.update({k: last.get(k, math.nan) for k in keep})
+        out["epochs_done"] = self.epoch
+        out["steps_done"] = self.step
+        out["samples_per_second"] = (self.samples_seen / self.train_seconds
+                                     if self.train_seconds else math.nan)
+        out["train_seconds"] = self.train_seconds
+        if self.diverged_at:
+            out["diverged_at"] = dict(self.diverged_at)
+        return out
