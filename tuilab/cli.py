@@ -1,32 +1,132 @@
-"""Command line entry point (placeholder until the engine and dashboard land)."""
+"""Command line: `tuilab` (the dashboard), `tuilab --preset NAME headless`, `tuilab list`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from tuilab import __version__
+from tuilab.errors import TuilabError
+
+EXAMPLES = """\
+examples:
+  tuilab                                   open the dashboard and pick a preset
+  tuilab --preset deep-relu                open the dashboard on one preset
+  tuilab --preset deep-relu headless       train with no screen; records in runs/
+  tuilab --preset optimizer-zoo --epochs 3 --jobs 2 headless
+  tuilab --preset shallow-sigmoid --dataset fashion-mnist --set optimizer.lr=0.01 headless
+  tuilab --preset my-experiment.toml --out results/try1 headless
+  tuilab --preset rosenbrock headless      optimizers racing on a 2-D landscape
+  tuilab list                              every preset with its description
+
+data sets are looked for in --data-dir, $TUILAB_DATA, ~/.cache/tuilab and
+/usr/share/datasets/<name>/; when one is missing tuilab says so and runs on the
+bundled digits (or stops, with --strict-data).
+"""
+
+
+def _add_run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
+    d = {"default": argparse.SUPPRESS} if suppress else {}
+    p.add_argument("--preset", metavar="NAME|FILE", help="a preset name (see `tuilab list`) or a TOML file",
+                   **d)
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
+                   help="override a setting, e.g. --set optimizer.lr=0.01 (repeatable)",
+                   **(d or {"default": []}))
+    p.add_argument("--dataset", metavar="NAME", help="same as --set data.name=NAME", **d)
+    p.add_argument("--epochs", type=int, metavar="N", help="same as --set train.epochs=N", **d)
+    p.add_argument("--seed", type=int, metavar="N", help="same as --set train.seed=N", **d)
+    p.add_argument("--data-dir", metavar="DIR", help="where to look for IDX data sets first", **d)
+    p.add_argument("--strict-data", action="store_true",
+                   help="stop with an error instead of falling back to the bundled digits", **d)
+    p.add_argument("--out", metavar="DIR", help="where the records go (default runs/<time>-<preset>/)", **d)
+    p.add_argument("--jobs", type=int, metavar="N", help="run a comparison's runs in N processes", **d)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuilab",
         description="A terminal laboratory for neural-network optimisation.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tuilab {__version__}")
+    _add_run_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    headless = sub.add_parser("headless", help="run the preset with no screen and write records",
+                              description="Run a preset with no screen: progress on stderr, a table "
+                                          "of the runs on stdout, records on disk.")
+    _add_run_options(headless, suppress=True)
+    sub.add_parser("list", help="list the presets with their descriptions")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    from tuilab.engine.optim import OPTIMIZER_NAMES
+def overrides_from(args) -> list[tuple[str, object]]:
+    from tuilab.engine.config import parse_override
 
-    print(f"tuilab {__version__}")
-    print("The Numba core is here: an MLP on one flat parameter vector and these optimizers:")
-    print("  " + ", ".join(OPTIMIZER_NAMES))
-    print("Coming next: presets and `tuilab --preset NAME headless`, the surface lab, and the")
-    print("Textual dashboard.")
-    return 0
+    pairs = [parse_override(text) for text in args.overrides or []]
+    if args.dataset is not None:
+        pairs.append(("data.name", args.dataset))
+    if args.epochs is not None:
+        pairs.append(("train.epochs", args.epochs))
+    if args.seed is not None:
+        pairs.append(("train.seed", args.seed))
+    return pairs
+
+
+def list_presets(stream) -> None:
+    from tuilab.engine.config import preset_catalog
+
+    catalog = preset_catalog()
+    for group, entries in catalog.items():
+        if not entries:
+            continue
+        print(f"{group}:", file=stream)
+        width = max(len(e.name) for e in entries)
+        for e in entries:
+            print(f"  {e.name.ljust(width)}  {e.description or e.error or ''}", file=stream)
+        print(file=stream)
+
+
+def _run(args) -> int:
+    if args.command == "list":
+        list_presets(sys.stdout)
+        return 0
+    if args.jobs is not None and args.jobs < 1:
+        raise TuilabError(f"--jobs must be a whole number >= 1, got {args.jobs}")
+    if args.command == "headless":
+        if not args.preset:
+            raise TuilabError("headless needs a preset: tuilab --preset NAME headless (`tuilab list` shows them)")
+        from tuilab.engine.config import load_experiment
+        from tuilab.engine.records import default_out
+        from tuilab.engine.runner import DataOptions
+        from tuilab.headless import run_headless
+
+        experiment = load_experiment(args.preset, overrides_from(args))
+        out = args.out or default_out(experiment.name)
+        options = DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data))
+        return run_headless(experiment, out=out, data_options=options, jobs=args.jobs or 1)
+    from tuilab.app.launch import launch_dashboard
+
+    return launch_dashboard(args, overrides_from(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for key in ("preset", "dataset", "epochs", "seed", "data_dir", "strict_data", "out", "jobs"):
+        if not hasattr(args, key):
+            setattr(args, key, None)
+    try:
+        return _run(args)
+    except TuilabError as exc:
+        print(f"tuilab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tuilab: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # `tuilab list | head`
+        return 0
 
 
 if __name__ == "__main__":

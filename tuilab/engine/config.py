@@ -94,11 +94,11 @@ SCHEMA = {
     "data": {
         "name": (_choice(data_mod.DATASETS), "digits"),
         "val_fraction": (_float(0.0, 1.0), 0.1),
-        "test_fraction": (_float(0.0, 1.0, lo_open=True), 0.2),
+        "test_fraction": (_float(0.0, 1.0), 0.2),  # 0: test on the training set (xor)
         "normalize": (_choice(data_mod.NORMALIZE), "unit"),
         "target": (_choice(data_mod.TARGETS), "classes"),
         "train_samples": (_int(0), 0),
-        "n_samples": (_int(8), 1000),
+        "n_samples": (_int(4), 1000),
         "noise": (_float(0.0), 0.1),
         "seed": (_int(0), 0),
     },
@@ -422,3 +422,31 @@ def load_experiment(name_or_path: str, overrides=()) -> Experiment:
     path = find_preset(name_or_path)
     shown = path.name if path.parent == builtin_presets_dir() else str(path)
     return build_experiment(read_toml(path), shown, path.stem, overrides)
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    """What a preset browser shows before anything is resolved."""
+
+    name: str
+    path: Path
+    title: str
+    description: str
+    kind: str
+    error: str | None = None
+
+
+def preset_catalog() -> dict[str, list[PresetInfo]]:
+    """{'Networks': [...], 'Surfaces': [...], 'Your presets': [...]}: every preset, read but not run."""
+    groups: dict[str, list[PresetInfo]] = {"Networks": [], "Surfaces": [], "Your presets": []}
+    for group, entries in preset_paths().items():
+        for name, path in entries:
+            try:
+                doc = read_toml(path)
+                info = PresetInfo(name, path, str(doc.get("title", name)), str(doc.get("description", "")),
+                                  "surface" if "surface" in doc else "network")
+            except TuilabError as exc:
+                info = PresetInfo(name, path, name, "", "network", str(exc))
+            key = "Your presets" if group == "user" else ("Surfaces" if info.kind == "surface" else "Networks")
+            groups[key].append(info)
+    return groups

@@ -241,15 +241,20 @@ def prepare(src: Source, *, val_fraction: float = 0.1, test_fraction: float = 0.
         raise choice_error("target", target, TARGETS)
     rng = np.random.default_rng(seed)
     X, y = np.asarray(src.X_train, np.float64), src.y_train
-    if src.X_test is None:
+    test_is_train = src.X_test is None and test_fraction == 0
+    if src.X_test is None and not test_is_train:
         keep, test = _split(len(X), test_fraction, rng)
         X_test, y_test, X, y = X[test], y[test], X[keep], y[keep]
+    elif test_is_train:  # a table to learn by heart, such as xor: the test is the training set
+        X_test, y_test = X, y
     else:
         X_test, y_test = np.asarray(src.X_test, np.float64), src.y_test
     keep, val = _split(len(X), val_fraction, rng)
     if train_samples and train_samples < len(keep):
         keep = np.sort(rng.choice(keep, train_samples, replace=False))
     X_train, y_train, X_val, y_val = X[keep], y[keep], X[val], y[val]
+    if test_is_train:
+        X_test, y_test = X_train, y_train
     if len(X_train) == 0:
         raise TuilabError(f"{src.name}: no training samples left after the validation and test splits")
     X_train, X_val, X_test = _normalize(normalize, src, X_train, [X_val, X_test])

@@ -20,16 +20,21 @@ PARALLEL_GEMM_WORK = 8_000_000
 _blas: ThreadpoolController | None = None
 
 
+def blas_controller() -> ThreadpoolController:
+    """The process's threadpool controller, made once (it takes ~0.2 s: not inside a timed step)."""
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas
+
+
 def blas_threads_for(net: MLP, batch_size: int):
     """A context that keeps BLAS single-threaded when this network's products are small."""
-    global _blas
     sizes = net.sizes
     work = batch_size * max(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     if work >= PARALLEL_GEMM_WORK:
         return nullcontext()
-    if _blas is None:
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
+    return blas_controller().limit(limits=1, user_api="blas")
 
 
 def steps_per_epoch(n_samples: int, batch_size: int) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 from tuilab.engine.config import RunConfig
 from tuilab.engine.data import Prepared
 from tuilab.engine.events import Diverged, EpochEnd, Finished, Progress, Started
-from tuilab.engine.fit import steps_per_epoch, train_steps
+from tuilab.engine.fit import blas_controller, steps_per_epoch, train_steps
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
 from tuilab.engine.schedules import Schedule
@@ -118,6 +118,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.samples_seen = 0
         self._chunk = 8
+        blas_controller()
 
     # -- metrics --
 

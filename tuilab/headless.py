@@ -1,0 +1,209 @@
+"""Runs without a screen: progress on stderr (a live bar on a terminal, a line per epoch in a
+log), a table of the runs at the end on stdout, records on disk."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+
+from tuilab.engine.events import Diverged, EpochEnd, Finished, Notice, Progress, Started
+from tuilab.engine.train import Control
+
+
+def _fmt(value, spec: str = ".4f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class ProgressPrinter:
+    """Turns engine events into lines (and, on a terminal, a bar redrawn in place)."""
+
+    def __init__(self, stream=None, n_runs: int = 1, live: bool | None = None, min_interval: float = 0.1):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.n_runs = n_runs
+        self.min_interval = min_interval
+        self.started: dict[int, Started] = {}
+        self.last_metrics: dict[int, dict] = {}
+        self._last_draw = 0.0
+        self._last_epoch_line = 0.0
+        self._bar_shown = False
+
+    def _line(self, text: str) -> None:
+        if self._bar_shown:
+            self.stream.write("\r\x1b[2K")
+            self._bar_shown = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _name(self, run: int) -> str:
+        s = self.started.get(run)
+        label = s.label if s else f"run {run + 1}"
+        return f"[{run + 1}/{self.n_runs}] {label}" if self.n_runs > 1 else label
+
+    def __call__(self, event) -> None:
+        if isinstance(event, Notice):
+            prefix = "note" if event.kind != "warning" else "warning"
+            self._line(f"tuilab: {prefix}: {event.text}")
+        elif isinstance(event, Started):
+            self.started[event.run] = event
+            self._line(f"{self._name(event.run)}: {event.optimizer} on {event.dataset}, "
+                       f"network {'-'.join(map(str, event.sizes))} ({event.n_params:,} parameters), "
+                       f"{event.epochs} epochs of {event.steps_per_epoch} steps")
+        elif isinstance(event, Progress):
+            if self.live:
+                now = time.monotonic()
+                if now - self._last_draw >= self.min_interval:
+                    self._last_draw = now
+                    self._draw(event)
+        elif isinstance(event, EpochEnd):
+            self.last_metrics[event.run] = event.metrics
+            s = self.started.get(event.run)
+            now = time.monotonic()
+            # in a log every epoch has its line; on a terminal the bar carries fast epochs
+            if (not self.live or now - self._last_epoch_line >= 0.5 or event.epoch == 1
+                    or (s is not None and event.epoch == s.epochs)):
+                self._last_epoch_line = now
+                self._line(self._epoch_line(event))
+        elif isinstance(event, Diverged):
+            self._line(f"{self._name(event.run)}: diverged at epoch {event.epoch}, step {event.step} "
+                       f"(loss {event.loss}); its records keep the epochs before")
+        elif isinstance(event, Finished):
+            if event.status == "interrupted":
+                self._line(f"{self._name(event.run)}: stopped after {event.summary.get('epochs_done', 0)} "
+                           "epochs")
+
+    def _epoch_line(self, e: EpochEnd) -> str:
+        m = e.metrics
+        s = self.started.get(e.run)
+        total = s.epochs if s else "?"
+        acc = m.get("val_accuracy")
+        parts = [f"{self._name(e.run)}: epoch {e.epoch}/{total}", f"loss {_fmt(m['train_loss'])}"]
+        if acc is not None and not math.isnan(acc):
+            parts.append(f"val acc {_fmt(acc, '.2%')}")
+        elif not math.isnan(m.get("val_loss", math.nan)):
+            parts.append(f"val loss {_fmt(m['val_loss'])}")
+        if not math.isnan(m.get("test_accuracy", math.nan)):
+            parts.append(f"test acc {_fmt(m['test_accuracy'], '.2%')}")
+        parts.append(f"{m['samples_per_second']:,.0f} samples/s")
+        parts.append(f"grad ratio {_fmt(m.get('grad_ratio'), '.2g')}")
+        return "  ".join(parts)
+
+    def _draw(self, p: Progress) -> None:
+        s = self.started.get(p.run)
+        frac = p.step / p.total_steps if p.total_steps else 0.0
+        width = 24
+        filled = int(round(frac * width))
+        bar = "#" * filled + "." * (width - filled)
+        eta = (p.total_steps - p.step) * p.elapsed / p.step if p.step else math.inf
+        acc = self.last_metrics.get(p.run, {}).get("val_accuracy", math.nan)
+        text = (f"{self._name(p.run)} epoch {p.epoch}/{s.epochs if s else '?'} [{bar}] {frac:4.0%} "
+                f"loss {p.loss:.4f} acc {_fmt(acc, '.1%')} {p.samples_per_second:,.0f}/s "
+                f"ETA {_duration(eta)}")
+        self.stream.write("\r\x1b[2K" + text[:200])
+        self.stream.flush()
+        self._bar_shown = True
+
+    def close(self) -> None:
+        if self._bar_shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._bar_shown = False
+
+
+def _sort_key(run: dict):
+    acc = run.get("test_accuracy")
+    loss = run.get("test_loss")
+    good = {"completed": 0, "interrupted": 1, "diverged": 2}.get(run.get("status"), 3)
+    acc = -acc if isinstance(acc, float) and not math.isnan(acc) else math.inf
+    loss = loss if isinstance(loss, float) and not math.isnan(loss) else math.inf
+    return (good, acc, loss)
+
+
+def results_table(runs: list[dict]) -> str:
+    """The runs, best first (completed before the rest, then by test accuracy, then test loss)."""
+    header = ["#", "run", "optimizer", "lr", "status", "epochs", "train loss", "val acc", "test acc",
+              "test loss", "samples/s", "grad ratio"]
+    rows = []
+    for i, r in enumerate(sorted(runs, key=_sort_key)):
+        rows.append([str(i + 1), r["label"], r["optimizer"], f"{r['lr']:g}", r["status"],
+                     str(r.get("epochs_done", 0)), _fmt(r.get("train_loss")),
+                     _fmt(r.get("val_accuracy"), ".2%"), _fmt(r.get("test_accuracy"), ".2%"),
+                     _fmt(r.get("test_loss")), _fmt(r.get("samples_per_second"), ",.0f"),
+                     _fmt(r.get("grad_ratio"), ".2g")])
+    widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(header)]
+    right = {0, 3, 5, 6, 7, 8, 9, 10, 11}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if k in right else c.ljust(w)
+                         for k, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+class InterruptToStop:
+    """While active, the first Ctrl+C asks the run to stop cleanly; a second one quits at once."""
+
+    def __init__(self, control: Control, say):
+        self.control = control
+        self.say = say
+        self._old = None
+
+    def _handler(self, signum, frame):
+        if self.control.stop_requested.is_set():
+            raise KeyboardInterrupt
+        self.control.stop()
+        self.say("tuilab: stopping after this chunk and keeping the records (Ctrl+C again to quit now)")
+
+    def __enter__(self):
+        self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+EXIT_INTERRUPTED = 130
+
+
+def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, stdout=None) -> int:
+    """Run a preset with no screen; returns the process exit code."""
+    from tuilab.engine.records import RunRecords
+
+    stdout = stdout or sys.stdout
+    control = Control()
+    printer = ProgressPrinter(stream, n_runs=len(experiment.runs))
+    records = RunRecords(out)
+    with InterruptToStop(control, printer._line):
+        if experiment.kind == "surface":
+            from tuilab.engine.surface_runner import run_surfaces
+
+            outcome = run_surfaces(experiment, printer, control, records=records)
+        else:
+            from tuilab.engine.runner import run_network
+
+            outcome = run_network(experiment, printer, control, data=data_options, records=records,
+                                  jobs=jobs)
+    printer.close()
+    if experiment.kind == "surface":
+        from tuilab.surface_view import print_surface_results
+
+        print_surface_results(experiment, outcome, stdout)
+    else:
+        print(f"\n{experiment.title} on {outcome.dataset}: {outcome.status}", file=stdout)
+        print(results_table(outcome.runs), file=stdout)
+    print(f"records: {outcome.out}", file=stdout)
+    return EXIT_INTERRUPTED if outcome.status == "interrupted" else 0
