@@ -216,7 +216,7 @@ def _resolve_optimizer(source: str, values: dict) -> dict:
     if name not in OPTIMIZER_NAMES:
         close = difflib.get_close_matches(str(name), OPTIMIZER_NAMES, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; choose one of {', '.join(OPTIMIZER_NAMES)}"
-        raise TuilabError(f"{_where(source, 'optimizer', 'name')} unknown optimizer {name!r}{hint}")
+        raise TuilabError(f"{_where(source, 'optimizer', 'name')}: unknown optimizer {name!r}{hint}")
     try:
         hyper = resolve_hyperparameters(name, values)
     except TuilabError as exc:

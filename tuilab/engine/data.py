@@ -202,24 +202,29 @@ def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarra
 
 
 def _normalize(method: str, src: Source, train: np.ndarray, others: list[np.ndarray]):
+    """Scale arrays (already float, owned) in place, with statistics from `train` only."""
     arrays = [train, *others]
     if method == "none":
         return arrays
     if method == "per_sample":
-        out = []
         for a in arrays:
+            a -= a.mean(axis=1, keepdims=True)
             std = a.std(axis=1, keepdims=True)
-            out.append((a - a.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0))
-        return out
+            a /= np.where(std > 0, std, 1.0)
+        return arrays
     if method == "standardize":
-        mean, std = train.mean(axis=0), train.std(axis=0)
+        mean = train.mean(axis=0, dtype=np.float64)
+        std = train.std(axis=0, dtype=np.float64)
         std = np.where(std > 1e-12, std, 1.0)  # constant pixels (MNIST's borders) stay 0
-        return [(a - mean) / std for a in arrays]
-    if src.pixel_max:  # unit, images: the pixel range to [0, 1]
-        return [a / src.pixel_max for a in arrays]
-    lo, hi = train.min(axis=0), train.max(axis=0)  # unit, other sets: training range to [0, 1]
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return [(a - lo) / span for a in arrays]
+    elif src.pixel_max:  # unit, images: the pixel range to [0, 1]
+        mean, std = 0.0, src.pixel_max
+    else:  # unit, other sets: the training range to [0, 1]
+        lo, hi = train.min(axis=0), train.max(axis=0)
+        mean, std = lo, np.where(hi > lo, hi - lo, 1.0)
+    for a in arrays:
+        a -= np.asarray(mean, a.dtype)
+        a *= np.asarray(1.0 / std, a.dtype)
+    return arrays
 
 
 def _targets(src: Source, target: str, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -240,26 +245,26 @@ def prepare(src: Source, *, val_fraction: float = 0.1, test_fraction: float = 0.
     if target not in TARGETS:
         raise choice_error("target", target, TARGETS)
     rng = np.random.default_rng(seed)
-    X, y = np.asarray(src.X_train, np.float64), src.y_train
+    X, y = src.X_train, src.y_train  # raw dtype (uint8 for images): index first, convert once
     test_is_train = src.X_test is None and test_fraction == 0
     if src.X_test is None and not test_is_train:
         keep, test = _split(len(X), test_fraction, rng)
         X_test, y_test, X, y = X[test], y[test], X[keep], y[keep]
-    elif test_is_train:  # a table to learn by heart, such as xor: the test is the training set
-        X_test, y_test = X, y
     else:
-        X_test, y_test = np.asarray(src.X_test, np.float64), src.y_test
+        X_test, y_test = src.X_test, src.y_test
     keep, val = _split(len(X), val_fraction, rng)
     if train_samples and train_samples < len(keep):
         keep = np.sort(rng.choice(keep, train_samples, replace=False))
     X_train, y_train, X_val, y_val = X[keep], y[keep], X[val], y[val]
-    if test_is_train:
+    if test_is_train:  # a table to learn by heart, such as xor: the test is the training set
         X_test, y_test = X_train, y_train
     if len(X_train) == 0:
         raise TuilabError(f"{src.name}: no training samples left after the validation and test splits")
+    X_train, X_val, X_test = (np.array(a, dtype=dtype, order="C") for a in (X_train, X_val, X_test))
     X_train, X_val, X_test = _normalize(normalize, src, X_train, [X_val, X_test])
     (Ytr, ltr), (Yva, lva), (Yte, lte) = (_targets(src, target, t) for t in (y_train, y_val, y_test))
-    cast = [np.ascontiguousarray(a, dtype) for a in (X_train, Ytr, X_val, Yva, X_test, Yte)]
+    cast = [X_train, np.ascontiguousarray(Ytr, dtype), X_val, np.ascontiguousarray(Yva, dtype), X_test,
+            np.ascontiguousarray(Yte, dtype)]
     return Prepared(src.name, src.origin, cast[0], cast[1], ltr, cast[2], cast[3], lva, cast[4], cast[5],
                     lte, src.n_classes, "value" if src.is_regression_set else target, notice,
                     {"image_shape": src.image_shape})

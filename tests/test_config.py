@@ -1,0 +1,141 @@
+"""Presets: every shipped one loads; mistakes are one clear line naming file and key."""
+
+import tomllib
+
+import pytest
+
+from tuilab.engine import config
+from tuilab.engine.config import build_experiment, load_experiment, parse_override
+from tuilab.errors import TuilabError
+
+SHIPPED = [name for name, _ in config.preset_paths()["builtin"]]
+REQUIRED = ["shallow-sigmoid", "shallow-adam", "lr-sweep", "deep-sigmoid", "deep-relu", "tapered-relu",
+            "optimizer-zoo", "jax-mlp", "digit-regression", "xor", "spirals"]
+
+
+def test_every_required_preset_ships():
+    assert set(REQUIRED) <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_preset_loads_and_round_trips(name):
+    exp = load_experiment(name)
+    assert exp.title and exp.description and exp.runs
+    again = build_experiment(tomllib.loads(exp.to_toml()), "config.toml", name)
+    assert [r.label for r in again.runs] == [r.label for r in exp.runs]
+    assert [r.tables for r in again.runs] == [r.tables for r in exp.runs]
+
+
+def test_presets_are_faithful():
+    s = load_experiment("shallow-sigmoid").runs[0]
+    assert s["model"]["hidden"] == [30] and s["model"]["activation"] == "sigmoid"
+    assert s["optimizer"] == {**s["optimizer"], "name": "sgd", "lr": 0.001, "momentum": 0.8,
+                              "nesterov": True, "weight_decay": 1e-5}
+    assert s["train"]["batch_size"] == 10 and s["train"]["epochs"] == 30 and s["data"]["name"] == "mnist"
+    deep = load_experiment("deep-sigmoid").runs[0]["model"]
+    relu = load_experiment("deep-relu").runs[0]["model"]
+    assert deep["hidden"] == [30] * 8 and relu["hidden"] == [30] * 8
+    assert (deep["activation"], deep["init"]) == ("sigmoid", "xavier_normal")
+    assert (relu["activation"], relu["init"]) == ("relu", "kaiming_uniform")
+    sweep = load_experiment("lr-sweep")
+    assert [r["optimizer"]["lr"] for r in sweep.runs] == [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    zoo = {r["optimizer"]["name"] for r in load_experiment("optimizer-zoo").runs}
+    assert {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "nadam",
+            "radam", "adamax", "lion"} <= zoo
+    jax = load_experiment("jax-mlp")
+    assert {r["optimizer"]["name"]: r["optimizer"]["lr"] for r in jax.runs} == {
+        "sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adam": 0.001, "rmsprop": 0.001}
+    reg = load_experiment("digit-regression").runs[0]
+    assert reg["model"]["hidden"] == [21] and reg["model"]["output"] == "sigmoid"
+    assert reg["train"]["batch_size"] == 0 and reg["data"]["target"] == "value"
+    assert reg["data"]["normalize"] == "per_sample" and reg["data"]["val_fraction"] == 0.2
+    xor = load_experiment("xor").runs[0]
+    assert xor["model"]["hidden"] == [8, 4] and xor["optimizer"]["name"] == "rmsprop"
+    assert xor["optimizer"]["lr"] == 0.02 and xor["train"]["epochs"] == 200
+
+
+def err(doc, overrides=()):
+    with pytest.raises(TuilabError) as info:
+        build_experiment(doc, "mine.toml", "mine", overrides)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("mine.toml") or msg.startswith("--set")
+    return msg.lower()
+
+
+def test_unknown_keys_suggest_the_closest():
+    assert "did you mean 'hidden'" in err({"model": {"hiden": [3]}})
+    assert "[model]" in err({"model": {"hiden": [3]}})
+    assert "did you mean 'model'" in err({"modle": {}})
+    assert "did you mean 'momentum'" in err({"optimizer": {"name": "sgd", "momentun": 0.9}})
+    assert "did you mean 'adam'" in err({"optimizer": {"name": "adamm"}})
+    assert "did you mean 'relu'" in err({"model": {"activation": "rleu"}})
+    assert "[[runs]] 2" in err({"runs": [{"label": "a"}, {"label": "b", "optimiser": {}}]})
+
+
+def test_wrong_types_and_ranges():
+    assert "whole number >= 1" in err({"train": {"epochs": 0}})
+    assert "whole number" in err({"train": {"epochs": 2.5}})
+    assert "list of layer widths" in err({"model": {"hidden": "30"}})
+    assert "in [0.0, 1.0)" in err({"data": {"val_fraction": 1.5}})
+    assert "lr must be a number > 0" in err({"optimizer": {"name": "adam", "lr": -1}})
+    assert "true or false" in err({"optimizer": {"name": "sgd", "nesterov": "yes"}})
+    assert "must be a table" in err({"model": 3})
+    assert "needs output 'softmax'" in err({"model": {"output": "sigmoid"}})
+    assert "squared_error" in err({"data": {"target": "value"}})
+    assert "one name or one per layer" in err({"model": {"hidden": [3, 3], "activation": ["relu"]}})
+    assert "schedule" in err({"schedule": {"name": "cosine", "T_max": 0}})
+
+
+def test_runs_merge_over_the_base_and_another_optimizer_replaces_it():
+    doc = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "train": {"epochs": 3},
+           "runs": [{"label": "a", "optimizer": {"lr": 0.5}},
+                    {"label": "b", "optimizer": {"name": "adam"}, "train": {"batch_size": 7}}]}
+    exp = build_experiment(doc, "mine.toml", "mine")
+    a, b = exp.runs
+    assert a["optimizer"]["lr"] == 0.5 and a["optimizer"]["momentum"] == 0.9
+    assert b["optimizer"]["name"] == "adam" and b["optimizer"]["lr"] == 0.001  # adam's default
+    assert b["train"] == {**b["train"], "epochs": 3, "batch_size": 7}
+
+
+def test_overrides_apply_to_every_run_and_win():
+    doc = {"runs": [{"label": "a", "train": {"epochs": 9}}, {"label": "b"}]}
+    exp = build_experiment(doc, "mine.toml", "mine", [("train.epochs", 2), ("data.name", "moons"),
+                                                      ("optimizer.name", "adam")])
+    assert [r["train"]["epochs"] for r in exp.runs] == [2, 2]
+    assert {r["data"]["name"] for r in exp.runs} == {"moons"}
+    assert "use table.key" in err({}, [("epochs", 3)])
+    assert "did you mean 'momentum'" in err({}, [("optimizer.momentun", 0.9)])
+
+
+def test_parse_override_reads_toml_values():
+    assert parse_override("optimizer.lr=0.01") == ("optimizer.lr", 0.01)
+    assert parse_override("model.hidden=[64, 32]") == ("model.hidden", [64, 32])
+    assert parse_override("optimizer.nesterov=true") == ("optimizer.nesterov", True)
+    assert parse_override("data.name=fashion-mnist") == ("data.name", "fashion-mnist")
+    assert parse_override("data.name='mnist'") == ("data.name", "mnist")
+    with pytest.raises(TuilabError, match="key=value"):
+        parse_override("optimizer.lr")
+
+
+def test_duplicate_labels_are_made_unique():
+    exp = build_experiment({"runs": [{}, {}]}, "mine.toml", "mine")
+    assert [r.label for r in exp.runs] == ["sgd lr=0.001", "sgd lr=0.001 #2"]
+
+
+def test_user_files_and_bad_toml(tmp_path, monkeypatch):
+    p = tmp_path / "mine.toml"
+    p.write_text('title = "Mine"\n[model]\nhidden = [4]\n')
+    assert load_experiment(str(p)).title == "Mine"
+    p.write_text("[model\nhidden = 3")
+    with pytest.raises(TuilabError, match="not valid TOML"):
+        load_experiment(str(p))
+    with pytest.raises(TuilabError, match="does not exist"):
+        load_experiment(str(tmp_path / "nope.toml"))
+    with pytest.raises(TuilabError, match="Did you mean 'deep-relu'"):
+        load_experiment("deep-rleu")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    (tmp_path / "cfg" / "tuilab" / "presets").mkdir(parents=True)
+    (tmp_path / "cfg" / "tuilab" / "presets" / "own.toml").write_text('description = "my own"\n')
+    catalog = config.preset_catalog()
+    assert [e.name for e in catalog["Your presets"]] == ["own"]
+    assert load_experiment("own").description == "my own"
