@@ -1,19 +1,118 @@
+"""The command line end to end, in subprocesses as a person would run it."""
+
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import pytest
 
 from tuilab import __version__
 
-
-def test_version_and_placeholder():
-    out = subprocess.run([sys.executable, "-m", "tuilab", "--version"], capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip() == f"tuilab {__version__}"
-    out = subprocess.run([sys.executable, "-m", "tuilab"], capture_output=True, text=True,
-                         check=True)
-    assert "adam" in out.stdout and "qhadam" in out.stdout
+FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
-def test_engine_never_imports_textual():
-    code = ("import sys, tuilab.engine.fit, tuilab.engine.schedules, tuilab.cli; "
+def tuilab(*args, cwd=None, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "tuilab", *args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def test_version_help_and_list():
+    assert tuilab("--version").stdout.strip() == f"tuilab {__version__}"
+    out = tuilab("--help").stdout
+    assert "examples:" in out and "headless" in out and "--preset deep-relu headless" in out
+    listing = tuilab("list")
+    assert listing.returncode == 0
+    assert "deep-sigmoid" in listing.stdout and "vanishing" in listing.stdout.lower()
+
+
+def test_headless_end_to_end(tmp_path):
+    out = tmp_path / "rec"
+    r = tuilab("--preset", "spirals", "--epochs", "3", "--set", "data.n_samples=400", "--out", str(out),
+               "headless")
+    assert r.returncode == 0, r.stderr
+    assert "epoch 3/3" in r.stderr and "records: " + str(out) in r.stdout
+    assert "adam lr=0.01" in r.stdout.splitlines()[-2]  # the results table, then the path
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["dataset"] == "spirals"
+    run = summary["runs"][0]
+    assert run["label"] == "adam lr=0.01" and run["optimizer"] == "adam" and run["status"] == "completed"
+    assert 0 <= run["test_accuracy"] <= 1 and run["samples_per_second"] > 0
+    assert (out / "config.toml").exists() and (out / "confusion.csv").exists()
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 3
+    again = tuilab("--preset", str(out / "config.toml"), "--out", str(tmp_path / "again"), "headless")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "again" / "summary.json").read_text())["runs"][0]["test_loss"] == run["test_loss"]
+
+
+def test_missing_data_set_falls_back_and_records_say_so(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "TUILAB_DATA": str(tmp_path / "none")}
+    r = tuilab("--preset", "deep-relu", "--dataset", "kmnist", "--epochs", "1", "--out", str(tmp_path / "o"),
+               "headless", env=env)
+    assert r.returncode == 0, r.stderr
+    warning = [line for line in r.stderr.splitlines() if line.startswith("tuilab: warning:")]
+    assert len(warning) == 1 and "kmnist" in warning[0] and "bundled digits" in warning[0]
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["dataset"] == "digits"
+    strict = tuilab("--preset", "deep-relu", "--dataset", "kmnist", "--strict-data", "--out",
+                    str(tmp_path / "s"), "headless", env=env)
+    assert strict.returncode == 2 and strict.stderr.count("\n") == 1 and "kmnist" in strict.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--preset", "deep-rleu", "headless"], "Did you mean 'deep-relu'"),
+    (["--preset", "spirals", "--set", "model.hiden=[3]", "headless"], "did you mean 'hidden'"),
+    (["--preset", "spirals", "--set", "optimizer.lr=-1", "headless"], "lr must be a number > 0"),
+    (["--preset", "spirals", "--dataset", "mnsit", "headless"], "did you mean 'mnist'"),
+    (["--preset", "spirals", "--jobs", "0", "headless"], "--jobs"),
+    (["headless"], "needs a preset"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path):
+    r = tuilab(*args, "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and words in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_out_fails_before_training(tmp_path):
+    (tmp_path / "file").write_text("")
+    r = tuilab("--preset", "spirals", "--out", str(tmp_path / "file" / "x"), "headless")
+    assert r.returncode == 2 and "cannot write records" in r.stderr and "epoch" not in r.stderr
+
+
+def test_ctrl_c_keeps_records_and_exits_130(tmp_path):
+    out = tmp_path / "rec"
+    p = subprocess.Popen([sys.executable, "-m", "tuilab", "--preset", "spirals", "--epochs", "100000",
+                          "--out", str(out), "headless"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for a few finished epochs
+        if (out / "metrics.csv").exists() and len((out / "metrics.csv").read_text().splitlines()) > 3:
+            break
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=60)
+    assert p.returncode == 130, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["runs"][0]["epochs_done"] >= 3
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) - 1 == summary["runs"][0]["epochs_done"]
+    assert "Traceback" not in stderr
+
+
+def test_engine_and_headless_never_import_textual():
+    code = ("import sys, tuilab.engine.runner, tuilab.engine.config, tuilab.headless, tuilab.cli; "
             "sys.exit('textual' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="apt-get install dataset-fashion-mnist for this test")
+def test_short_real_run_on_fashion_mnist(tmp_path):
+    r = tuilab("--preset", "shallow-adam", "--dataset", "fashion-mnist", "--epochs", "1",
+               "--set", "train.batch_size=64", "--strict-data", "--out", str(tmp_path / "o"), "headless")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["dataset"] == "fashion-mnist"
+    assert summary["runs"][0]["test_accuracy"] > 0.7  # one epoch of a 30-unit net; chance is 0.1

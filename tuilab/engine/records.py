@@ -30,7 +30,7 @@ def default_out(preset: str, root: Path | str = "runs") -> Path:
 
 def slug(text: str) -> str:
     """A file-name-safe form of a label: 'adam lr=0.001' -> 'adam-lr-0.001'."""
-    s = re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-.")
+    s = re.sub(r"[^A-Za-z0-9._+]+", "-", text).strip("-.")
     return s or "run"
 
 

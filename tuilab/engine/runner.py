@@ -135,9 +135,9 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
                 data: DataOptions | None = None, records: RunRecords | None = None,
                 interleave: bool = False, jobs: int = 1) -> Outcome:
     """Run every run of a network experiment; records (if given) are kept whatever happens."""
-    emit = emit or (lambda event: None)
-    control = control or Control()
-    data = data or DataOptions()
+    emit = emit if emit is not None else (lambda event: None)
+    control = control if control is not None else Control()
+    data = data if data is not None else DataOptions()
     book = NetworkRecords(records, experiment) if records is not None else None
 
     def send(event):

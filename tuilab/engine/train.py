@@ -92,7 +92,7 @@ class Trainer:
         self.config = config
         self.data = data
         self.emit = emit
-        self.control = control or Control()
+        self.control = control if control is not None else Control()
         m, t, o = config["model"], config["train"], config["optimizer"]
         self.net = MLP([data.n_inputs, *m["hidden"], data.n_outputs], m["activation"], m["output"],
                        m["loss"], m["dtype"])
