@@ -1,8 +1,7 @@
 """Presets: every shipped one loads; mistakes are one clear line naming file and key."""
 
-import tomllib
-
 import pytest
+import tomllib
 
 from tuilab.engine import config
 from tuilab.engine.config import build_experiment, load_experiment, parse_override

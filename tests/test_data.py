@@ -80,7 +80,7 @@ def test_search_order_data_dir_then_env_then_cache_then_system(no_sources, monke
     tmp = no_sources
     places = {"dir": tmp / "d" / "mnist", "env": tmp / "e" / "mnist",
               "cache": tmp / "cache" / "tuilab" / "MNIST" / "raw", "system": tmp / "system" / "mnist"}
-    for k, (key, folder) in enumerate(places.items()):
+    for k, folder in enumerate(places.values()):
         make_image_set(folder, n_train=20 + k)  # a different size tells which was read
     monkeypatch.setenv("TUILAB_DATA", str(tmp / "e"))
     sizes = []

@@ -96,7 +96,8 @@ def _run(args) -> int:
         raise TuilabError(f"--jobs must be a whole number >= 1, got {args.jobs}")
     if args.command == "headless":
         if not args.preset:
-            raise TuilabError("headless needs a preset: tuilab --preset NAME headless (`tuilab list` shows them)")
+            raise TuilabError(
+                "headless needs a preset: tuilab --preset NAME headless (`tuilab list` shows them)")
         from tuilab.engine.config import load_experiment
         from tuilab.engine.records import default_out
         from tuilab.engine.runner import DataOptions

@@ -13,17 +13,24 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomllib
+
 from tuilab.engine import data as data_mod
-from tuilab.engine.model import BIAS_INITS, DTYPES, HIDDEN_ACTIVATIONS, INITIALISERS, LOSSES, MLP
-from tuilab.engine.model import OUTPUT_ACTIVATIONS
+from tuilab.engine.model import (
+    BIAS_INITS,
+    DTYPES,
+    HIDDEN_ACTIVATIONS,
+    INITIALISERS,
+    LOSSES,
+    MLP,
+    OUTPUT_ACTIVATIONS,
+)
 from tuilab.engine.optim import OPTIMIZER_NAMES, resolve_hyperparameters
 from tuilab.engine.schedules import SCHEDULES, Schedule
 from tuilab.errors import TuilabError
-
 
 # ---- value checks: each returns the normalised value or raises TuilabError(message) ----
 
@@ -447,6 +454,7 @@ def preset_catalog() -> dict[str, list[PresetInfo]]:
                                   "surface" if "surface" in doc else "network")
             except TuilabError as exc:
                 info = PresetInfo(name, path, name, "", "network", str(exc))
-            key = "Your presets" if group == "user" else ("Surfaces" if info.kind == "surface" else "Networks")
+            key = ("Your presets" if group == "user"
+                   else "Surfaces" if info.kind == "surface" else "Networks")
             groups[key].append(info)
     return groups

@@ -172,7 +172,8 @@ class Trainer:
             self.train_seconds += dt
             losses[first:first + done] = chunk_losses[:done]
             rows = len(d.X_train)
-            self.samples_seen += min((first + done) * self.batch_size, rows) - min(first * self.batch_size, rows)
+            bs = self.batch_size
+            self.samples_seen += min((first + done) * bs, rows) - min(first * bs, rows)
             self.step += done
             if done < n:
                 self.diverged_at = {"epoch": self.epoch + 1, "step": self.step + 1,
