@@ -129,6 +129,8 @@ SCHEMA = {
         "steps": (_int(1), 1000),
         "a": (_float(), None),
         "b": (_float(), None),
+        "A": (_float(0.0), None),
+        "wall": (_float(0.0), None),
         "condition": (_float(1.0), None),
         "max_points": (_int(2), 2000),
     },
@@ -269,6 +271,22 @@ def _check_network_run(source: str, label: str, t: dict) -> None:
         raise TuilabError(f"{where}: [data] val_fraction + test_fraction must stay below 1")
 
 
+def _resolve_surface(where: str, table: dict) -> dict:
+    """The [surface] table with the landscape's own parameters and start filled in."""
+    from tuilab.engine.surfaces import SURFACE_PARAMS, check_surface_table, landscape_of
+
+    try:
+        check_surface_table(table)
+    except TuilabError as exc:
+        raise TuilabError(f"{where}: [surface] {exc}") from None
+    land = landscape_of(table)
+    out = dict(table)
+    out.setdefault("start", list(land.default_start))
+    for key, default in SURFACE_PARAMS.get(table["name"], {}).items():
+        out.setdefault(key, default)
+    return out
+
+
 def _check_surface_run(source: str, label: str, t: dict) -> None:
     from tuilab.engine.surfaces import check_surface_table
 
@@ -340,6 +358,8 @@ def build_experiment(doc: dict, source: str, name: str, overrides=()) -> Experim
                 out[table] = _resolve_schedule(where, values)
             else:
                 out[table] = _check_table(where, table, values, fill=True)
+        if "surface" in out:
+            out["surface"] = _resolve_surface(where, out["surface"])
         return out
 
     # the base tables are checked once on their own so their mistakes name no run

@@ -65,3 +65,12 @@ class Finished:
     label: str
     status: str  # "completed", "diverged", "interrupted"
     summary: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SurfaceDone:
+    """One optimizer's run over a landscape has ended; `result` is a SurfaceResult (read-only)."""
+
+    run: int
+    label: str
+    result: object

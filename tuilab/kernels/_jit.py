@@ -1,7 +1,7 @@
 """The one decorator every kernel uses, and the scalar cast they share."""
 
-import numpy as np
 from numba import njit
+from numba.extending import overload
 
 # No fastmath: it would let LLVM assume no NaN/Inf, and divergence must be seen.
 # error_model="numpy": x / 0 gives inf or nan as in NumPy instead of raising
@@ -10,11 +10,17 @@ from numba import njit
 kernel = njit(cache=True, nogil=True, error_model="numpy")
 
 
-@kernel
-def scalars_like(arr, values):
-    """float64 `values` as an array of arr's dtype: scalars taken from it keep a float32
-    loop in float32 (a float64 scalar would widen every element and halve the SIMD width)."""
-    out = np.empty(values.shape[0], arr.dtype)
-    for k in range(values.shape[0]):
-        out[k] = values[k]
-    return out
+def like(arr, value):
+    """`value` as a scalar of arr's dtype: a float32 loop stays float32 (a float64 scalar would
+    widen every element and halve the SIMD width). Only callable from a kernel."""
+    raise TypeError("like() is for use inside @njit kernels")
+
+
+@overload(like, jit_options={"cache": True})
+def _like(arr, value):
+    dtype = arr.dtype
+
+    def impl(arr, value):
+        return dtype(value)  # a cast, no allocation: two-parameter surface runs call this per step
+
+    return impl

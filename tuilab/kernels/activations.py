@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from tuilab.kernels._jit import kernel, scalars_like
+from tuilab.kernels._jit import kernel, like
 
 IDENTITY = 0
 SIGMOID = 1
@@ -56,8 +56,7 @@ def activation_forward(z2, a2, act):
         return
     z = z2.reshape(z2.size)
     a = a2.reshape(a2.size)
-    c = scalars_like(z, np.array([0.0, 1.0, LEAKY_SLOPE, ELU_ALPHA]))
-    zero, one, slope, alpha = c[0], c[1], c[2], c[3]
+    zero, one, slope, alpha = (like(z, 0.0), like(z, 1.0), like(z, LEAKY_SLOPE), like(z, ELU_ALPHA))
     if act == IDENTITY:
         a[:] = z
     elif act == SIGMOID:
@@ -92,8 +91,7 @@ def activation_backward(z2, a2, da2, dz2, act):
     a = a2.reshape(a2.size)
     da = da2.reshape(da2.size)
     dz = dz2.reshape(dz2.size)
-    c = scalars_like(z, np.array([0.0, 1.0, LEAKY_SLOPE, ELU_ALPHA]))
-    zero, one, slope, alpha = c[0], c[1], c[2], c[3]
+    zero, one, slope, alpha = (like(z, 0.0), like(z, 1.0), like(z, LEAKY_SLOPE), like(z, ELU_ALPHA))
     if act == IDENTITY:
         dz[:] = da
     elif act == SIGMOID:

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from tuilab.kernels._jit import kernel, scalars_like
+from tuilab.kernels._jit import kernel, like
 
 SGD = 0
 ADAGRAD = 1
@@ -60,8 +60,8 @@ def sgd_step(theta, grad, state, scal, hp, lr):
 
     hp: momentum, dampening, weight_decay, nesterov.
     """
-    c = scalars_like(theta, np.array([hp[0], 1.0 - hp[1], hp[2], -lr]))
-    mu, keep, wd, neg_lr = c[0], c[1], c[2], c[3]
+    mu, keep, wd, neg_lr = (
+        like(theta, hp[0]), like(theta, 1.0 - hp[1]), like(theta, hp[2]), like(theta, -lr))
     first = scal[S_STEP] == 1.0
     nesterov = hp[3] != 0.0
     buf = state[0]
@@ -83,8 +83,7 @@ def adagrad_step(theta, grad, state, scal, hp, lr):
     hp: lr_decay, weight_decay, eps.  state[0] starts at initial_accumulator_value.
     """
     clr = lr / (1.0 + (scal[S_STEP] - 1.0) * hp[0])
-    c = scalars_like(theta, np.array([hp[1], hp[2], -clr]))
-    wd, eps, neg_clr = c[0], c[1], c[2]
+    wd, eps, neg_clr = (like(theta, hp[1]), like(theta, hp[2]), like(theta, -clr))
     s = state[0]
     use_wd = hp[1] != 0.0
     for i in range(theta.shape[0]):
@@ -99,8 +98,9 @@ def rmsprop_step(theta, grad, state, scal, hp, lr):
 
     hp: alpha, eps, weight_decay, momentum, centered.  state: v, buf, gbar.
     """
-    c = scalars_like(theta, np.array([hp[0], 1.0 - hp[0], hp[1], hp[2], hp[3], -lr]))
-    alpha, one_m_alpha, eps, wd, mu, neg_lr = c[0], c[1], c[2], c[3], c[4], c[5]
+    alpha, one_m_alpha, eps, wd, mu, neg_lr = (
+        like(theta, hp[0]), like(theta, 1.0 - hp[0]), like(theta, hp[1]), like(theta, hp[2]),
+        like(theta, hp[3]), like(theta, -lr))
     centered = hp[4] != 0.0
     v = state[0]
     buf = state[1]
@@ -128,8 +128,9 @@ def adadelta_step(theta, grad, state, scal, hp, lr):
 
     hp: rho, eps, weight_decay.  state: v, u.
     """
-    c = scalars_like(theta, np.array([hp[0], 1.0 - hp[0], hp[1], hp[2], -lr]))
-    rho, one_m_rho, eps, wd, neg_lr = c[0], c[1], c[2], c[3], c[4]
+    rho, one_m_rho, eps, wd, neg_lr = (
+        like(theta, hp[0]), like(theta, 1.0 - hp[0]), like(theta, hp[1]), like(theta, hp[2]),
+        like(theta, -lr))
     v = state[0]
     u = state[1]
     use_wd = hp[2] != 0.0
@@ -156,10 +157,10 @@ def adam_step(theta, grad, state, scal, hp, lr):
     bc2_sqrt = math.sqrt(1.0 - scal[S_B2POW])
     decoupled = hp[5] != 0.0
     amsgrad = hp[4] != 0.0
-    c = scalars_like(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], -step_size,
-                               bc2_sqrt, 1.0 - lr * hp[3]]))
     b1c, w1, b2c, w2, eps, wd, neg_step, bc2s, decay = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
+        like(theta, b1), like(theta, 1.0 - b1), like(theta, b2), like(theta, 1.0 - b2),
+        like(theta, hp[2]), like(theta, hp[3]), like(theta, -step_size), like(theta, bc2_sqrt),
+        like(theta, 1.0 - lr * hp[3]))
     m = state[0]
     v = state[1]
     vmax = state[2]
@@ -201,10 +202,10 @@ def nadam_step(theta, grad, state, scal, hp, lr):
     coef_g = -lr * (1.0 - mu) / (1.0 - mu_prod)
     coef_m = (-lr * mu_next) / (1.0 - mu_prod * mu_next)
     decoupled = hp[5] != 0.0
-    c = scalars_like(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], bc2, coef_g, coef_m,
-                               1.0 - lr * hp[3]]))
     b1c, w1, b2c, w2, eps, wd, bc2c, cg, cm, decay = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9])
+        like(theta, b1), like(theta, 1.0 - b1), like(theta, b2), like(theta, 1.0 - b2),
+        like(theta, hp[2]), like(theta, hp[3]), like(theta, bc2), like(theta, coef_g),
+        like(theta, coef_m), like(theta, 1.0 - lr * hp[3]))
     m = state[0]
     v = state[1]
     use_wd = hp[3] != 0.0
@@ -244,10 +245,10 @@ def radam_step(theta, grad, state, scal, hp, lr):
         rect = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
                          / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
     decoupled = hp[4] != 0.0
-    c = scalars_like(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], hp[3], bc1, lr,
-                               math.sqrt(bc2), rect, 1.0 - lr * hp[3]]))
     b1c, w1, b2c, w2, eps, wd, bc1c, lrc, sbc2, rectc, decay = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10])
+        like(theta, b1), like(theta, 1.0 - b1), like(theta, b2), like(theta, 1.0 - b2),
+        like(theta, hp[2]), like(theta, hp[3]), like(theta, bc1), like(theta, lr),
+        like(theta, math.sqrt(bc2)), like(theta, rect), like(theta, 1.0 - lr * hp[3]))
     m = state[0]
     v = state[1]
     use_wd = hp[3] != 0.0
@@ -278,8 +279,9 @@ def adamax_step(theta, grad, state, scal, hp, lr):
     b1 = hp[0]
     scal[S_B1POW] *= b1
     clr = lr / (1.0 - scal[S_B1POW])
-    c = scalars_like(theta, np.array([b1, 1.0 - b1, hp[1], hp[2], hp[3], -clr]))
-    b1c, w1, b2c, eps, wd, neg_clr = c[0], c[1], c[2], c[3], c[4], c[5]
+    b1c, w1, b2c, eps, wd, neg_clr = (
+        like(theta, b1), like(theta, 1.0 - b1), like(theta, hp[1]), like(theta, hp[2]),
+        like(theta, hp[3]), like(theta, -clr))
     m = state[0]
     u = state[1]
     use_wd = hp[3] != 0.0
@@ -301,8 +303,9 @@ def qhm_step(theta, grad, state, scal, hp, lr):
     beta = hp[0]
     nu = hp[1]
     decoupled = hp[3] != 0.0
-    c = scalars_like(theta, np.array([beta, 1.0 - beta, nu, 1.0 - nu, hp[2], lr, 1.0 - lr * hp[2]]))
-    bc, one_m_beta, nuc, one_m_nu, wd, lrc, decay = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    bc, one_m_beta, nuc, one_m_nu, wd, lrc, decay = (
+        like(theta, beta), like(theta, 1.0 - beta), like(theta, nu), like(theta, 1.0 - nu),
+        like(theta, hp[2]), like(theta, lr), like(theta, 1.0 - lr * hp[2]))
     buf = state[0]
     use_wd = hp[2] != 0.0
     for i in range(theta.shape[0]):
@@ -328,11 +331,11 @@ def qhadam_step(theta, grad, state, scal, hp, lr):
     scal[S_B1POW] *= b1
     scal[S_B2POW] *= b2
     decoupled = hp[6] != 0.0
-    c = scalars_like(theta, np.array([b1, 1.0 - b1, b2, 1.0 - b2, hp[2], 1.0 - hp[2], hp[3],
-                               1.0 - hp[3], hp[4], hp[5], 1.0 - scal[S_B1POW],
-                               1.0 - scal[S_B2POW], lr, 1.0 - lr * hp[5]]))
     b1c, w1, b2c, w2, nu1, one_m_nu1, nu2, one_m_nu2, eps, wd, bc1, bc2, lrc, decay = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13])
+        like(theta, b1), like(theta, 1.0 - b1), like(theta, b2), like(theta, 1.0 - b2),
+        like(theta, hp[2]), like(theta, 1.0 - hp[2]), like(theta, hp[3]), like(theta, 1.0 - hp[3]),
+        like(theta, hp[4]), like(theta, hp[5]), like(theta, 1.0 - scal[S_B1POW]),
+        like(theta, 1.0 - scal[S_B2POW]), like(theta, lr), like(theta, 1.0 - lr * hp[5]))
     m = state[0]
     v = state[1]
     use_wd = hp[5] != 0.0
@@ -357,8 +360,9 @@ def lion_step(theta, grad, state, scal, hp, lr):
 
     hp: beta1, beta2, weight_decay.  state: m.
     """
-    c = scalars_like(theta, np.array([hp[0], 1.0 - hp[0], hp[1], 1.0 - hp[1], lr, 1.0 - lr * hp[2]]))
-    b1, w1, b2, w2, lrc, decay = c[0], c[1], c[2], c[3], c[4], c[5]
+    b1, w1, b2, w2, lrc, decay = (
+        like(theta, hp[0]), like(theta, 1.0 - hp[0]), like(theta, hp[1]), like(theta, 1.0 - hp[1]),
+        like(theta, lr), like(theta, 1.0 - lr * hp[2]))
     m = state[0]
     use_wd = hp[2] != 0.0
     for i in range(theta.shape[0]):

@@ -1,0 +1,88 @@
+"""Running a surface preset: each run's descent, its records (trajectory.csv, summary.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tuilab.engine.config import Experiment
+from tuilab.engine.events import Notice, SurfaceDone
+from tuilab.engine.records import RunRecords
+from tuilab.engine.surfaces import SurfaceResult, descend, landscape_of
+from tuilab.engine.train import Control
+from tuilab.errors import TuilabError
+
+TRAJECTORY_COLUMNS = ["run", "label", "step", "x", "y", "f"]
+
+
+@dataclass
+class SurfaceOutcome:
+    status: str
+    landscape: object
+    results: list[SurfaceResult] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
+    out: str | None = None
+
+    @property
+    def dataset(self) -> str:
+        return self.landscape.name
+
+
+def _surface_cached() -> bool:
+    from tuilab.kernels import surfaces as K
+
+    try:
+        return bool(K.surface_descent.signatures) or bool(K.surface_descent._cache._cache_file._load_index())
+    except Exception:
+        return False
+
+
+def run_surfaces(experiment: Experiment, emit=None, control: Control | None = None, *,
+                 records: RunRecords | None = None) -> SurfaceOutcome:
+    """Every run of a surface experiment, one after the other (each takes milliseconds)."""
+    emit = emit if emit is not None else (lambda event: None)
+    control = control if control is not None else Control()
+    lands = {repr(sorted((k, v) for k, v in r["surface"].items() if k not in ("start", "steps", "max_points")))
+             for r in experiment.runs}
+    if len(lands) > 1:
+        raise TuilabError(f"{experiment.source}: every run of a surface preset must use the same landscape "
+                          "(name and parameters); start and steps may differ")
+    landscape = landscape_of(experiment.runs[0]["surface"])
+    if records is not None:
+        records.open(experiment.to_toml())
+        records.start_table("trajectory.csv", TRAJECTORY_COLUMNS)
+    if not _surface_cached():
+        emit(Notice("compiling the surface kernels, first run only; this takes a few seconds", "compiling"))
+    results: list[SurfaceResult] = []
+    status = "completed"
+    try:
+        for i, run in enumerate(experiment.runs):
+            if control.stop_requested.is_set():
+                status = "interrupted"
+                break
+            s, o = run["surface"], run["optimizer"]
+            hyper = {k: v for k, v in o.items() if k != "name"}
+            result = descend(landscape, o["name"], s["start"], s["steps"], s["max_points"], run.label, **hyper)
+            results.append(result)
+            if records is not None:
+                records.append_many("trajectory.csv", (
+                    {"run": i, "label": run.label, "step": int(st), "x": float(x), "y": float(y), "f": float(f)}
+                    for st, (x, y), f in zip(result.steps, result.path, result.f, strict=True)))
+            emit(SurfaceDone(i, run.label, result))
+    finally:
+        runs = [r.summary() for r in results]
+        for run in experiment.runs[len(results):]:
+            runs.append({"label": run.label, "optimizer": run["optimizer"]["name"], "lr": run["optimizer"]["lr"],
+                         "status": "interrupted"})
+        if status == "completed" and any(r["status"] == "diverged" for r in runs):
+            status = "diverged"
+        if len(results) < len(experiment.runs):
+            status = "interrupted"
+        outcome = SurfaceOutcome(status, landscape, results, runs,
+                                 str(records.out) if records is not None else None)
+        if records is not None:
+            records.write_summary({"preset": experiment.name, "title": experiment.title, "kind": "surface",
+                                   "status": status, "surface": landscape.name,
+                                   "minima": [list(m) for m in landscape.minima], "f_min": landscape.f_min,
+                                   "runs": runs})
+            records.close()
+    return outcome

@@ -1,0 +1,203 @@
+"""2-D landscapes (minima, windows) and optimizer runs over them with the network's kernels."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tuilab.engine.optim import Optimizer
+from tuilab.errors import TuilabError, choice_error
+from tuilab.kernels import surfaces as K
+
+TOLERANCE = 1e-3  # "converged": within this distance of a minimiser
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """A test function: its kernel id, parameters, minimisers, minimum and a plotting window."""
+
+    name: str
+    kind: int
+    params: tuple[float, ...]
+    minima: tuple[tuple[float, float], ...]
+    f_min: float | None
+    window: tuple[float, float, float, float]  # x0, x1, y0, y1
+    default_start: tuple[float, float]
+    summary: str
+
+    def value(self, x, y):
+        """f on scalars or arrays (NumPy, for contours and checks)."""
+        x = np.asarray(x, np.float64)
+        y = np.asarray(y, np.float64)
+        out = np.empty(np.broadcast(x, y).shape)
+        p = np.array(self.params, np.float64)
+        for idx in np.ndindex(out.shape):
+            out[idx] = K.surface_value(self.kind, float(np.broadcast_to(x, out.shape)[idx]),
+                                       float(np.broadcast_to(y, out.shape)[idx]), p)
+        return out if out.shape else float(out)
+
+    def grid(self, nx: int, ny: int, window=None):
+        """(xs, ys, f[ny, nx]) over the window."""
+        x0, x1, y0, y1 = window or self.window
+        xs = np.linspace(x0, x1, nx)
+        ys = np.linspace(y0, y1, ny)
+        return xs, ys, _grid_values(self.kind, np.array(self.params, np.float64), xs, ys)
+
+    def gradient(self, x: float, y: float) -> np.ndarray:
+        g = np.empty(2)
+        K.surface_grad(self.kind, float(x), float(y), np.array(self.params, np.float64), g)
+        return g
+
+
+@K.kernel
+def _grid_values(kind, p, xs, ys):
+    out = np.empty((ys.shape[0], xs.shape[0]))
+    for i in range(ys.shape[0]):
+        for j in range(xs.shape[0]):
+            out[i, j] = K.surface_value(kind, xs[j], ys[i], p)
+    return out
+
+
+# Himmelblau's minimisers, from Newton's method to machine precision
+_HIMMELBLAU = ((3.0, 2.0), (-2.805118086952745, 3.131312518250573),
+               (-3.779310253377747, -3.283185991286170), (3.584428340330492, -1.848126526964404))
+
+SURFACE_PARAMS = {"rosenbrock": {"a": 1.0, "b": 100.0}, "rastrigin": {"A": 10.0},
+                  "saddle": {"wall": 0.0}, "ill-conditioned": {"condition": 100.0}}
+SURFACES = ("rosenbrock", "beale", "himmelblau", "rastrigin", "booth", "saddle", "ill-conditioned")
+
+
+def make_landscape(name: str, **params) -> Landscape:
+    """A landscape by name; parameters (a, b, A, wall, condition) where it has them."""
+    if name not in SURFACES:
+        raise choice_error("surface", name, SURFACES)
+    allowed = SURFACE_PARAMS.get(name, {})
+    for key in params:
+        if key not in allowed:
+            raise TuilabError(f"surface {name!r} has no parameter {key!r}"
+                              + (f"; it takes {', '.join(allowed)}" if allowed else ""))
+    p = {**allowed, **params}
+    if name == "rosenbrock":
+        a, b = p["a"], p["b"]
+        if b <= 0:
+            raise TuilabError(f"rosenbrock: b must be > 0, got {b}")
+        return Landscape(name, K.ROSENBROCK, (a, b), ((a, a * a),), 0.0,
+                         (-5.0, 3.0, -3.0, 17.0), (-4.0, -2.0), "the banana valley of (a - x)^2 + b (y - x^2)^2")
+    if name == "beale":
+        return Landscape(name, K.BEALE, (), ((3.0, 0.5),), 0.0, (-4.5, 4.5, -4.5, 4.5), (1.0, 1.5),
+                         "flat plateaus and steep ridges around a minimum at (3, 0.5)")
+    if name == "himmelblau":
+        return Landscape(name, K.HIMMELBLAU, (), _HIMMELBLAU, 0.0, (-5.0, 5.0, -5.0, 5.0), (0.0, 0.0),
+                         "four equal minima: which one an optimizer finds depends on its path")
+    if name == "rastrigin":
+        if p["A"] < 0:
+            raise TuilabError(f"rastrigin: A must be >= 0, got {p['A']}")
+        return Landscape(name, K.RASTRIGIN, (p["A"],), ((0.0, 0.0),), 0.0, (-5.12, 5.12, -5.12, 5.12),
+                         (3.3, -2.7), "a bowl covered in local minima")
+    if name == "booth":
+        return Landscape(name, K.BOOTH, (), ((1.0, 3.0),), 0.0, (-10.0, 10.0, -10.0, 10.0), (-8.0, -8.0),
+                         "a plain, slightly tilted bowl")
+    if name == "saddle":
+        wall = p["wall"]
+        if wall < 0:
+            raise TuilabError(f"saddle: wall must be >= 0, got {wall}")
+        if wall == 0:  # x^2 - y^2: unbounded below, no minimiser
+            return Landscape(name, K.SADDLE, (0.0,), (), None, (-2.0, 2.0, -2.0, 2.0), (1.5, 1e-6),
+                             "x^2 - y^2: a saddle at the origin, unbounded below")
+        m = 1.0 / math.sqrt(2.0 * wall)
+        return Landscape(name, K.SADDLE, (wall,), ((0.0, m), (0.0, -m)), -1.0 / (4.0 * wall),
+                         (-2.0, 2.0, -1.5 * m - 0.5, 1.5 * m + 0.5), (1.5, 1e-6),
+                         "x^2 - y^2 + wall y^4: a saddle at the origin between two minima")
+    c = p["condition"]
+    if c < 1:
+        raise TuilabError(f"ill-conditioned: condition must be >= 1, got {c}")
+    return Landscape(name, K.QUADRATIC, (c,), ((0.0, 0.0),), 0.0, (-10.0, 10.0, -10.0, 10.0), (-9.0, 3.0),
+                     f"(x^2 + {c:g} y^2) / 2: a narrow valley, condition number {c:g}")
+
+
+def landscape_of(table: dict) -> Landscape:
+    """The landscape a resolved [surface] table describes."""
+    params = {k: table[k] for k in SURFACE_PARAMS.get(table["name"], {}) if k in table}
+    return make_landscape(table["name"], **params)
+
+
+def check_surface_table(table: dict) -> None:
+    if table.get("name") not in SURFACES:
+        raise choice_error("surface", table.get("name"), SURFACES)
+    allowed = set(SURFACE_PARAMS.get(table["name"], {}))
+    for key in ("a", "b", "A", "wall", "condition"):
+        if key in table and key not in allowed:
+            raise TuilabError(f"{table['name']} has no parameter {key!r}"
+                              + (f"; it takes {', '.join(sorted(allowed))}" if allowed else ""))
+    landscape_of(table)
+
+
+@dataclass(frozen=True)
+class SurfaceResult:
+    """One optimizer's run over a landscape: its (thinned) path and how it ended."""
+
+    label: str
+    optimizer: str
+    lr: float
+    steps: np.ndarray  # step number of each kept point
+    path: np.ndarray  # (points, 2)
+    f: np.ndarray
+    steps_done: int
+    steps_to_tol: int | None
+    status: str  # "converged", "running out of steps", "diverged"
+    landscape: Landscape
+
+    @property
+    def final(self) -> tuple[float, float]:
+        return float(self.path[-1, 0]), float(self.path[-1, 1])
+
+    @property
+    def distance(self) -> np.ndarray:
+        """Distance of each kept point to the nearest minimiser (NaN when there is none)."""
+        if not self.landscape.minima:
+            return np.full(len(self.path), np.nan)
+        m = np.array(self.landscape.minima)
+        return np.sqrt(((self.path[:, None, :] - m[None, :, :]) ** 2).sum(-1)).min(axis=1)
+
+    @property
+    def log10_error(self) -> np.ndarray:
+        """log10(f - f*) per kept point (f* reached exactly gives -inf; none known gives NaN)."""
+        if self.landscape.f_min is None:
+            return np.full(len(self.f), np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(np.maximum(self.f - self.landscape.f_min, 0.0))
+
+    def summary(self) -> dict:
+        x, y = self.final
+        dist = self.distance[-1]
+        err = self.log10_error[-1]
+        return {"label": self.label, "optimizer": self.optimizer, "lr": self.lr, "status": self.status,
+                "x": x, "y": y, "f": float(self.f[-1]), "distance": float(dist),
+                "log10_error": float(err), "steps_done": self.steps_done,
+                "steps_to_1e-3": self.steps_to_tol}
+
+
+_STATUS = {K.CONVERGED: "converged", K.OUT_OF_STEPS: "running out of steps", K.DIVERGED: "diverged"}
+
+
+def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points: int = 2000,
+            label: str | None = None, **hyper) -> SurfaceResult:
+    """Run `optimizer` from `start` for `steps` steps over the landscape (float64)."""
+    if steps < 1:
+        raise TuilabError(f"steps must be a whole number >= 1, got {steps}")
+    if max_points < 2:
+        raise TuilabError(f"max_points must be >= 2, got {max_points}")
+    opt = Optimizer(optimizer, 2, np.float64, total_steps=steps, **hyper)
+    theta = np.array(start, np.float64)
+    stride = max(1, -(-steps // (max_points - 1)))
+    path = np.empty((min(steps // stride + 2, max_points), 4))
+    minima = np.array(landscape.minima, np.float64).reshape(-1, 2)
+    rows, done, hit, status = K.surface_descent(
+        landscape.kind, np.array(landscape.params, np.float64), theta, opt.state, opt.scal, opt.hp,
+        opt.kind, float(opt.lr), steps, minima, TOLERANCE, stride, path)
+    path = path[:rows]
+    return SurfaceResult(label or optimizer, optimizer, float(opt.lr), path[:, 0].astype(np.int64),
+                         path[:, 1:3].copy(), path[:, 3].copy(), int(done), None if hit < 0 else int(hit),
+                         _STATUS[int(status)], landscape)
