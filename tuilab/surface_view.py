@@ -109,7 +109,7 @@ def results_rows(outcome) -> tuple[list[str], list[list[str]]]:
     rows = []
     for r in outcome.runs:
         if "x" not in r:
-            rows.append([r["label"], r["optimizer"], f"{r['lr']:g}", "-", "-", "-", "-", "-", "-", r["status"]])
+            rows.append([r["label"], r["optimizer"], f"{r['lr']:g}", *["-"] * 6, r["status"]])
             continue
         dist = r["distance"]
         err = r["log10_error"]

@@ -11,7 +11,7 @@ from tuilab.engine.surfaces import SurfaceResult, descend, landscape_of
 from tuilab.engine.train import Control
 from tuilab.errors import TuilabError
 
-TRAJECTORY_COLUMNS = ["run", "label", "step", "x", "y", "f"]
+TRAJECTORY_COLUMNS = ["run", "step", "x", "y", "f"]
 
 
 @dataclass
@@ -41,7 +41,8 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
     """Every run of a surface experiment, one after the other (each takes milliseconds)."""
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()
-    lands = {repr(sorted((k, v) for k, v in r["surface"].items() if k not in ("start", "steps", "max_points")))
+    per_run = ("start", "steps", "max_points")
+    lands = {repr(sorted((k, v) for k, v in r["surface"].items() if k not in per_run))
              for r in experiment.runs}
     if len(lands) > 1:
         raise TuilabError(f"{experiment.source}: every run of a surface preset must use the same landscape "
@@ -61,18 +62,19 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
                 break
             s, o = run["surface"], run["optimizer"]
             hyper = {k: v for k, v in o.items() if k != "name"}
-            result = descend(landscape, o["name"], s["start"], s["steps"], s["max_points"], run.label, **hyper)
+            result = descend(landscape, o["name"], s["start"], s["steps"], s["max_points"], run.label,
+                             **hyper)
             results.append(result)
             if records is not None:
                 records.append_many("trajectory.csv", (
-                    {"run": i, "label": run.label, "step": int(st), "x": float(x), "y": float(y), "f": float(f)}
+                    {"run": i, "step": int(st), "x": float(x), "y": float(y), "f": float(f)}
                     for st, (x, y), f in zip(result.steps, result.path, result.f, strict=True)))
             emit(SurfaceDone(i, run.label, result))
     finally:
         runs = [r.summary() for r in results]
         for run in experiment.runs[len(results):]:
-            runs.append({"label": run.label, "optimizer": run["optimizer"]["name"], "lr": run["optimizer"]["lr"],
-                         "status": "interrupted"})
+            o = run["optimizer"]
+            runs.append({"label": run.label, "optimizer": o["name"], "lr": o["lr"], "status": "interrupted"})
         if status == "completed" and any(r["status"] == "diverged" for r in runs):
             status = "diverged"
         if len(results) < len(experiment.runs):

@@ -84,7 +84,8 @@ def make_landscape(name: str, **params) -> Landscape:
         if b <= 0:
             raise TuilabError(f"rosenbrock: b must be > 0, got {b}")
         return Landscape(name, K.ROSENBROCK, (a, b), ((a, a * a),), 0.0,
-                         (-5.0, 3.0, -3.0, 17.0), (-4.0, -2.0), "the banana valley of (a - x)^2 + b (y - x^2)^2")
+                         (-5.0, 3.0, -3.0, 17.0), (-4.0, -2.0),
+                         "the banana valley of (a - x)^2 + b (y - x^2)^2")
     if name == "beale":
         return Landscape(name, K.BEALE, (), ((3.0, 0.5),), 0.0, (-4.5, 4.5, -4.5, 4.5), (1.0, 1.5),
                          "flat plateaus and steep ridges around a minimum at (3, 0.5)")

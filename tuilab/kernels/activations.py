@@ -6,8 +6,6 @@ uses whichever is cheaper (sigmoid' = a(1 - a), relu' = [z > 0], ...).
 
 import math
 
-import numpy as np
-
 from tuilab.kernels._jit import kernel, like
 
 IDENTITY = 0

@@ -20,8 +20,6 @@ theta <- theta * (1 - lr * wd) before the adaptive step (AdamW), never in a deno
 
 import math
 
-import numpy as np
-
 from tuilab.kernels._jit import kernel, like
 
 SGD = 0

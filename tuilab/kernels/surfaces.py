@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 from numba.core.errors import NumbaExperimentalFeatureWarning
 
-from tuilab.kernels._jit import kernel
 from tuilab.kernels import optimizers as O
+from tuilab.kernels._jit import kernel
 
 ROSENBROCK = 0  # p = (a, b)
 BEALE = 1

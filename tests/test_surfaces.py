@@ -1,0 +1,227 @@
+"""The surface lab: landscapes, descent with the optimizer kernels, thinning, divergence, PyTorch."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tests.conftest import torch_or_skip
+from tuilab.engine.config import load_experiment
+from tuilab.engine.records import RunRecords
+from tuilab.engine.surface_runner import run_surfaces
+from tuilab.engine.surfaces import SURFACES, descend, make_landscape
+from tuilab.errors import TuilabError
+
+LANDSCAPES = [make_landscape(n) for n in SURFACES] + [
+    make_landscape("rosenbrock", a=2.0, b=50.0), make_landscape("saddle", wall=0.25),
+    make_landscape("ill-conditioned", condition=1e4), make_landscape("rastrigin", A=3.0)]
+
+
+@pytest.mark.parametrize("land", LANDSCAPES, ids=lambda l: f"{l.name}{l.params}")
+def test_gradient_matches_finite_differences(land, rng):
+    x0, x1, y0, y1 = land.window
+    for x, y in zip(rng.uniform(x0, x1, 20), rng.uniform(y0, y1, 20), strict=True):
+        g = land.gradient(x, y)
+        h = 1e-6
+        fd = [(land.value(x + h, y) - land.value(x - h, y)) / (2 * h),
+              (land.value(x, y + h) - land.value(x, y - h)) / (2 * h)]
+        scale = max(1.0, abs(land.value(x, y)))
+        assert g == pytest.approx(fd, rel=1e-5, abs=1e-6 * scale)
+
+
+@pytest.mark.parametrize("land", LANDSCAPES, ids=lambda l: f"{l.name}{l.params}")
+def test_minima_have_zero_gradient_and_the_minimum_value(land):
+    if land.f_min is None:
+        assert land.minima == () and land.name == "saddle"
+        return
+    assert land.minima
+    for x, y in land.minima:
+        assert np.abs(land.gradient(x, y)).max() < 1e-9
+        assert land.value(x, y) == pytest.approx(land.f_min, abs=1e-12)
+    xs, ys, f = land.grid(101, 101)
+    assert f.min() >= land.f_min - 1e-9  # nothing on the window lies below the minimum
+
+
+def rosenbrock_grad(x, y, a=1.0, b=100.0):
+    return np.array([-2 * (a - x) - 4 * b * x * (y - x * x), 2 * b * (y - x * x)])
+
+
+def homework_loops(kind, steps, lr, start=(-4.0, -2.0), gamma=0.9, betas=(0.9, 0.99), eps=1e-8):
+    """The homework's plain NumPy loops (Adam with the correct 1 - beta^t bias corrections)."""
+    w = np.array(start, float)
+    v = np.zeros(2)
+    m = np.zeros(2)
+    out = [w.copy()]
+    for t in range(1, steps + 1):
+        g = rosenbrock_grad(*w)
+        if kind == "gd":
+            w = w - lr * g
+        elif kind == "momentum":
+            v = gamma * v + g
+            w = w - lr * v
+        else:
+            m = betas[0] * m + (1 - betas[0]) * g
+            v = betas[1] * v + (1 - betas[1]) * g * g
+            mhat = m / (1 - betas[0] ** t)
+            vhat = v / (1 - betas[1] ** t)
+            w = w - lr * mhat / (np.sqrt(vhat) + eps)
+        out.append(w.copy())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("kind, name, hyper", [
+    ("gd", "sgd", {}), ("momentum", "momentum", {"momentum": 0.9}),
+    ("adam", "adam", {"betas": (0.9, 0.99), "eps": 1e-8})])
+def test_trajectory_matches_the_homework_numpy_loop(kind, name, hyper):
+    steps = 3000
+    ref = homework_loops(kind, steps, 1e-4)
+    r = descend(make_landscape("rosenbrock"), name, (-4.0, -2.0), steps, max_points=steps + 1, lr=1e-4,
+                **hyper)
+    assert len(r.path) == steps + 1 and r.steps.tolist() == list(range(steps + 1))
+    # Adam's eps sits outside the bias-corrected sqrt in both: the same update, rounded differently
+    assert np.allclose(r.path, ref, rtol=1e-9, atol=1e-12)
+
+
+TORCH_CASES = [
+    ("sgd", {"lr": 1e-4}), ("momentum", {"lr": 1e-4, "momentum": 0.9}),
+    ("nesterov", {"lr": 1e-4, "momentum": 0.9}), ("adagrad", {"lr": 0.5}), ("rmsprop", {"lr": 1e-3}),
+    ("adadelta", {"lr": 1.0}), ("adam", {"lr": 1e-2, "betas": (0.9, 0.99)}), ("amsgrad", {"lr": 1e-2}),
+    ("adamw", {"lr": 1e-2}), ("nadam", {"lr": 1e-2}), ("radam", {"lr": 1e-4}), ("adamax", {"lr": 1e-2}),
+]
+
+
+def torch_path(name, hyper, start, steps):
+    torch = torch_or_skip()
+    p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    h = dict(hyper)
+    lr = h.pop("lr")
+    make = {
+        "sgd": lambda: torch.optim.SGD([p], lr=lr),
+        "momentum": lambda: torch.optim.SGD([p], lr=lr, momentum=h["momentum"]),
+        "nesterov": lambda: torch.optim.SGD([p], lr=lr, momentum=h["momentum"], nesterov=True),
+        "adagrad": lambda: torch.optim.Adagrad([p], lr=lr),
+        "rmsprop": lambda: torch.optim.RMSprop([p], lr=lr),
+        "adadelta": lambda: torch.optim.Adadelta([p], lr=lr),
+        "adam": lambda: torch.optim.Adam([p], lr=lr, betas=h.get("betas", (0.9, 0.999))),
+        "amsgrad": lambda: torch.optim.Adam([p], lr=lr, amsgrad=True),
+        "adamw": lambda: torch.optim.AdamW([p], lr=lr),
+        "nadam": lambda: torch.optim.NAdam([p], lr=lr),
+        "radam": lambda: torch.optim.RAdam([p], lr=lr),
+        "adamax": lambda: torch.optim.Adamax([p], lr=lr),
+    }
+    # torch keeps scalar state (step, NAdam's mu_product) in the default dtype: float64 as ours
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        opt = make[name]()
+        out = [p.detach().clone().numpy()]
+        for _ in range(steps):
+            opt.zero_grad()
+            x, y = p[0], p[1]
+            ((1 - x) ** 2 + 100 * (y - x * x) ** 2).backward()
+            opt.step()
+            out.append(p.detach().clone().numpy())
+    finally:
+        torch.set_default_dtype(old)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name, hyper", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
+def test_trajectory_matches_torch_optim(name, hyper):
+    steps = 400
+    ref = torch_path(name, hyper, [-1.5, 2.0], steps)
+    r = descend(make_landscape("rosenbrock"), name, (-1.5, 2.0), steps, max_points=steps + 1, **hyper)
+    assert np.allclose(r.path, ref, rtol=1e-11, atol=1e-13), np.abs(r.path - ref).max()
+
+
+def test_divergence_is_detected_at_the_right_step():
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = homework_loops("momentum", 50, 1e-3)
+    first_bad = next(t for t, w in enumerate(ref) if not (np.abs(w) <= 1e6).all())
+    r = descend(make_landscape("rosenbrock"), "momentum", (-4.0, -2.0), 100_000, lr=1e-3, momentum=0.9)
+    assert r.status == "diverged" and r.steps_done == first_bad and r.steps[-1] == first_bad
+    assert r.path[-1] == pytest.approx(ref[first_bad])
+    nan = descend(make_landscape("booth"), "sgd", (1.0, 1.0), 1000, lr=1e200)
+    assert nan.status == "diverged" and nan.steps_done < 10
+
+
+def test_thinning_keeps_the_exact_final_point():
+    land = make_landscape("rosenbrock")
+    full = descend(land, "adam", (-4.0, -2.0), 1001, max_points=2000, lr=1e-2)
+    for max_points in (2, 3, 7, 100, 1001):
+        thin = descend(land, "adam", (-4.0, -2.0), 1001, max_points=max_points, lr=1e-2)
+        assert len(thin.path) <= max_points and thin.steps[0] == 0 and thin.steps[-1] == 1001
+        assert np.array_equal(thin.path[-1], full.path[-1]) and np.array_equal(thin.path[0], full.path[0])
+        kept = thin.steps[:-1]
+        assert np.array_equal(thin.path[:-1], full.path[kept])  # thinned points are exact too
+        gaps = np.diff(kept)
+        assert len(set(gaps.tolist())) <= 1  # evenly spaced
+
+
+def test_convergence_status_and_steps_to_tolerance():
+    r = descend(make_landscape("rosenbrock"), "momentum", (-4.0, -2.0), 100_000, lr=1e-4, momentum=0.9)
+    assert r.status == "converged" and r.steps_to_tol is not None
+    d = r.distance
+    hit = r.steps_to_tol
+    assert d[-1] < 1e-3
+    full = descend(make_landscape("rosenbrock"), "momentum", (-4.0, -2.0), hit, max_points=hit + 1,
+                   lr=1e-4, momentum=0.9)
+    assert full.distance[-1] < 1e-3 and full.distance[-2] >= 1e-3
+    slow = descend(make_landscape("rosenbrock"), "sgd", (-4.0, -2.0), 1000, lr=1e-4)
+    assert slow.status == "running out of steps" and slow.steps_to_tol is None
+    h = descend(make_landscape("himmelblau"), "adam", (0.0, 0.0), 5000, lr=0.05)
+    assert h.status == "converged" and min(h.distance) < 1e-3
+
+
+def test_bad_surface_settings():
+    with pytest.raises(TuilabError, match="did you mean 'rosenbrock'|Did you mean 'rosenbrock'"):
+        make_landscape("rosenbrok")
+    with pytest.raises(TuilabError, match="no parameter 'b'"):
+        make_landscape("booth", b=3.0)
+    with pytest.raises(TuilabError, match="condition must be >= 1"):
+        make_landscape("ill-conditioned", condition=0.5)
+
+
+SURFACE_PRESETS = ["rosenbrock", "rosenbrock-fast", "rosenbrock-tradeoff", "rosenbrock-zoo", "beale",
+                   "himmelblau", "saddle", "ill-conditioned"]
+
+
+@pytest.mark.parametrize("name", SURFACE_PRESETS)
+def test_surface_presets_run(name, tmp_path):
+    exp = load_experiment(name)
+    assert exp.kind == "surface"
+    out = run_surfaces(exp, records=RunRecords(tmp_path))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == out.status and len(summary["runs"]) == len(exp.runs)
+    for run in summary["runs"]:
+        assert {"label", "optimizer", "status", "x", "y", "f", "distance", "steps_to_1e-3"} <= set(run)
+    rows = list(csv.reader(open(tmp_path / "trajectory.csv")))
+    assert rows[0] == ["run", "step", "x", "y", "f"]
+    assert {int(r[0]) for r in rows[1:]} == set(range(len(exp.runs)))
+
+
+def test_the_homework_story():
+    out = run_surfaces(load_experiment("rosenbrock"))
+    status = {r["label"]: r["status"] for r in out.runs}
+    assert status == {"gradient descent": "running out of steps", "momentum 0.9": "converged",
+                      "adam (0.9, 0.99)": "converged"}
+    fast = {r["optimizer"]: r for r in run_surfaces(load_experiment("rosenbrock-fast")).runs}
+    assert fast["momentum"]["status"] == "diverged" and fast["adam"]["status"] == "converged"
+    assert math.isfinite(fast["adam"]["distance"])
+
+
+def test_surface_headless_prints_table_and_charts(tmp_path):
+    import io
+
+    from tuilab.headless import run_headless
+
+    out, err = io.StringIO(), io.StringIO()
+    code = run_headless(load_experiment("rosenbrock-fast"), out=tmp_path / "o", data_options=None,
+                        stream=err, stdout=out)
+    text = out.getvalue()
+    assert code == 0
+    assert "diverged at step" in text and "converged" in text and "steps to 1e-3" in text
+    assert "log10(f - f*) by step" in text and "banana" in text  # both charts were drawn
+    assert (tmp_path / "o" / "trajectory.csv").exists()
