@@ -65,6 +65,7 @@ class Finished:
     label: str
     status: str  # "completed", "diverged", "interrupted"
     summary: dict = field(default_factory=dict)
+    confusion: tuple = ()  # rows of the test-set confusion matrix (true x predicted), when there is one
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,8 @@ class Trainer:
         if d.classifies and d.labels_test is not None and len(d.X_test):
             out = self.net.predict(self.theta, d.X_test)
             self.confusion = confusion_matrix(d.labels_test, predictions(d, out), d.n_classes)
-        self.emit(Finished(self.run_index, self.config.label, status, self.summary()))
+        conf = tuple(tuple(int(c) for c in row) for row in self.confusion) if self.confusion is not None else ()
+        self.emit(Finished(self.run_index, self.config.label, status, self.summary(), conf))
 
     def summary(self) -> dict:
         last = self.history[-1] if self.history else {}

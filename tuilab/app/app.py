@@ -1,0 +1,152 @@
+"""The Textual application: screens, the command palette, starting and stopping live runs."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from tuilab.app.live import LiveExperiment
+from tuilab.engine.config import load_experiment, preset_catalog
+from tuilab.engine.records import default_out
+from tuilab.engine.runner import DataOptions
+from tuilab.errors import TuilabError
+
+
+class PresetCommands(Provider):
+    """Every preset in the command palette."""
+
+    def _presets(self):
+        for group, entries in preset_catalog().items():
+            for e in entries:
+                yield e.name, f"{group}: {e.description}"
+
+    async def discover(self) -> Hits:
+        for name, help_text in self._presets():
+            yield DiscoveryHit(f"open {name}", partial(self.app.open_preset, name), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text in self._presets():
+            score = matcher.match(f"open {name}")
+            if score > 0:
+                yield Hit(score, matcher.highlight(f"open {name}"), partial(self.app.open_preset, name),
+                          help=help_text)
+
+
+class TuilabApp(App):
+    """`make_app()` builds it for the CLI and for the tests alike."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tuilab"
+    COMMANDS = App.COMMANDS | {PresetCommands}
+    BINDINGS = [Binding("question_mark", "help", "Help", key_display="?", show=False),
+                Binding("q", "quit", "Quit", show=False)]
+
+    def __init__(self, preset: str | None = None, overrides=(), data: DataOptions | None = None,
+                 out_root: str | Path = "runs", records: bool = True, autostart: bool = True):
+        super().__init__()
+        self.initial_preset = preset
+        self.overrides = list(overrides)
+        self.data_options = data or DataOptions()
+        self.out_root = Path(out_root)
+        self.records = records
+        self.autostart = autostart
+        self.lives: list[LiveExperiment] = []
+        self.screens_by_preset: dict[str, object] = {}
+        self.quitting = False
+
+    def on_mount(self) -> None:
+        from tuilab.app.screens.browser import PresetBrowser
+
+        self.push_screen(PresetBrowser())
+        if self.initial_preset:
+            self.open_preset(self.initial_preset)
+
+    # -- presets and runs --
+
+    def open_preset(self, name: str) -> None:
+        """Show the preset's dashboard (the same one if it was opened before) and start it."""
+        if name in self.screens_by_preset:
+            screen = self.screens_by_preset[name]
+            if screen is not self.screen:
+                self.push_screen(screen)
+            return
+        try:
+            experiment = load_experiment(name, self.overrides)
+        except TuilabError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        from tuilab.app.screens.network import NetworkScreen
+        from tuilab.app.screens.surface import SurfaceScreen
+
+        cls = SurfaceScreen if experiment.kind == "surface" else NetworkScreen
+        screen = cls(name, experiment)
+        self.screens_by_preset[name] = screen
+        self.install_screen(screen, name=f"preset:{name}")
+        self.push_screen(screen)
+        if self.autostart:
+            self.call_after_refresh(screen.start)
+
+    def start_live(self, experiment, tag: str) -> LiveExperiment:
+        """Start an experiment in a thread worker; the screen reads its snapshots."""
+        out = default_out(f"{experiment.name}", self.out_root) if self.records else None
+        live = LiveExperiment(experiment, f"{experiment.name}-{tag}", data=self.data_options, out=out,
+                              records=self.records)
+        self.lives.append(live)
+        live.worker = self.run_worker(live.run, thread=True, name=live.tag, group="training",
+                                      exit_on_error=False)
+        live.thread = _WorkerThread(live.worker)
+        return live
+
+    def is_running_preset(self, name: str) -> bool:
+        screen = self.screens_by_preset.get(name)
+        return bool(screen is not None and screen.running)
+
+    def on_screen_resume(self) -> None:
+        from tuilab.app.screens.browser import PresetBrowser
+
+        if isinstance(self.screen, PresetBrowser):
+            self.screen.reload()
+
+    # -- actions --
+
+    def action_help(self) -> None:
+        from tuilab.app.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """Stop every run (each ends within a chunk, ~0.1 s), let the records close, then exit."""
+        self.quitting = True
+        for live in self.lives:
+            live.control.stop()
+        for live in self.lives:
+            if live.worker is not None:
+                await live.worker.wait()
+        self.exit(0)
+
+
+class _WorkerThread:
+    """What LiveExperiment expects of its thread, on a Textual worker."""
+
+    def __init__(self, worker):
+        self.worker = worker
+
+    def is_alive(self) -> bool:
+        return self.worker.state.name in ("PENDING", "RUNNING")
+
+    def join(self, timeout: float | None = None) -> None:
+        import time
+
+        end = time.monotonic() + (timeout or 0)
+        while self.is_alive() and time.monotonic() < end:
+            time.sleep(0.02)
+
+
+def make_app(preset: str | None = None, overrides=(), **kw) -> TuilabApp:
+    return TuilabApp(preset, overrides, **kw)

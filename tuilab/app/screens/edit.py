@@ -1,0 +1,156 @@
+"""Edit a run as a modal form; checked inline by the same rules as presets; starts as a new run."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from tuilab.engine import data as data_mod
+from tuilab.engine.config import build_experiment
+from tuilab.engine.model import HIDDEN_ACTIVATIONS, INITIALISERS
+from tuilab.engine.optim import OPTIMIZER_NAMES, REGISTRY
+from tuilab.errors import TuilabError
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _parse(text: str):
+    """A field's text as a TOML value (numbers, true/false, [lists]); else the bare text."""
+    try:
+        return tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+class EditRun(ModalScreen):
+    """The form; dismisses with a one-run Experiment, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Start")]
+
+    def __init__(self, experiment):
+        super().__init__()
+        self.base = experiment
+        self.source_run = experiment.runs[-1]
+        self.kind = experiment.kind
+
+    def compose(self) -> ComposeResult:
+        t = self.source_run.tables
+        o = t["optimizer"]
+        with Vertical(id="edit-dialog"):
+            yield Label(f"Edit a run of {self.base.title}; it starts beside the others", id="edit-title")
+            with VerticalScroll(id="edit-fields"):
+                yield from self._row("optimizer", Select([(n, n) for n in OPTIMIZER_NAMES], value=o["name"],
+                                                         allow_blank=False, id="f-optimizer"))
+                yield from self._row("learning rate", Input(_text(o["lr"]), id="f-lr"))
+                yield Vertical(id="hyper")
+                if self.kind == "surface":
+                    s = t["surface"]
+                    yield from self._row("steps", Input(str(s["steps"]), id="f-steps"))
+                    yield from self._row("start x", Input(_text(s["start"][0]), id="f-x"))
+                    yield from self._row("start y", Input(_text(s["start"][1]), id="f-y"))
+                else:
+                    m, tr, d = t["model"], t["train"], t["data"]
+                    act = m["activation"] if isinstance(m["activation"], str) else m["activation"][0]
+                    yield from self._row("batch size", Input(str(tr["batch_size"]), id="f-batch"))
+                    yield from self._row("epochs", Input(str(tr["epochs"]), id="f-epochs"))
+                    yield from self._row("hidden sizes", Input(", ".join(map(str, m["hidden"])), id="f-hidden"))
+                    yield from self._row("activation", Select([(a, a) for a in HIDDEN_ACTIVATIONS], value=act,
+                                                              allow_blank=False, id="f-activation"))
+                    yield from self._row("init", Select([(i, i) for i in INITIALISERS], value=m["init"],
+                                                        allow_blank=False, id="f-init"))
+                    yield from self._row("data set", Select([(n, n) for n in data_mod.DATASETS],
+                                                            value=d["name"], allow_blank=False, id="f-data"))
+            yield Static("", id="edit-error")
+            with Horizontal(id="edit-buttons"):
+                yield Button("Start", variant="primary", id="edit-start")
+                yield Button("Cancel", id="edit-cancel")
+
+    def _row(self, name: str, widget) -> ComposeResult:
+        with Horizontal(classes="edit-row"):
+            yield Label(name, classes="edit-label")
+            yield widget
+
+    def on_mount(self) -> None:
+        self._fill_hyper(self.source_run["optimizer"]["name"])
+        self.query_one("#f-lr", Input).focus()
+
+    def _fill_hyper(self, name: str) -> None:
+        box = self.query_one("#hyper", Vertical)
+        box.remove_children()
+        current = self.source_run["optimizer"]
+        values = current if current["name"] == name else REGISTRY[name].defaults
+        rows = []
+        for key in REGISTRY[name].defaults:
+            if key in ("lr", "demon_steps"):
+                continue
+            row = Horizontal(Label(key, classes="edit-label"),
+                             Input(_text(values.get(key, REGISTRY[name].defaults[key])), id=f"h-{key}"),
+                             classes="edit-row")
+            rows.append(row)
+        box.mount_all(rows)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "f-optimizer":
+            self._fill_hyper(str(event.value))
+        self.query_one("#edit-error", Static).update("")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#edit-error", Static).update("")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "edit-start":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def _value(self, wid: str):
+        return _parse(self.query_one(f"#{wid}", Input).value)
+
+    def build(self):
+        """The edited experiment, or a TuilabError saying what is wrong."""
+        tables = copy.deepcopy(self.source_run.tables)
+        name = str(self.query_one("#f-optimizer", Select).value)
+        opt = {"name": name, "lr": self._value("f-lr")}
+        for inp in self.query("#hyper Input").results(Input):
+            opt[inp.id.removeprefix("h-")] = _parse(inp.value)
+        tables["optimizer"] = opt
+        if self.kind == "surface":
+            tables["surface"].update(steps=self._value("f-steps"), start=[self._value("f-x"), self._value("f-y")])
+        else:
+            hidden_text = self.query_one("#f-hidden", Input).value.strip().strip("[]")
+            hidden = _parse(f"[{hidden_text}]")
+            tables["model"].update(hidden=hidden, activation=str(self.query_one("#f-activation", Select).value),
+                                   init=str(self.query_one("#f-init", Select).value))
+            tables["train"].update(batch_size=self._value("f-batch"), epochs=self._value("f-epochs"))
+            tables["data"]["name"] = str(self.query_one("#f-data", Select).value)
+        lr = opt["lr"]
+        label = f"{name} lr={lr:g}" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else name
+        doc = {"title": self.base.title, "description": self.base.description, **tables,
+               "runs": [{"label": f"{label} (edit)"}]}
+        return build_experiment(doc, "edit", self.base.name)
+
+    def action_submit(self) -> None:
+        try:
+            experiment = self.build()
+        except TuilabError as exc:
+            self.query_one("#edit-error", Static).update(str(exc).removeprefix("edit: "))
+            return
+        self.dismiss(experiment)

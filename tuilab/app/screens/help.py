@@ -1,0 +1,42 @@
+"""The help overlay: every key, on one page."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("Preset browser", [("↑ ↓", "move between presets"), ("Enter", "start the highlighted preset"),
+                        ("ctrl+p", "command palette: open any preset by name")]),
+    ("While it learns", [("space", "pause / resume"), ("s", "stop (records are kept)"),
+                         ("r", "restart the preset as new runs"),
+                         ("e", "edit: change optimizer, lr, sizes… and start it beside the others"),
+                         ("c", "clear finished runs from the view"), ("tab", "move focus (curves/results tabs)"),
+                         ("Escape", "back to the presets (runs go on; ● marks them)")]),
+    ("Anywhere", [("?", "this help"), ("q", "quit (running runs stop and keep their records)")]),
+]
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", justify="right")
+        table.add_column()
+        for title, keys in KEYS:
+            table.add_row("", f"[bold]{title}[/]")
+            for key, what in keys:
+                table.add_row(key, what)
+            table.add_row("", "")
+        with Vertical(id="help-dialog"):
+            yield Static("tuilab — keys", id="help-title")
+            yield Static(table)
+            yield Static("Escape or ? closes this", classes="dim")
+
+    def action_dismiss(self) -> None:
+        self.dismiss()

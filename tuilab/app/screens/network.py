@@ -1,0 +1,270 @@
+"""The network dashboard: progress, sparklines per run, curves, gradient bars, results."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+
+from tuilab.app.live import LiveExperiment, RunView
+from tuilab.app.widgets import CurvesPlot, GradBars, RunRow, duration, fmt
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+REFRESH_SECONDS = 0.1  # at most ~10 redraws a second, whatever the event rate
+
+
+class ExperimentScreen(Screen):
+    """What the network and surface screens share: live experiments, keys, the redraw timer."""
+
+    BINDINGS = [
+        Binding("space", "pause", "Pause/resume"),
+        Binding("s", "stop", "Stop"),
+        Binding("r", "restart", "Restart"),
+        Binding("e", "edit", "Edit"),
+        Binding("c", "clear", "Clear finished"),
+        Binding("escape", "back", "Back"),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, preset: str, experiment, **kw):
+        super().__init__(**kw)
+        self.preset = preset
+        self.experiment = experiment
+        self.lives: list[LiveExperiment] = []
+        self.hidden: set[str] = set()  # run keys cleared from view
+        self._seen: dict[str, int] = {}
+        self._spin = 0
+        self.paused = False
+        self.edits = 0
+
+    def on_mount(self) -> None:
+        self.set_interval(REFRESH_SECONDS, self.redraw)
+
+    # -- starting and controlling --
+
+    def start(self, experiment=None, tag: str | None = None) -> LiveExperiment:
+        live = self.app.start_live(experiment or self.experiment, tag or f"{len(self.lives)}")
+        self.lives.append(live)
+        self.paused = False
+        self.redraw()
+        return live
+
+    @property
+    def running(self) -> list[LiveExperiment]:
+        return [lv for lv in self.lives if lv.running]
+
+    def action_pause(self) -> None:
+        live = self.running
+        if not live:
+            self.notify("nothing is running", timeout=2)
+            return
+        self.paused = not self.paused
+        for lv in live:
+            (lv.control.pause if self.paused else lv.control.resume)()
+        self.notify("paused" if self.paused else "resumed", timeout=1.5)
+        self.redraw(force=True)
+
+    def action_stop(self) -> None:
+        live = self.running
+        for lv in live:
+            lv.stop()
+        self.paused = False
+        if live:
+            self.notify("stopping; the records are kept", timeout=2)
+
+    def action_restart(self) -> None:
+        for lv in self.running:
+            lv.stop()
+        self.hidden |= {r.key for lv in self.lives for r in lv.snapshot().runs}
+        self.clear_rows()
+        self.start(tag=f"{len(self.lives)}")
+        self.notify("restarted", timeout=1.5)
+
+    def action_clear(self) -> None:
+        done = {r.key for lv in self.lives for r in lv.snapshot().runs if r.finished}
+        if not done:
+            self.notify("no finished runs to clear", timeout=2)
+            return
+        self.hidden |= done
+        self.clear_rows()
+        self.redraw(force=True)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_edit(self) -> None:
+        from tuilab.app.screens.edit import EditRun
+
+        base = self.lives[-1].experiment if self.lives else self.experiment
+        self.app.push_screen(EditRun(base), self.start_edited)
+
+    def start_edited(self, experiment) -> None:
+        if experiment is None:
+            return
+        self.edits += 1
+        self.start(experiment, tag=f"e{self.edits}")
+        self.notify(f"started {experiment.runs[0].label}", timeout=2)
+
+    def clear_rows(self) -> None:
+        pass
+
+    def views(self) -> list[RunView]:
+        out = []
+        for lv in self.lives:
+            out += [r for r in lv.snapshot().runs if r.key not in self.hidden]
+        return out
+
+    def redraw(self, force: bool = False) -> None:
+        pass
+
+
+class NetworkScreen(ExperimentScreen):
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="settings")
+        yield Static(id="progress")
+        yield Static(id="notice")
+        yield Static(Text.assemble((" run".ljust(25), "dim"), ("training loss", "dim"),
+                                   ("  ·  accuracy per epoch", "dim")), id="runs-header")
+        yield VerticalScroll(id="runs")
+        with TabbedContent(id="lower"):
+            with TabPane("Curves", id="tab-curves"), Horizontal():
+                yield CurvesPlot(id="curves")
+                yield GradBars(id="grads")
+            with TabPane("Results", id="tab-results"):
+                yield DataTable(id="results", zebra_stripes=True)
+                yield Static(id="confusion")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.title = self.experiment.title
+        self.sub_title = self.preset
+        table = self.query_one("#results", DataTable)
+        table.add_columns("#", "run", "optimizer", "lr", "status", "epochs", "train loss", "val acc",
+                          "test acc", "test loss", "samples/s", "grad ratio")
+        self._done_shown = False
+
+    def clear_rows(self) -> None:
+        for row in list(self.query(RunRow)):
+            if row.view.key in self.hidden:
+                row.remove()
+        self._seen.clear()
+
+    def redraw(self, force: bool = False) -> None:
+        if not self.is_mounted:
+            return
+        snaps = [lv.snapshot() for lv in self.lives]
+        views = [r for s in snaps for r in s.runs if r.key not in self.hidden]
+        self._spin = (self._spin + 1) % len(SPINNER)
+        self._settings(snaps)
+        self._notice(snaps)
+        self._progress(views)
+        self._rows(views)
+        epochs = tuple(len(v.train_loss) for v in views)
+        if force or epochs != self._seen.get("epochs"):
+            self._seen["epochs"] = epochs
+            self.query_one("#curves", CurvesPlot).show(views)
+            grads = [v for v in views if v.grad_norms]
+            running = [v for v in grads if v.status == "running"]
+            self.query_one("#grads", GradBars).show((running or grads or [None])[-1])
+        finished = bool(views) and all(v.finished for v in views)
+        status_key = tuple((v.key, v.status) for v in views)
+        if finished and (force or status_key != self._seen.get("status")):
+            self._seen["status"] = status_key
+            self._results(views)
+            if not self._done_shown:
+                self._done_shown = True
+                self.query_one("#lower", TabbedContent).active = "tab-results"
+        elif not finished:
+            self._done_shown = False
+
+    def _settings(self, snaps) -> None:
+        from tuilab.app.summary import describe
+
+        data = next((s.dataset for s in reversed(snaps) if s.dataset), "")
+        parts = dict(describe(self.experiment))
+        wanted = parts["data set"].split(" ")[0]
+        used = Text(f" data: {data or wanted}", style="bold red" if data and data != wanted else "bold")
+        text = Text.assemble(("net ", "dim"), parts["architecture"].split(",")[0], ("  act ", "dim"),
+                             parts["activation"], ("  init ", "dim"), parts["init"], ("  opt ", "dim"),
+                             parts["optimizers"][:30], ("  batch ", "dim"), parts["batch"], used)
+        self.query_one("#settings", Static).update(text)
+
+    def _notice(self, snaps) -> None:
+        notice = self.query_one("#notice", Static)
+        compiling = any(s.compiling for s in snaps)
+        errors = [s.error for s in snaps if s.error]
+        notes = [n for s in snaps for n in s.notices]
+        if compiling:
+            notice.update(Text(f"{SPINNER[self._spin]} compiling kernels, first run only…", style="bold yellow"))
+        elif errors:
+            notice.update(Text(errors[-1], style="bold red"))
+        elif notes:
+            notice.update(Text(notes[-1], style="yellow"))
+        else:
+            notice.update("")
+        notice.display = bool(compiling or errors or notes)
+
+    def _progress(self, views: list[RunView]) -> None:
+        live = [v for v in views if v.status == "running"]
+        v = live[0] if live else (views[-1] if views else None)
+        if v is None:
+            text = Text("press r to start", style="dim")
+        else:
+            state = "paused" if self.paused and live else (v.status if not live else "training")
+            eta = max((x.eta for x in live), default=math.nan)
+            rates = [x.samples_per_second for x in (live or [v]) if math.isfinite(x.samples_per_second)]
+            text = Text.assemble((f"{state}  ", "bold"), f"epoch {v.epoch}/{v.epochs}  ETA {duration(eta)}  "
+                                 f"{fmt(sum(rates), ',.0f')} samples/s  step {v.step:,}/{v.total_steps:,}  "
+                                 f"elapsed {duration(v.elapsed)}  ",
+                                 (f"{len(live)} of {len(views)} runs training", "dim"))
+        self.query_one("#progress", Static).update(text)
+
+    def _rows(self, views: list[RunView]) -> None:
+        box = self.query_one("#runs", VerticalScroll)
+        rows = {r.view.key: r for r in self.query(RunRow)}
+        for k, v in enumerate(views):
+            row = rows.get(v.key)
+            if row is None:
+                box.mount(RunRow(v, k))
+            elif row.is_mounted:
+                row.show(v, self.paused)
+
+    def _results(self, views: list[RunView]) -> None:
+        from tuilab.headless import _sort_key
+
+        table = self.query_one("#results", DataTable)
+        table.clear()
+        ordered = sorted(views, key=lambda v: _sort_key({**v.summary, "status": v.status}))
+        for i, v in enumerate(ordered):
+            s = v.summary
+            status = v.status
+            if v.diverged_at:
+                status = f"diverged (epoch {v.diverged_at[0]}, step {v.diverged_at[1]:,})"
+            table.add_row(str(i + 1), v.label, v.optimizer, f"{v.lr:g}", status, str(s.get("epochs_done", 0)),
+                          fmt(s.get("train_loss"), ".4f"), fmt(s.get("val_accuracy"), ".2%"),
+                          fmt(s.get("test_accuracy"), ".2%"), fmt(s.get("test_loss"), ".4f"),
+                          fmt(s.get("samples_per_second"), ",.0f"), fmt(s.get("grad_ratio"), ".2g"))
+        best = next((v for v in ordered if v.confusion), None)
+        conf = self.query_one("#confusion", Static)
+        if best is None:
+            conf.update("")
+            return
+        m = best.confusion
+        text = Text(f"\nconfusion matrix of {best.label} on the test set (rows: true, columns: predicted)\n",
+                    style="bold")
+        width = max(len(str(c)) for row in m for c in row) + 1
+        text.append("     " + "".join(f"{j:>{width}}" for j in range(len(m))) + "\n", style="dim")
+        for i, row in enumerate(m):
+            text.append(f"{i:>4} ", style="dim")
+            for j, c in enumerate(row):
+                text.append(f"{c:>{width}}", style="bold green" if i == j else ("red" if c else "grey30"))
+            text.append("\n")
+        conf.update(text)

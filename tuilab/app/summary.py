@@ -1,0 +1,30 @@
+"""Words for a preset: the key settings a person wants to see before starting it (no Textual)."""
+
+from __future__ import annotations
+
+from tuilab.engine.config import Experiment
+
+
+def _lrs(exp: Experiment) -> str:
+    lrs = sorted({r["optimizer"]["lr"] for r in exp.runs})
+    return ", ".join(f"{lr:g}" for lr in lrs)
+
+
+def describe(exp: Experiment) -> list[tuple[str, str]]:
+    """(name, value) pairs: architecture, activation, init, optimizer(s), lr, batch, epochs, data."""
+    run = exp.runs[0]
+    opts = ", ".join(dict.fromkeys(r["optimizer"]["name"] for r in exp.runs))
+    if exp.kind == "surface":
+        s = run["surface"]
+        params = {k: s[k] for k in ("a", "b", "A", "wall", "condition") if k in s}
+        return [("surface", s["name"] + (" " + ", ".join(f"{k}={v:g}" for k, v in params.items())
+                                         if params else "")),
+                ("start", f"({s['start'][0]:g}, {s['start'][1]:g})"), ("steps", f"{s['steps']:,}"),
+                ("optimizers", opts), ("learning rates", _lrs(exp)), ("runs", str(len(exp.runs)))]
+    m, t, d = run["model"], run["train"], run["data"]
+    hidden = "-".join(map(str, m["hidden"])) or "none"
+    act = m["activation"] if isinstance(m["activation"], str) else "/".join(m["activation"])
+    return [("architecture", f"in-{hidden}-out, {m['output']} output, {m['loss']}"),
+            ("activation", act), ("init", m["init"]), ("optimizers", opts), ("learning rates", _lrs(exp)),
+            ("batch", "full" if t["batch_size"] == 0 else str(t["batch_size"])), ("epochs", str(t["epochs"])),
+            ("data set", f"{d['name']} ({d['normalize']})"), ("runs", str(len(exp.runs)))]

@@ -1,0 +1,140 @@
+"""The dashboard's own widgets: a run's row of sparklines, per-layer gradient bars, the curves chart."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label, Sparkline, Static
+from textual_plotext import PlotextPlot
+
+from tuilab.app.live import RunView
+from tuilab.surface_view import color
+
+STATUS_MARK = {"pending": ("·", "dim"), "running": ("▶", "green"), "paused": ("‖", "yellow"),
+               "completed": ("✓", "green"), "diverged": ("✗", "red"), "interrupted": ("■", "yellow"),
+               "converged": ("✓", "green"), "running out of steps": ("…", "yellow")}
+VANISHING = 1e-2
+EXPLODING = 1e2
+
+
+def fmt(value, spec: str = ".3f", none: str = "–") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return none
+    return format(value, spec)
+
+
+def duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "–"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _finite(values) -> list[float]:
+    return [v for v in values if isinstance(v, float) and math.isfinite(v)]
+
+
+class RunRow(Horizontal):
+    """One run: mark and label, training-loss sparkline, accuracy sparkline, latest figures."""
+
+    DEFAULT_CSS = """
+    RunRow { height: 1; }
+    RunRow .run-label { width: 24; }
+    RunRow Sparkline { width: 1fr; height: 1; }
+    RunRow .acc { width: 16; margin-left: 2; }
+    RunRow .figures { width: 30; margin-left: 1; }
+    """
+
+    def __init__(self, view: RunView, index: int):
+        super().__init__(id=f"run-{view.key.replace(':', '-')}", classes="run-row")
+        self.view = view
+        self.index = index
+
+    def compose(self) -> ComposeResult:
+        yield Label("", classes="run-label")
+        yield Sparkline([], classes="loss", summary_function=lambda xs: xs[-1] if xs else 0)
+        yield Sparkline([], classes="acc", summary_function=max)
+        yield Label("", classes="figures")
+
+    def on_mount(self) -> None:
+        self.show(self.view, paused=False)
+
+    def show(self, view: RunView, paused: bool) -> None:
+        self.view = view
+        status = "paused" if paused and view.status == "running" else view.status
+        mark, style = STATUS_MARK.get(status, ("?", ""))
+        label = Text.assemble((f"{mark} ", style), (view.label[:21], color_style(self.index)))
+        self.query_one(".run-label", Label).update(label)
+        self.query_one(".loss", Sparkline).data = _finite(view.losses) or [0.0]
+        acc = _finite(view.val_accuracy) or _finite(view.test_accuracy)
+        self.query_one(".acc", Sparkline).data = acc or [0.0]
+        if view.status == "diverged" and view.diverged_at:
+            figures = Text(f"diverged ep {view.diverged_at[0]} step {view.diverged_at[1]}", style="bold red")
+        else:
+            last_acc = acc[-1] if acc else math.nan
+            figures = Text(f"ep {view.epoch}/{view.epochs} acc {fmt(last_acc, '.1%')} "
+                           f"{fmt(view.samples_per_second, ',.0f')}/s")
+        self.query_one(".figures", Label).update(figures)
+
+
+def color_style(k: int) -> str:
+    """A Rich style close to plotext's colour k, so a run looks the same in rows and charts."""
+    name = color(k).rstrip("+")
+    bold = " bold" if color(k).endswith("+") else ""
+    return {"orange": "dark_orange", "gray": "grey70"}.get(name, name) + bold
+
+
+class GradBars(Static):
+    """Per-layer gradient L2 norms on a log scale, with the first/last ratio and a warning colour."""
+
+    DEFAULT_CSS = "GradBars { width: 1fr; height: 1fr; padding: 0 1; }"
+
+    def show(self, view: RunView | None) -> None:
+        if view is None or not view.grad_norms:
+            self.update(Text("gradient norms appear after the first epoch", style="dim"))
+            return
+        norms = list(view.grad_norms)
+        logs = [math.log10(n) if n > 0 else -12.0 for n in norms]
+        lo, hi = min(min(logs), -6.0), max(max(logs), 0.0)
+        width = max(6, (self.size.width or 30) - 22)
+        text = Text(f"{view.label}: gradient norm per layer (log)\n", style="bold")
+        for l, (n, g) in enumerate(zip(norms, logs, strict=True)):
+            filled = int(round((g - lo) / (hi - lo) * width)) if hi > lo else width
+            text.append(f"L{l + 1:<2} ")
+            text.append("█" * filled, style="cyan")
+            text.append("░" * (width - filled), style="grey30")
+            text.append(f" {n:8.1e}\n")
+        ratio = view.grad_ratio
+        if math.isfinite(ratio) and ratio < VANISHING:
+            text.append(f"first/last {ratio:.1e}  vanishing", style="bold red")
+        elif math.isfinite(ratio) and ratio > EXPLODING:
+            text.append(f"first/last {ratio:.1e}  exploding", style="bold red")
+        else:
+            text.append(f"first/last {fmt(ratio, '.2g')}  healthy", style="green")
+        self.update(text)
+
+
+class CurvesPlot(PlotextPlot):
+    """Loss (and accuracy) per epoch, every run in its colour."""
+
+    def show(self, runs: list[RunView], what: str = "loss") -> None:
+        plt = self.plt
+        plt.clear_data()
+        drawn = False
+        for k, r in enumerate(runs):
+            acc = r.val_accuracy if _finite(r.val_accuracy) else r.test_accuracy
+            ys = r.train_loss if what == "loss" else acc
+            pts = [(i + 1, y) for i, y in enumerate(ys) if isinstance(y, float) and math.isfinite(y)]
+            if not pts:
+                continue
+            xs, vals = zip(*pts, strict=True)
+            plt.plot(list(xs), list(vals), color=color(k), marker="braille", label=r.label[:18])
+            drawn = True
+        plt.title("training loss per epoch" if what == "loss" else "accuracy per epoch")
+        plt.xlabel("epoch")
+        if not drawn:
+            plt.title("curves appear after the first epoch")
+        self.refresh()
