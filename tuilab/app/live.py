@@ -57,7 +57,7 @@ class RunView:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "diverged", "interrupted")
+        return self.status not in ("pending", "running")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -168,8 +169,11 @@ class NetworkScreen(ExperimentScreen):
         self._progress(views)
         self._rows(views)
         epochs = tuple(len(v.train_loss) for v in views)
-        if force or epochs != self._seen.get("epochs"):
+        now = time.monotonic()
+        # plotext redraws cost ~10-30 ms: at most twice a second, so keys stay quick
+        if force or (epochs != self._seen.get("epochs") and now - self._seen.get("chart_at", 0.0) >= 0.5):
             self._seen["epochs"] = epochs
+            self._seen["chart_at"] = now
             self.query_one("#curves", CurvesPlot).show(views)
             grads = [v for v in views if v.grad_norms]
             running = [v for v in grads if v.status == "running"]

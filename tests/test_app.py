@@ -1,0 +1,184 @@
+"""The dashboard through Textual's pilot, as a person would use it."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tuilab.app.app import make_app
+from tuilab.app.screens.browser import PresetBrowser
+from tuilab.app.screens.edit import EditRun
+from tuilab.app.screens.help import HelpScreen
+from tuilab.app.screens.network import NetworkScreen
+from tuilab.app.screens.surface import SurfaceScreen
+from tuilab.app.widgets import GradBars, RunRow
+
+pytestmark = pytest.mark.asyncio
+
+SIZE = (100, 32)
+LONG = [("train.epochs", 100000), ("data.name", "spirals"), ("data.n_samples", 4000),
+        ("model.hidden", [32, 32]), ("train.batch_size", 8)]
+
+
+async def wait_for(pilot, condition, timeout=30.0):
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        await pilot.pause(0.1)
+        if condition():
+            return True
+    raise AssertionError("condition not met in time")
+
+
+def views(app):
+    return [r for lv in app.lives for r in lv.snapshot().runs]
+
+
+async def test_browser_lists_presets_and_shows_details(tmp_path):
+    app = make_app(out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, PresetBrowser)
+        presets = app.screen.query_one("#presets")
+        ids = [presets.get_option_at_index(i).id for i in range(presets.option_count)]
+        assert {"deep-relu", "deep-sigmoid", "rosenbrock", "spirals"} <= set(ids)
+        assert ids.index("rosenbrock") > ids.index("xor")  # networks first, then surfaces
+        await pilot.press("down")
+        details = str(app.screen.query_one("#details").render())
+        assert "architecture" in details and "learning rates" in details
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, PresetBrowser)
+
+
+async def test_start_watch_pause_resume_stop(tmp_path):
+    app = make_app("spirals", LONG, out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, NetworkScreen)
+        screen = app.screen
+        await wait_for(pilot, lambda: any(len(v.train_loss) >= 2 for v in views(app)))
+        rows = list(screen.query(RunRow))
+        assert len(rows) == 1
+        spark = rows[0].query_one(".loss")
+        assert len(spark.data) >= 2 and all(x >= 0 for x in spark.data)
+        await pilot.pause(0.3)
+        grads = str(screen.query_one(GradBars).render())
+        assert "L1" in grads and "L3" in grads and "first/last" in grads
+        await pilot.press("space")
+        assert screen.paused and app.lives[0].control.paused
+        await pilot.pause(0.5)
+        step = views(app)[0].step
+        await pilot.pause(0.5)
+        assert views(app)[0].step == step  # nothing moves while paused
+        await pilot.press("space")
+        await wait_for(pilot, lambda: views(app)[0].step > step)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: views(app)[0].status == "interrupted")
+        await wait_for(pilot, lambda: not app.lives[0].running)
+    summary = json.loads(next(Path(tmp_path).glob("*/summary.json")).read_text())
+    assert summary["status"] == "interrupted"
+
+
+async def test_edit_invalid_then_valid_starts_a_second_run(tmp_path):
+    app = make_app("spirals", [("train.epochs", 2), ("data.n_samples", 400)], out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: views(app) and views(app)[0].finished)
+        await pilot.press("e")
+        assert isinstance(app.screen, EditRun)
+        lr = app.screen.query_one("#f-lr")
+        lr.value = "-0.5"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, EditRun)
+        error = str(app.screen.query_one("#edit-error").render())
+        assert "lr must be a number > 0" in error
+        assert len(app.lives) == 1  # nothing started
+        lr.value = "0.003"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, NetworkScreen)
+        assert len(app.lives) == 2
+        await wait_for(pilot, lambda: len(list(screen.query(RunRow))) == 2)
+        assert views(app)[1].label == "adam lr=0.003 (edit)"
+        await wait_for(pilot, lambda: all(v.finished for v in views(app)))
+        await pilot.pause(0.3)
+        assert screen.query_one("#results").row_count == 2
+
+
+async def test_quit_mid_run_keeps_records(tmp_path):
+    app = make_app("spirals", LONG, out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: any(len(v.train_loss) >= 1 for v in views(app)))
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    folder = next(Path(tmp_path).glob("*-spirals"))
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["runs"][0]["status"] == "interrupted"
+    assert len((folder / "metrics.csv").read_text().splitlines()) >= 2
+
+
+async def test_divergence_shows_as_diverged(tmp_path):
+    app = make_app("spirals", [("optimizer.name", "sgd"), ("optimizer.lr", 1e6), ("data.normalize", "none"),
+                               ("data.name", "digits"), ("train.epochs", 3)], out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: views(app) and views(app)[0].finished)
+        await pilot.pause(0.3)
+        row = app.screen.query_one(RunRow)
+        assert "diverged" in str(row.query_one(".figures").render())
+        table = app.screen.query_one("#results")
+        assert "diverged" in str(table.get_row_at(0))
+
+
+async def test_surface_view_draws_and_tabulates(tmp_path):
+    app = make_app("rosenbrock-fast", out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, SurfaceScreen)
+        await wait_for(pilot, lambda: views(app) and all(v.finished for v in views(app)))
+        await pilot.pause(2.0)  # the paths finish growing
+        table = app.screen.query_one("#surface-results")
+        rows = [" ".join(map(str, table.get_row_at(i))) for i in range(table.row_count)]
+        assert any("diverged" in r for r in rows) and any("converged" in r for r in rows)
+        assert (Path(next(Path(tmp_path).glob("*rosenbrock-fast"))) / "trajectory.csv").exists()
+
+
+async def test_escape_goes_back_and_runs_go_on(tmp_path):
+    app = make_app("spirals", LONG, out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: any(v.status == "running" for v in views(app)))
+        await pilot.press("escape")
+        assert isinstance(app.screen, PresetBrowser)
+        assert app.is_running_preset("spirals") and app.lives[0].running
+        app.open_preset("spirals")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, NetworkScreen) and len(app.lives) == 1  # the same dashboard
+        await pilot.press("q")
+
+
+async def test_keys_answer_quickly_while_training(tmp_path):
+    """The time from a key press to the screen having changed, while a run trains (pilot.press
+    itself waits for the app to go idle, which a live dashboard never quite does)."""
+    import asyncio
+    import time
+
+    app = make_app("spirals", LONG, out_root=tmp_path)
+
+    async def latency(key, done):
+        t = time.perf_counter()
+        task = asyncio.create_task(pilot.press(key))
+        while not done():
+            await asyncio.sleep(0.002)
+        dt = time.perf_counter() - t
+        task.cancel()  # the key has been handled; press() would go on waiting for an idle app
+        return dt
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: any(len(v.train_loss) >= 1 for v in views(app)))
+        times = []
+        for _ in range(5):
+            times.append(await latency("question_mark", lambda: isinstance(app.screen, HelpScreen)))
+            times.append(await latency("escape", lambda: isinstance(app.screen, NetworkScreen)))
+        assert app.lives[0].running
+        print(f"key to screen change while training: median {sorted(times)[5] * 1000:.0f} ms, "
+              f"worst {max(times) * 1000:.0f} ms")
+        assert max(times) < 1.0  # a frozen UI (the GIL held by training) would take seconds
+        await pilot.press("q")
