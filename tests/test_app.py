@@ -61,7 +61,8 @@ async def test_start_watch_pause_resume_stop(tmp_path):
         rows = list(screen.query(RunRow))
         assert len(rows) == 1
         spark = rows[0].query_one(".loss")
-        assert len(spark.data) >= 2 and all(x >= 0 for x in spark.data)
+        await wait_for(pilot, lambda: len(spark.data) >= 2)
+        assert all(x >= 0 for x in spark.data)
         await pilot.pause(0.3)
         grads = str(screen.query_one(GradBars).render())
         assert "L1" in grads and "L3" in grads and "first/last" in grads

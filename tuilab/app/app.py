@@ -120,6 +120,14 @@ class TuilabApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def on_unmount(self) -> None:
+        """However the app ends, no training thread outlives it and every record is closed."""
+        from tuilab.app.live import wait_all
+
+        for live in self.lives:
+            live.control.stop()
+        wait_all(self.lives, timeout=10.0)
+
     async def action_quit(self) -> None:
         """Stop every run (each ends within a chunk, ~0.1 s), let the records close, then exit."""
         self.quitting = True
