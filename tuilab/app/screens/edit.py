@@ -49,7 +49,7 @@ class EditRun(ModalScreen):
         t = self.source_run.tables
         o = t["optimizer"]
         with Vertical(id="edit-dialog"):
-            yield Label(f"Edit a run of {self.base.title}; it starts beside the others", id="edit-title")
+            yield Label("Edit a run: it starts beside the others (ctrl+s starts, Escape cancels)", id="edit-title")
             with VerticalScroll(id="edit-fields"):
                 yield from self._row("optimizer", Select([(n, n) for n in OPTIMIZER_NAMES], value=o["name"],
                                                          allow_blank=False, id="f-optimizer"))

@@ -6,7 +6,7 @@ import time
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
@@ -23,9 +23,8 @@ class SurfaceScreen(ExperimentScreen):
         yield Static(id="settings")
         with Horizontal(id="surface-charts"):
             yield PlotextPlot(id="contour")
-            with Vertical(id="surface-side"):
-                yield PlotextPlot(id="error")
-                yield DataTable(id="surface-results", zebra_stripes=True)
+            yield PlotextPlot(id="error")
+        yield DataTable(id="surface-results", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -1,0 +1,53 @@
+"""Snapshots of the main screens on deterministic presets (pytest-textual-snapshot).
+
+Update after an intended change of look with `python -m pytest tests/test_snapshots.py --snapshot-update`
+and review the SVGs in tests/__snapshots__/. The network dashboard is left out: its
+samples/s and times differ run to run; the pilot tests cover it.
+"""
+
+import pytest
+
+from tuilab.app.app import make_app
+
+pytest.importorskip("pytest_textual_snapshot")
+
+
+@pytest.fixture(autouse=True)
+def no_user_presets(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def test_browser(snap_compare, tmp_path):
+    assert snap_compare(make_app(out_root=tmp_path), press=["down", "down"], terminal_size=(100, 30))
+
+
+def test_help(snap_compare, tmp_path):
+    assert snap_compare(make_app(out_root=tmp_path), press=["question_mark"], terminal_size=(80, 24))
+
+
+async def _surface_done(pilot):
+    import asyncio
+
+    app = pilot.app
+    for _ in range(200):
+        await pilot.pause(0.05)
+        lives = app.lives
+        if lives and not lives[0].running and all(v.finished for v in lives[0].snapshot().runs):
+            break
+    await asyncio.sleep(2.0)  # the paths finish growing
+    await pilot.pause()
+
+
+def test_surface_view(snap_compare, tmp_path):
+    assert snap_compare(make_app("rosenbrock-fast", out_root=tmp_path), run_before=_surface_done,
+                        terminal_size=(120, 36))
+
+
+def test_edit_form_over_surface(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _surface_done(pilot)
+        await pilot.press("e")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app("rosenbrock-fast", out_root=tmp_path), run_before=run_before,
+                        terminal_size=(100, 34))
