@@ -1,0 +1,79 @@
+"""A real terminal: tmux runs `tuilab`, keys go in with send-keys, the pane is read back."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+IN_CI = os.environ.get("CI", "") in ("true", "1")
+if shutil.which("tmux") is None:
+    if IN_CI:
+        raise RuntimeError("tmux is required in CI for the terminal smoke test (apt-get install tmux)")
+    pytest.skip("tmux is not installed", allow_module_level=True)
+
+
+def capture(session) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-t", session, "-p"], capture_output=True, text=True).stdout
+
+
+def wait_for_text(session, text, timeout=90.0) -> str:
+    end = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < end:
+        screen = capture(session)
+        if text in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared; the pane shows:\n{screen}")
+
+
+def keys(session, *k):
+    subprocess.run(["tmux", "send-keys", "-t", session, *k], check=True)
+
+
+def start(session, tmp_path, args: str) -> None:
+    cmd = (f"cd {tmp_path} && XDG_CONFIG_HOME={tmp_path}/cfg {sys.executable} -m tuilab {args}; "
+           f"echo EXITED $?; sleep 30")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd], check=True)
+
+
+def test_browser_and_help_in_a_real_terminal(tmp_path):
+    session = f"tuilab-browse-{os.getpid()}"
+    start(session, tmp_path, f"--out {tmp_path}/runs")
+    try:
+        screen = wait_for_text(session, "deep-relu")
+        assert "Networks" in screen and "press Enter" in screen
+        keys(session, "Down")
+        wait_for_text(session, "architecture")
+        keys(session, "?")
+        wait_for_text(session, "pause / resume")
+        keys(session, "Escape")
+        time.sleep(0.5)  # a lone Escape is told from an escape sequence by a short pause
+        wait_for_text(session, "press Enter")
+        keys(session, "q")
+        wait_for_text(session, "EXITED 0")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_training_pause_and_quit_in_a_real_terminal(tmp_path):
+    session = f"tuilab-train-{os.getpid()}"
+    out = tmp_path / "runs"
+    start(session, tmp_path, f"--preset spirals --epochs 100000 --out {out}")
+    try:
+        wait_for_text(session, "training loss")
+        wait_for_text(session, "samples/s")
+        keys(session, "Space")
+        wait_for_text(session, "paused")
+        keys(session, "Space")
+        wait_for_text(session, "training  epoch")
+        keys(session, "q")
+        wait_for_text(session, "EXITED 0")
+        summary = json.loads(next(out.glob("*/summary.json")).read_text())
+        assert summary["status"] == "interrupted" and summary["runs"][0]["epochs_done"] >= 1
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
