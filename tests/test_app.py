@@ -183,3 +183,16 @@ async def test_keys_answer_quickly_while_training(tmp_path):
               f"worst {max(times) * 1000:.0f} ms")
         assert max(times) < 1.0  # a frozen UI (the GIL held by training) would take seconds
         await pilot.press("q")
+
+
+@pytest.mark.parametrize("preset, word", [("deep-sigmoid", "vanishing"), ("deep-relu", "healthy")])
+async def test_deep_sigmoid_looks_different_from_deep_relu(preset, word, tmp_path):
+    app = make_app(preset, [("data.name", "digits"), ("train.epochs", 2)], out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: views(app) and views(app)[0].finished)
+        app.screen.query_one("#lower").active = "tab-curves"
+        await pilot.pause(0.3)
+        app.screen.redraw(force=True)
+        await pilot.pause(0.1)
+        bars = str(app.screen.query_one(GradBars).render())
+        assert word in bars and bars.count("\nL") == 9  # one bar per layer
