@@ -106,12 +106,6 @@ class TuilabApp(App):
         screen = self.screens_by_preset.get(name)
         return bool(screen is not None and screen.running)
 
-    def on_screen_resume(self) -> None:
-        from tuilab.app.screens.browser import PresetBrowser
-
-        if isinstance(self.screen, PresetBrowser):
-            self.screen.reload()
-
     # -- actions --
 
     def action_help(self) -> None:

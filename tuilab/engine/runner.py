@@ -138,6 +138,8 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()
     data = data if data is not None else DataOptions()
+    cache = DataCache(data, emit)
+    prepared = [cache.get(run) for run in experiment.runs]  # every data error before any record or training
     book = NetworkRecords(records, experiment) if records is not None else None
 
     def send(event):
@@ -145,11 +147,9 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
             book(event)
         emit(event)
 
-    cache = DataCache(data, send)
     summaries: dict[int, dict] = {}
     confusions: dict[int, np.ndarray] = {}
     trainers: dict[int, Trainer] = {}
-    prepared = [cache.get(run) for run in experiment.runs]  # every data error before any training
     dataset = ", ".join(dict.fromkeys(p.name for p in prepared))
     try:
         ensure_compiled([r["model"]["dtype"] for r in experiment.runs], send)

@@ -37,6 +37,9 @@ class PresetBrowser(Screen):
         self.sub_title = "pick a preset, press Enter"
         self.reload()
 
+    def on_screen_resume(self) -> None:
+        self.reload()  # back from a dashboard: the ● marks follow what is running
+
     def reload(self) -> None:
         options: list = []
         self.infos = {}
