@@ -63,9 +63,17 @@ async def test_start_watch_pause_resume_stop(tmp_path):
         spark = rows[0].query_one(".loss")
         await wait_for(pilot, lambda: len(spark.data) >= 2)
         assert all(x >= 0 for x in spark.data)
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "first/last" in str(screen.query_one(GradBars).render()))
         grads = str(screen.query_one(GradBars).render())
-        assert "L1" in grads and "L3" in grads and "first/last" in grads
+        assert "L1" in grads and "L3" in grads
+        await pilot.press("a")
+        assert "accuracy per epoch" in str(screen.query_one("#curves").plt.build())
+        await pilot.press("a")
+        assert "training loss per epoch" in str(screen.query_one("#curves").plt.build())
+        await pilot.resize_terminal(80, 24)  # smaller, then back: the rows and their data stay
+        await pilot.pause(0.3)
+        assert len(list(screen.query(RunRow))) == 1 and len(rows[0].query_one(".loss").data) >= 2
+        await pilot.resize_terminal(*SIZE)
         await pilot.press("space")
         assert screen.paused and app.lives[0].control.paused
         await pilot.pause(0.5)  # the chunk under way when the key came finishes (~0.1 s)

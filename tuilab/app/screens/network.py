@@ -126,6 +126,14 @@ class ExperimentScreen(Screen):
 
 
 class NetworkScreen(ExperimentScreen):
+    BINDINGS = [Binding("a", "toggle_curve", "Loss/accuracy")]
+    curve = "loss"
+
+    def action_toggle_curve(self) -> None:
+        self.curve = "accuracy" if self.curve == "loss" else "loss"
+        self.query_one("#lower", TabbedContent).active = "tab-curves"
+        self.redraw(force=True)
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="settings")
@@ -174,7 +182,7 @@ class NetworkScreen(ExperimentScreen):
         if force or (epochs != self._seen.get("epochs") and now - self._seen.get("chart_at", 0.0) >= 0.5):
             self._seen["epochs"] = epochs
             self._seen["chart_at"] = now
-            self.query_one("#curves", CurvesPlot).show(views)
+            self.query_one("#curves", CurvesPlot).show(views, self.curve)
             grads = [v for v in views if v.grad_norms]
             running = [v for v in grads if v.status == "running"]
             self.query_one("#grads", GradBars).show((running or grads or [None])[-1])
