@@ -100,7 +100,7 @@ class NetworkRecords:
         if isinstance(event, EpochEnd):
             self.records.append("metrics.csv", event.metrics)
 
-    def finish(self, outcome: Outcome, trainers: dict[int, Trainer], confusions: dict) -> None:
+    def finish(self, outcome: Outcome, confusions: dict) -> None:
         n_classes = max((m.shape[0] for m in confusions.values()), default=0)
         rows = []
         for run, m in sorted(confusions.items()):
@@ -189,7 +189,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
         outcome = Outcome(overall_status(r["status"] for r in runs), dataset, runs, list(cache.notices),
                           str(records.out) if records is not None else None)
         if book is not None:
-            book.finish(outcome, trainers, confusions)
+            book.finish(outcome, confusions)
     return outcome
 
 

@@ -56,14 +56,11 @@ class Control:
 def _accuracy(data: Prepared, out: np.ndarray, labels: np.ndarray | None) -> float:
     if labels is None or len(labels) == 0:
         return math.nan
-    if data.target == "value":  # a value standing for a class: round to the nearest class
-        pred = np.clip(np.rint(out[:, 0] * data.n_classes), 0, data.n_classes - 1).astype(np.int64)
-    else:
-        pred = out.argmax(axis=1)
-    return float((pred == labels).mean())
+    return float((predictions(data, out) == labels).mean())
 
 
 def predictions(data: Prepared, out: np.ndarray) -> np.ndarray:
+    """Class ids from outputs: the argmax, or a value standing for a class rounded to the nearest."""
     if data.target == "value":
         return np.clip(np.rint(out[:, 0] * data.n_classes), 0, data.n_classes - 1).astype(np.int64)
     return out.argmax(axis=1)

@@ -115,12 +115,6 @@ class ExperimentScreen(Screen):
     def clear_rows(self) -> None:
         pass
 
-    def views(self) -> list[RunView]:
-        out = []
-        for lv in self.lives:
-            out += [r for r in lv.snapshot().runs if r.key not in self.hidden]
-        return out
-
     def redraw(self, force: bool = False) -> None:
         pass
 
