@@ -123,7 +123,8 @@ class ProgressPrinter:
             self._bar_shown = False
 
 
-def _sort_key(run: dict):
+def best_first(run: dict):
+    """Sort key: completed runs first, then by test accuracy (high), then test loss (low)."""
     acc = run.get("test_accuracy")
     loss = run.get("test_loss")
     good = {"completed": 0, "interrupted": 1, "diverged": 2}.get(run.get("status"), 3)
@@ -137,7 +138,7 @@ def results_table(runs: list[dict]) -> str:
     header = ["#", "run", "optimizer", "lr", "status", "epochs", "train loss", "val acc", "test acc",
               "test loss", "samples/s", "grad ratio"]
     rows = []
-    for i, r in enumerate(sorted(runs, key=_sort_key)):
+    for i, r in enumerate(sorted(runs, key=best_first)):
         rows.append([str(i + 1), r["label"], r["optimizer"], f"{r['lr']:g}", r["status"],
                      str(r.get("epochs_done", 0)), _fmt(r.get("train_loss")),
                      _fmt(r.get("val_accuracy"), ".2%"), _fmt(r.get("test_accuracy"), ".2%"),

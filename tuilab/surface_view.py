@@ -102,12 +102,12 @@ def draw_error(plt, landscape, results) -> None:
     plt.xlabel("step")
 
 
-def results_rows(outcome) -> tuple[list[str], list[list[str]]]:
+def results_rows(runs) -> tuple[list[str], list[list[str]]]:
     """The results table: optimizer, final point, distance, log10 error, steps to 1e-3, status."""
     header = ["run", "optimizer", "lr", "final x", "final y", "f", "distance", "log10 err", "steps to 1e-3",
               "status"]
     rows = []
-    for r in outcome.runs:
+    for r in runs:
         if "x" not in r:
             rows.append([r["label"], r["optimizer"], f"{r['lr']:g}", *["-"] * 6, r["status"]])
             continue
@@ -137,7 +137,7 @@ def print_surface_results(experiment, outcome, stream, width: int | None = None)
     import plotext
 
     print(f"\n{experiment.title}: {outcome.status}", file=stream)
-    print(format_table(*results_rows(outcome)), file=stream)
+    print(format_table(*results_rows(outcome.runs)), file=stream)
     if not outcome.results:
         return
     cols, lines = shutil.get_terminal_size((100, 40))

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+STATUS_ORDER = ("interrupted", "diverged")  # an experiment takes the first of these any run has
+
+
+def overall_status(statuses) -> str:
+    """interrupted if any run was stopped, else diverged if any diverged, else completed."""
+    statuses = list(statuses)
+    return next((s for s in STATUS_ORDER if s in statuses), "completed")
+
 
 @dataclass(frozen=True)
 class Notice:

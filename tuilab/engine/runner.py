@@ -17,12 +17,10 @@ import numpy as np
 
 from tuilab.engine import data as data_mod
 from tuilab.engine.config import Experiment, RunConfig
-from tuilab.engine.events import EpochEnd, Finished, Notice
+from tuilab.engine.events import EpochEnd, Finished, Notice, overall_status
 from tuilab.engine.records import RunRecords
 from tuilab.engine.train import Control, Trainer, metric_columns
 from tuilab.engine.warmup import compile_network_kernels, network_kernels_ready
-
-STATUS_ORDER = ("interrupted", "diverged", "completed")
 
 
 @dataclass
@@ -77,13 +75,13 @@ class DataCache:
 def ensure_compiled(dtypes, emit) -> None:
     """Compile (with a notice) or load from numba's cache every kernel, before any timing starts."""
     for dtype in sorted(set(dtypes)):
-        if network_kernels_ready(dtype):
-            compile_network_kernels(dtype)  # loads from the disk cache: a fraction of a second
-            continue
-        emit(Notice(f"compiling kernels ({dtype}), first run only; this takes about a minute",
-                    "compiling"))
-        compile_network_kernels(dtype)
-        emit(Notice("kernels compiled and cached", "compiled"))
+        cached = network_kernels_ready(dtype)
+        if not cached:
+            emit(Notice(f"compiling kernels ({dtype}), first run only; this takes about a minute",
+                        "compiling"))
+        compile_network_kernels(dtype)  # when cached: a load from disk, a fraction of a second
+        if not cached:
+            emit(Notice("kernels compiled and cached", "compiled"))
 
 
 class NetworkRecords:
@@ -114,15 +112,6 @@ class NetworkRecords:
             "status": outcome.status, "dataset": outcome.dataset, "notices": outcome.notices,
             "runs": outcome.runs})
         self.records.close()
-
-
-def overall_status(statuses) -> str:
-    """interrupted if any run was stopped, else diverged if any diverged, else completed."""
-    statuses = list(statuses)
-    for s in STATUS_ORDER:
-        if s in statuses:
-            return s
-    return "completed"
 
 
 def _not_started(run: RunConfig) -> dict:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tuilab.engine.config import Experiment
-from tuilab.engine.events import Notice, SurfaceDone
+from tuilab.engine.events import Notice, SurfaceDone, overall_status
 from tuilab.engine.records import RunRecords
 from tuilab.engine.surfaces import SurfaceResult, descend, landscape_of
 from tuilab.engine.train import Control
+from tuilab.engine.warmup import surface_kernels_ready
 from tuilab.errors import TuilabError
 
 TRAJECTORY_COLUMNS = ["run", "step", "x", "y", "f"]
@@ -27,15 +28,6 @@ class SurfaceOutcome:
         return self.landscape.name
 
 
-def _surface_cached() -> bool:
-    from tuilab.kernels import surfaces as K
-
-    try:
-        return bool(K.surface_descent.signatures) or bool(K.surface_descent._cache._cache_file._load_index())
-    except Exception:
-        return False
-
-
 def run_surfaces(experiment: Experiment, emit=None, control: Control | None = None, *,
                  records: RunRecords | None = None) -> SurfaceOutcome:
     """Every run of a surface experiment, one after the other (each takes milliseconds)."""
@@ -51,14 +43,12 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
     if records is not None:
         records.open(experiment.to_toml())
         records.start_table("trajectory.csv", TRAJECTORY_COLUMNS)
-    if not _surface_cached():
+    if not surface_kernels_ready():
         emit(Notice("compiling the surface kernels, first run only; this takes a few seconds", "compiling"))
     results: list[SurfaceResult] = []
-    status = "completed"
     try:
         for i, run in enumerate(experiment.runs):
             if control.stop_requested.is_set():
-                status = "interrupted"
                 break
             s, o = run["surface"], run["optimizer"]
             hyper = {k: v for k, v in o.items() if k != "name"}
@@ -75,10 +65,7 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
         for run in experiment.runs[len(results):]:
             o = run["optimizer"]
             runs.append({"label": run.label, "optimizer": o["name"], "lr": o["lr"], "status": "interrupted"})
-        if status == "completed" and any(r["status"] == "diverged" for r in runs):
-            status = "diverged"
-        if len(results) < len(experiment.runs):
-            status = "interrupted"
+        status = overall_status(r["status"] for r in runs)  # runs never reached count as interrupted
         outcome = SurfaceOutcome(status, landscape, results, runs,
                                  str(records.out) if records is not None else None)
         if records is not None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 
-def _cached(dispatcher, dtype: str) -> bool:
-    """Whether numba's on-disk cache holds this kernel for theta of `dtype` (a private API, so
-    any surprise counts as 'not cached': the cost is one notice too many)."""
+def _cached(dispatcher, dtype: str | None = None) -> bool:
+    """Whether this kernel is compiled, or in numba's on-disk cache, for a first argument that is an
+    array of `dtype` (None: for any signature). It reads a private API, so any surprise counts as
+    'not cached': the cost is one notice too many."""
+    def fits(sig) -> bool:
+        return dtype is None or str(sig[0]).startswith(f"array({dtype}")
+
     try:
-        if any(str(sig[0]).startswith(f"array({dtype}") for sig in dispatcher.signatures):
+        if any(fits(sig) for sig in dispatcher.signatures):
             return True
         index = dispatcher._cache._cache_file._load_index()
-        return any(str(key[0][0]).startswith(f"array({dtype}") for key in index)
+        return any(fits(key[0]) for key in index)
     except Exception:
         return False
 
@@ -21,6 +25,12 @@ def network_kernels_ready(dtype: str = "float32") -> bool:
     from tuilab.kernels import mlp
 
     return all(_cached(k, dtype) for k in (mlp.train_chunk, mlp.mlp_evaluate, mlp.mlp_predict))
+
+
+def surface_kernels_ready() -> bool:
+    from tuilab.kernels import surfaces
+
+    return _cached(surfaces.surface_descent)
 
 
 def compile_network_kernels(dtype: str = "float32") -> None:

@@ -244,11 +244,11 @@ class NetworkScreen(ExperimentScreen):
                 row.show(v, self.paused)
 
     def _results(self, views: list[RunView]) -> None:
-        from tuilab.headless import _sort_key
+        from tuilab.headless import best_first
 
         table = self.query_one("#results", DataTable)
         table.clear()
-        ordered = sorted(views, key=lambda v: _sort_key({**v.summary, "status": v.status}))
+        ordered = sorted(views, key=lambda v: best_first({**v.summary, "status": v.status}))
         for i, v in enumerate(ordered):
             s = v.summary
             status = v.status

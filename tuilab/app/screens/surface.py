@@ -36,7 +36,7 @@ class SurfaceScreen(ExperimentScreen):
             (f"{self.landscape.name}: ", "bold"), self.landscape.summary,
             ("   o start  * minimum", "dim")))
         table = self.query_one("#surface-results", DataTable)
-        header, _ = results_rows(_Outcome([]))
+        header, _ = results_rows([])
         table.add_columns(*header)
         self._grow_start: float | None = None
         self._drawn: tuple = ()
@@ -67,18 +67,13 @@ class SurfaceScreen(ExperimentScreen):
     def _table(self, runs) -> None:
         table = self.query_one("#surface-results", DataTable)
         table.clear()
-        _, rows = results_rows(_Outcome([v.summary or {"label": v.label, "optimizer": v.optimizer,
-                                                       "lr": v.lr, "status": v.status} for v in runs]))
+        _, rows = results_rows([v.summary or {"label": v.label, "optimizer": v.optimizer, "lr": v.lr,
+                                              "status": v.status} for v in runs])
         for row in rows:
             table.add_row(*row)
 
     def clear_rows(self) -> None:
         self._drawn = ()
-
-
-class _Outcome:
-    def __init__(self, runs):
-        self.runs = runs
 
 
 class _Partial:
