@@ -7,6 +7,7 @@ uses whichever is cheaper (sigmoid' = a(1 - a), relu' = [z > 0], ...).
 import math
 
 from tuilab.kernels._jit import kernel, like
+from tuilab.kernels.vexp import vexp
 
 IDENTITY = 0
 SIGMOID = 1
@@ -27,17 +28,26 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 @kernel
 def _softmax_rows(z, a):
+    """a_ij = e^(z_ij - m_i) / sum_k e^(z_ik - m_i), m_i = max_k z_ik.
+
+    The exponentials are taken over the whole block in one loop, apart from the row
+    sums, so that loop vectorises (a row of 10 classes is too short to).
+    """
     n, w = z.shape
     for i in range(n):
         m = z[i, 0]
         for j in range(1, w):
             if z[i, j] > m:
                 m = z[i, j]
+        for j in range(w):
+            a[i, j] = z[i, j] - m
+    flat = a.reshape(a.size)
+    for k in range(flat.size):
+        flat[k] = vexp(flat[k])
+    for i in range(n):
         s = 0.0
         for j in range(w):
-            e = math.exp(z[i, j] - m)
-            a[i, j] = e
-            s += e
+            s += a[i, j]
         inv = 1.0 / s
         for j in range(w):
             a[i, j] *= inv
@@ -59,7 +69,7 @@ def activation_forward(z2, a2, act):
         a[:] = z
     elif act == SIGMOID:
         for i in range(z.size):
-            a[i] = one / (one + math.exp(-z[i]))
+            a[i] = one / (one + vexp(-z[i]))
     elif act == TANH:
         for i in range(z.size):
             a[i] = math.tanh(z[i])

@@ -30,20 +30,23 @@ def softmax_backward(a, da, dz):
 
 @kernel
 def loss_value(z, a, y, loss):
-    """The batch loss (float64) of output activations a (pre-activations z) against y."""
+    """The batch loss (float64) of output activations a (pre-activations z) against y.
+
+    Cross-entropy needs a = softmax(z), as the output layer computed it.
+    """
     n, w = a.shape
     total = 0.0
     if loss == CROSS_ENTROPY:
-        # log-softmax from z, so a probability that underflows to 0 still gives a finite loss
+        # log p_ij = z_ij - lse_i from z, so a probability that underflows to 0 still gives a
+        # finite loss. lse_i = log sum_j e^z_ij comes from the softmax output at the row's
+        # largest z (whose a_ik = 1 / sum_j e^(z_ij - z_ik) >= 1/w never underflows): one log
+        # per row instead of w more exponentials.
         for i in range(n):
-            m = z[i, 0]
+            k = 0
             for j in range(1, w):
-                if z[i, j] > m:
-                    m = z[i, j]
-            s = 0.0
-            for j in range(w):
-                s += math.exp(z[i, j] - m)
-            lse = m + math.log(s)
+                if z[i, j] > z[i, k]:
+                    k = j
+            lse = z[i, k] - math.log(a[i, k])
             for j in range(w):
                 if y[i, j] != 0.0:
                     total -= y[i, j] * (z[i, j] - lse)
