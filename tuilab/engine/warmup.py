@@ -24,7 +24,8 @@ def _cached(dispatcher, dtype: str | None = None) -> bool:
 def network_kernels_ready(dtype: str = "float32") -> bool:
     from tuilab.kernels import mlp
 
-    return all(_cached(k, dtype) for k in (mlp.train_chunk, mlp.mlp_evaluate, mlp.mlp_predict))
+    kernels = (mlp.train_chunk, mlp.gather_rows, mlp.mlp_evaluate, mlp.mlp_predict)
+    return all(_cached(k, dtype) for k in kernels)
 
 
 def surface_kernels_ready() -> bool:
@@ -38,6 +39,7 @@ def compile_network_kernels(dtype: str = "float32") -> None:
     from tuilab.engine.fit import train_steps
     from tuilab.engine.model import MLP
     from tuilab.engine.optim import Optimizer
+    from tuilab.kernels.mlp import gather_rows
 
     net = MLP([2, 2, 2], "relu", "softmax", "cross_entropy", dtype)
     theta = net.init("xavier_normal", "zeros", 0)
@@ -45,5 +47,6 @@ def compile_network_kernels(dtype: str = "float32") -> None:
     Y = np.eye(2, dtype=net.dtype)
     opt = Optimizer("sgd", net.layout.size, net.dtype)
     train_steps(net, opt, theta, X, Y, np.arange(2), 0, np.full(1, 0.1), 2, np.zeros((1, 2)))
+    gather_rows(X, Y, np.arange(2), 0, 2, X.copy(), Y.copy())  # training ahead of small batches
     net.evaluate(theta, X, Y)
     net.predict(theta, X)

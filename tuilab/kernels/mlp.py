@@ -99,6 +99,15 @@ def mlp_backward(theta, X, Y, w_off, b_off, sizes, acts, loss, zbuf, abuf, dbuf,
 
 
 @kernel
+def gather_rows(X, Y, order, start, stop, X_out, Y_out):
+    """X_out[i], Y_out[i] = X[order[start + i]], Y[order[start + i]] for start + i < stop."""
+    for i in range(stop - start):
+        r = order[start + i]
+        X_out[i, :] = X[r, :]
+        Y_out[i, :] = Y[r, :]
+
+
+@kernel
 def workspace(theta, sizes, cap):
     """Fresh forward/backward buffers for batches of up to `cap` rows."""
     total = 0
@@ -157,7 +166,9 @@ def train_chunk(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_
     """Run n_steps minibatch steps (forward, backward, update) without returning to Python.
 
     Step s uses rows order[(first_batch + s) * batch_size : ...] (the last batch of an
-    epoch may be short) and learning rate lrs[s]; its loss goes to losses[s] and, when
+    epoch may be short) and learning rate lrs[s]. An empty `order` means the rows of X
+    and Y are already in training order: step s takes them from (first_batch + s) *
+    batch_size on, in place, with no copy. Its loss goes to losses[s] and, when
     grad_sq has rows, each layer's squared gradient norm to grad_sq[s, l].
     Returns the number of steps done: fewer than n_steps when a loss is NaN or Inf
     (that step's update is not applied, so theta holds the last finite point).
@@ -173,23 +184,26 @@ def train_chunk(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_
 @kernel
 def _train_steps(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
                  batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq):
-    N = order.shape[0]
-    n_in = X.shape[1]
-    n_out = Y.shape[1]
+    in_order = order.shape[0] == 0
+    N = X.shape[0] if in_order else order.shape[0]
     L = sizes.shape[0] - 1
-    xb = np.empty((batch_size, n_in), X.dtype)
-    yb = np.empty((batch_size, n_out), Y.dtype)
+    xb = np.empty((0 if in_order else batch_size, X.shape[1]), X.dtype)
+    yb = np.empty((0 if in_order else batch_size, Y.shape[1]), Y.dtype)
     zbuf, abuf, dbuf, tmp = workspace(theta, sizes, batch_size)
     track = grad_sq.shape[0] > 0
     for s in range(n_steps):
         start = (first_batch + s) * batch_size
         n = min(batch_size, N - start)
-        for i in range(n):
-            r = order[start + i]
-            xb[i, :] = X[r, :]
-            yb[i, :] = Y[r, :]
-        xs = xb[:n]
-        ys = yb[:n]
+        if in_order:
+            xs = X[start:start + n]
+            ys = Y[start:start + n]
+        else:
+            for i in range(n):
+                r = order[start + i]
+                xb[i, :] = X[r, :]
+                yb[i, :] = Y[r, :]
+            xs = xb[:n]
+            ys = yb[:n]
         mlp_forward(theta, xs, w_off, b_off, sizes, acts, zbuf, abuf, batch_size)
         value = mlp_backward(theta, xs, ys, w_off, b_off, sizes, acts, loss, zbuf, abuf, dbuf,
                              tmp, grad, batch_size)
