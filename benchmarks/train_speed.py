@@ -44,7 +44,8 @@ def make_data(seed: int = 0):
     return X, labels
 
 
-def time_tuilab(case: str, runs: int) -> list[float]:
+def time_tuilab(case: str, runs: int, track: bool = False) -> list[float]:
+    """Epoch times; with track, also each layer's gradient norm per step, as the Trainer does."""
     from tuilab.engine.fit import steps_per_epoch, train_steps
     from tuilab.engine.model import MLP
     from tuilab.engine.optim import Optimizer
@@ -61,7 +62,8 @@ def time_tuilab(case: str, runs: int) -> list[float]:
     for _ in range(runs + 1):
         order = rng.permutation(N_SAMPLES)
         t0 = time.perf_counter()
-        train_steps(net, opt, theta, X, Y, order, 0, lrs, batch)
+        grad_sq = np.zeros((len(lrs), len(sizes) - 1)) if track else None
+        train_steps(net, opt, theta, X, Y, order, 0, lrs, batch, grad_sq)
         times.append(time.perf_counter() - t0)
     return times[1:]
 
@@ -139,6 +141,7 @@ def main(argv=None) -> int:
     torch_error = ""
     for case in cases:
         ours = statistics.median(time_tuilab(case, args.runs))
+        tracked = statistics.median(time_tuilab(case, args.runs, track=True))
         best = None
         for threads in (1, 2):
             t, torch_error = torch_in_subprocess(case, args.runs, threads)
@@ -151,6 +154,7 @@ def main(argv=None) -> int:
         rows.append({
             "case": case,
             "tuilab_s": round(ours, 4),
+            "tuilab_tracked_s": round(tracked, 4),
             "torch_s": round(torch_s, 4) if torch_s else None,
             "torch_threads": best[1] if best else None,
             "speedup": round(torch_s / ours, 2) if torch_s else None,
@@ -159,14 +163,16 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'case':<5}{'network':<58}{'tuilab s':>9}{'torch s':>9}{'speed-up':>10}{'target':>8}")
+    print(f"{'case':<5}{'network':<58}{'tuilab s':>9}{'torch s':>9}{'speed-up':>10}{'target':>8}"
+          f"{'with norms':>12}")
     for r in rows:
         torch_s = f"{r['torch_s']:.3f}" if r["torch_s"] else "-"
         speed = f"{r['speedup']:.1f}x" if r["speedup"] else "-"
         print(f"{r['case']:<5}{CASES[r['case']][0]:<58}{r['tuilab_s']:>9.3f}{torch_s:>9}"
-              f"{speed:>10}{r['target']:>7.1f}x")
+              f"{speed:>10}{r['target']:>7.1f}x{r['tuilab_tracked_s']:>12.3f}")
     print(f"seconds per epoch of {N_SAMPLES:,} samples, median of {args.runs}; "
-          "PyTorch at its faster of 1 and 2 threads")
+          "PyTorch at its faster of 1 and 2 threads;\n'with norms': tuilab also recording each "
+          "layer's gradient norm every step, as the Trainer (dashboard, headless) does")
     if torch_error:
         print(f"PyTorch did not run ({torch_error}); `pip install torch==2.13.0` for its column.")
     return 0
