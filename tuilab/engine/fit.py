@@ -50,7 +50,7 @@ def blas_threads_for(net: MLP, batch_size: int):
 # batch 32: 129 -> 89 ms; but batch 64: 160 -> 164 ms and batch 128: 141 -> 150 ms, where
 # the two threads' memory traffic costs more than the overlap gives back: hence the limit.
 GATHER_AHEAD_MAX_BATCH = 32
-GATHER_AHEAD_MIN_BYTES = 8 * 2**20  # a smaller X stays in cache: nothing to hide
+GATHER_AHEAD_MIN_BYTES = 8 * 2**20  # a small X is cheap to gather: the hand-offs would cost more
 GATHER_BLOCK_BYTES = 2 * 2**20  # rows per block (the same figures at 2 MB and 8 MB)
 _helper: ThreadPoolExecutor | None = None
 
@@ -137,6 +137,8 @@ def train_steps(
     Returns (steps done, per-step losses); fewer steps than asked means a NaN/Inf
     loss at the next one (its loss is losses[done]). grad_sq, if given, is
     (len(lrs), n_layers) and receives each layer's squared gradient norm per step.
+    Small batches of a large X train from blocks that a helper thread gathers ahead:
+    the same result, bit for bit.
     """
     n_steps = len(lrs)
     if batch_size < 1:
