@@ -1,0 +1,190 @@
+"""Training steps with the first layer split by input columns between two threads.
+
+The first layer of a wide-input network is most of a step: reading the batch's rows of X,
+Z_1 = X W_1^T and dW_1 = dZ_1^T X. Split X's columns (and W_1's) in two,
+X W_1^T = X_a W_a^T + X_b W_b^T and dW_1 = [dZ_1^T X_a | dZ_1^T X_b]: each thread gathers
+only its columns of the rows, keeps its W columns and their optimizer state, and updates
+them itself. All that crosses between the cores each step is Z_b's partial sum and dZ_1,
+two (batch x width) blocks:
+
+    partner: Z_b = X_b W_b^T -> post  | gather next | wait dZ_1 | dW_b, update W_b
+    lead:    Z_a = X_a W_a^T | wait Z_b | layers 2.. forward, loss, backward -> post dZ_1 |
+             dW_a, update W_a and layers 2..
+
+Each side runs its own copy of the optimizer's scalar state (step count, beta powers):
+it depends on the step only, so all copies advance alike. The caller (engine.fit) hands
+each side contiguous copies of its parameters and state and writes them back after.
+
+OpenBLAS (as SciPy ships it) serialises two threads' products through its general path,
+but not through its small-matrix one: so the first-layer products are cut into pieces of
+`piece` rows that stay small (see engine.fit.SMALL_GEMM_WORK).
+"""
+
+import math
+
+import numpy as np
+
+from tuilab.kernels._jit import kernel
+from tuilab.kernels.activations import activation_backward, activation_forward
+from tuilab.kernels.atomics import load_acquire, store_release
+from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
+from tuilab.kernels.mlp import _block, mlp_backward, mlp_forward, workspace
+from tuilab.kernels.optimizers import optimizer_step
+from tuilab.kernels.prefetch import prefetch
+
+# flags: counters 64 bytes apart, so the two sides' writes never share a cache line
+PARTNER_POSTED = 0  # 1 + the last step whose Z_b the partner has posted
+LEAD_POSTED = 8  # 1 + the last step whose dZ_1 the lead has posted
+STOP = 16  # nonzero: no more steps (the lead diverged or finished, or a side failed)
+N_FLAGS = 24
+
+
+@kernel
+def gather_columns(X, order, start, n, lo, hi, out):
+    """out[i] = X[order[start + i], lo:hi] for i < n; prefetching two rows ahead as gather_rows does."""
+    n_in = X.shape[1]
+    line = max(1, 64 // X.itemsize)
+    for i in range(n):
+        if i + 2 < n:
+            ahead = order[start + i + 2] * n_in
+            for k in range(lo, hi, line):
+                prefetch(X, ahead + k)
+        out[i, :] = X[order[start + i], lo:hi]
+
+
+@kernel
+def _rows_times_wt(A, W, out, n, piece):
+    """out[:n] = A[:n] W^T, `piece` rows at a time."""
+    for p in range(0, n, piece):
+        q = min(p + piece, n)
+        np.dot(A[p:q], W.T, out[p:q])
+
+
+@kernel
+def _dz_t_times_rows(dZ, A, g, tmp, n, piece):
+    """g = dZ[:n]^T A[:n], summed over pieces of `piece` rows."""
+    q = min(piece, n)
+    np.dot(dZ[:q].T, A[:q], g)
+    for p in range(piece, n, piece):
+        q = min(p + piece, n)
+        np.dot(dZ[p:q].T, A[p:q], tmp)
+        g += tmp
+
+
+@kernel
+def _wait_for(flags, index, value):
+    """Spin until flags[index] >= value (True) or a stop is posted first (False)."""
+    while True:
+        if load_acquire(flags, index) >= value:
+            return True
+        if load_acquire(flags, STOP) != 0:
+            return load_acquire(flags, index) >= value
+
+
+@kernel
+def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, piece,
+                  lrs, z_part, dz, flags, grad_sq):
+    """The partner's side of n_steps: columns lo:hi of the first layer (W: its (width, hi - lo) block).
+
+    Returns the steps whose update it applied: the lead's count, once the lead has stopped.
+    grad_sq[s], when it has rows, gets the squared norm of this block's gradient.
+    """
+    fpu = flush_denormals_on()
+    N = order.shape[0]
+    g = np.empty_like(W)
+    tmp = np.empty_like(W)
+    xs = np.empty((2, batch_size, hi - lo), X.dtype)  # this step's columns and the next's
+    start = first_batch * batch_size
+    gather_columns(X, order, start, min(batch_size, N - start), lo, hi, xs[0])
+    done = 0
+    for s in range(n_steps):
+        start = (first_batch + s) * batch_size
+        n = min(batch_size, N - start)
+        x = xs[s % 2]
+        _rows_times_wt(x, W, z_part, n, piece)
+        store_release(flags, PARTNER_POSTED, s + 1)
+        nxt = start + batch_size
+        if s + 1 < n_steps:
+            gather_columns(X, order, nxt, min(batch_size, N - nxt), lo, hi, xs[(s + 1) % 2])
+        if not _wait_for(flags, LEAD_POSTED, s + 1):
+            break
+        _dz_t_times_rows(dz, x, g, tmp, n, piece)
+        if grad_sq.shape[0] > 0:
+            flat = g.reshape(-1)
+            grad_sq[s] = np.dot(flat, flat)
+        optimizer_step(kind, W.reshape(-1), g.reshape(-1), state, scal, hp, lrs[s])
+        done = s + 1
+    restore_fpu(fpu)
+    return done
+
+
+@kernel
+def lead_steps(W, state1, scal1, rest, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
+               batch_size, lo, hi, piece, w_off, b_off, sizes, acts, loss, lrs, losses, z_part, dz, flags,
+               grad_sq):
+    """The lead's side of n_steps: columns lo:hi of the first layer and everything after it.
+
+    W: its (width, hi - lo) block of W_1, with optimizer state state1 and scalars scal1.
+    rest: b_1 followed by layers 2.. (w_off, b_off, sizes, acts[1:] describe them as a network
+    whose input is A_1), with state and scal, the optimizer's own scalars.
+    Losses, divergence and the return value are as train_chunk's; grad_sq[s, l] gets layer
+    l's squared gradient norm without the partner's block (the caller adds it).
+    """
+    fpu = flush_denormals_on()
+    N = order.shape[0]
+    width = W.shape[0]
+    g = np.empty_like(W)
+    tmp = np.empty_like(W)
+    grest = np.empty_like(rest)
+    x = np.empty((batch_size, hi - lo), X.dtype)
+    y = np.empty((batch_size, Y.shape[1]), Y.dtype)
+    z1 = np.empty((batch_size, width), X.dtype)
+    a1 = np.empty((batch_size, width), X.dtype)
+    da1 = np.empty((batch_size, width), X.dtype)
+    zbuf, abuf, dbuf, dtmp = workspace(rest, sizes, batch_size)
+    b1 = rest[:width]
+    W2 = rest[w_off[0]:w_off[0] + sizes[1] * sizes[0]].reshape((sizes[1], sizes[0]))
+    L = sizes.shape[0] - 1
+    track = grad_sq.shape[0] > 0
+    done = 0
+    for s in range(n_steps):
+        start = (first_batch + s) * batch_size
+        n = min(batch_size, N - start)
+        gather_columns(X, order, start, n, lo, hi, x)
+        for i in range(n):
+            y[i, :] = Y[order[start + i], :]
+        _rows_times_wt(x, W, z1, n, piece)
+        if not _wait_for(flags, PARTNER_POSTED, s + 1):
+            break  # the partner failed: the caller raises its error
+        for i in range(n):
+            for j in range(width):
+                z1[i, j] = z1[i, j] + z_part[i, j] + b1[j]
+        activation_forward(z1[:n], a1[:n], acts[0])
+        mlp_forward(rest, a1[:n], w_off, b_off, sizes, acts[1:], zbuf, abuf, batch_size)
+        value = mlp_backward(rest, a1[:n], y[:n], w_off, b_off, sizes, acts[1:], loss, zbuf, abuf, dbuf,
+                             dtmp, grest, batch_size)
+        losses[s] = value
+        if not math.isfinite(value):
+            break
+        np.dot(_block(dbuf, batch_size, sizes, 0, n), W2, da1[:n])
+        activation_backward(z1[:n], a1[:n], da1[:n], dz[:n], acts[0])
+        store_release(flags, LEAD_POSTED, s + 1)
+        for j in range(width):
+            grest[j] = 0.0
+        for i in range(n):
+            for j in range(width):
+                grest[j] += dz[i, j]
+        _dz_t_times_rows(dz, x, g, tmp, n, piece)
+        if track:
+            flat = g.reshape(-1)
+            gb1 = grest[:width]
+            grad_sq[s, 0] = np.dot(flat, flat) + np.dot(gb1, gb1)
+            for l in range(L):
+                gl = grest[w_off[l]:b_off[l] + sizes[l + 1]]
+                grad_sq[s, l + 1] = np.dot(gl, gl)
+        optimizer_step(kind, W.reshape(-1), g.reshape(-1), state1, scal1, hp, lrs[s])
+        optimizer_step(kind, rest, grest, state, scal, hp, lrs[s])
+        done = s + 1
+    store_release(flags, STOP, 1)
+    restore_fpu(fpu)
+    return done
