@@ -220,8 +220,9 @@ def train_steps(
     Returns (steps done, per-step losses); fewer steps than asked means a NaN/Inf
     loss at the next one (its loss is losses[done]). grad_sq, if given, is
     (len(lrs), n_layers) and receives each layer's squared gradient norm per step.
-    Small batches of a large X train from blocks that a helper thread gathers ahead:
-    the same result, bit for bit.
+    With two CPUs, a wide-input network shares its first layer with a helper thread
+    (the same steps; sums in another order, so equal up to rounding); otherwise small
+    batches of a large X train from blocks the helper gathers ahead (the same bits).
     """
     n_steps = len(lrs)
     if batch_size < 1:
