@@ -133,3 +133,25 @@ def test_pieces_stay_small():
     assert lead == 256 and piece == 32
     lead, piece = fit._column_split(784, 100)
     assert piece * 100 * (784 - lead) <= fit.SMALL_GEMM_WORK and piece >= 1
+
+
+def test_a_second_training_meanwhile_runs_on_one_thread(splits):
+    rng = np.random.default_rng(9)
+    X, Y = _data(rng, 200, 300, 3, np.float64)
+    net = MLP([300, 6, 3], "sigmoid", dtype="float64")
+    order = rng.permutation(200)
+    with fit._split_busy:  # another experiment is splitting right now
+        busy = _run(net, "adam", X, Y, order, 0, np.full(10, 1e-3), 10)
+    assert splits == []
+    free = _run(net, "adam", X, Y, order, 0, np.full(10, 1e-3), 10)
+    assert splits == [10]
+    np.testing.assert_allclose(busy[1], free[1], rtol=1e-12)
+
+
+def test_parallel_jobs_train_on_one_core(monkeypatch):
+    monkeypatch.setattr(fit, "_cpus", lambda: 2)
+    monkeypatch.setattr(fit, "_one_core", False)
+    X = np.zeros((100, 784), np.float32)
+    assert fit._splits_columns(MLP([784, 30, 10]), X, 10, 100)
+    fit.train_on_one_core()  # what each of the runner's job processes calls first
+    assert not fit._splits_columns(MLP([784, 30, 10]), X, 10, 100)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 
@@ -131,6 +132,20 @@ LEAD_SHARE = 1 / 3
 SMALL_GEMM_WORK = 512_000
 
 
+# One split at a time in a process: the helper runs one partner, and a second lead would
+# spin on a core waiting for its partner until the first chunk ends (two experiments
+# running at once in the dashboard). The second trains on one thread meanwhile.
+_split_busy = threading.Lock()
+_one_core = False
+
+
+def train_on_one_core() -> None:
+    """Never share a layer between threads in this process: it runs beside other training
+    processes (the runner's jobs), and spinning hand-offs on shared cores would stall."""
+    global _one_core
+    _one_core = True
+
+
 def _cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -139,7 +154,7 @@ def _cpus() -> int:
 
 
 def _splits_columns(net: MLP, X: np.ndarray, batch_size: int, n_steps: int) -> bool:
-    return (net.layout.n_layers >= 2 and X.shape[1] >= SPLIT_MIN_INPUTS and n_steps >= 4
+    return (not _one_core and net.layout.n_layers >= 2 and X.shape[1] >= SPLIT_MIN_INPUTS and n_steps >= 4
             and _small_products(net, batch_size) and _cpus() >= 2)
 
 
@@ -174,11 +189,12 @@ def _train_column_split(net: MLP, opt: Optimizer, theta, X, Y, order, first_batc
 
     def partner():
         try:
-            return partner_steps(Wb, Sb, opt.scal.copy(), opt.hp, opt.kind, X, order, first_batch, n_steps,
+            return partner_steps(Wb, Sb, scal_b, opt.hp, opt.kind, X, order, first_batch, n_steps,
                                  batch_size, lead, n_in, piece, lrs, z_part, dz, flags, partner_sq)
         finally:
             flags[STOP] = 1  # the lead never waits on a partner that has left
 
+    scal_b = opt.scal.copy()  # before the lead's first update moves opt.scal
     pending = _gather_helper().submit(partner)
     try:
         done = lead_steps(Wa, Sa, opt.scal.copy(), rest, rest_state, opt.scal, opt.hp, opt.kind, X, Y, order,
@@ -246,9 +262,12 @@ def train_steps(
     kernel_args = (theta, np.empty_like(theta), opt.state, opt.scal, opt.hp, opt.kind)
     tail = (L.w_off, L.b_off, L.sizes, net.acts, net.loss)
     with blas_threads_for(net, batch_size):
-        if _splits_columns(net, X, batch_size, n_steps):
-            done = _train_column_split(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, losses,
-                                       grad_sq)
+        if _splits_columns(net, X, batch_size, n_steps) and _split_busy.acquire(blocking=False):
+            try:
+                done = _train_column_split(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, losses,
+                                           grad_sq)
+            finally:
+                _split_busy.release()
         elif _gathers_ahead(net, X, batch_size, n_steps):
             done = _train_gathered_ahead(kernel_args, X, Y, order, first_batch, n_steps, batch_size, lrs,
                                          losses, grad_sq, tail)

@@ -18,6 +18,7 @@ import numpy as np
 from tuilab.engine import data as data_mod
 from tuilab.engine.config import Experiment, RunConfig
 from tuilab.engine.events import EpochEnd, Finished, Notice, overall_status
+from tuilab.engine.fit import train_on_one_core
 from tuilab.engine.records import RunRecords
 from tuilab.engine.train import Control, Trainer, metric_columns
 from tuilab.engine.warmup import compile_network_kernels, network_kernels_ready
@@ -186,6 +187,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
 
 def _worker(experiment: Experiment, indices: list[int], data: DataOptions, events, stop, out) -> None:
     """Run some of an experiment's runs; events go back to the parent through `events`."""
+    train_on_one_core()  # the other jobs have the other cores
     control = Control()
     control.stop_requested = stop  # a multiprocessing Event has the same is_set()/set()
     records = RunRecords(out) if out else None
