@@ -6,6 +6,7 @@ and a release store are the C11 pair that rules out both: what the writer stored
 its release is visible to the reader after an acquire that sees the new value.
 """
 
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
@@ -40,3 +41,17 @@ def store_release(typingctx, arr, index, value):
         return context.get_dummy_value()
 
     return types.void(arr, index, value), codegen
+
+
+@intrinsic
+def yield_cpu(typingctx):
+    """Offer this thread's core to another runnable thread (POSIX sched_yield; returns at once when
+    none waits). A waiting kernel calls it so that a busy machine can run the thread it waits for."""
+
+    def codegen(context, builder, sig, args):
+        fn = builder.module.globals.get("sched_yield") or ir.Function(
+            builder.module, ir.FunctionType(ir.IntType(32), []), name="sched_yield")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen

@@ -26,7 +26,7 @@ import numpy as np
 
 from tuilab.kernels._jit import kernel
 from tuilab.kernels.activations import activation_backward, activation_forward
-from tuilab.kernels.atomics import load_acquire, store_release
+from tuilab.kernels.atomics import load_acquire, store_release, yield_cpu
 from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
 from tuilab.kernels.mlp import _block, mlp_backward, mlp_forward, workspace
 from tuilab.kernels.optimizers import optimizer_step
@@ -71,14 +71,28 @@ def _dz_t_times_rows(dZ, A, g, tmp, n, piece):
         g += tmp
 
 
+SPINS = 1000  # checks before a waiting side starts yielding its core (~10-20 us)
+
+
 @kernel
 def _wait_for(flags, index, value):
-    """Spin until flags[index] >= value (True) or a stop is posted first (False)."""
+    """Wait until flags[index] >= value (True) or a stop is posted first (False).
+
+    Spins first: a hand-off on an idle machine takes a few microseconds, far less than a
+    sleep would. Then yields the core at each check: when other programs keep the cores
+    busy, the side we wait for may be off its core, and spinning on keeps it off. Case a
+    of the benchmark beside one busy process: 673 ms an epoch spinning only, 357 ms
+    yielding, 178 ms on one thread (idle machine: 99 / 92 / 119-144 ms).
+    """
+    spins = 0
     while True:
         if load_acquire(flags, index) >= value:
             return True
         if load_acquire(flags, STOP) != 0:
             return load_acquire(flags, index) >= value
+        spins += 1
+        if spins > SPINS:
+            yield_cpu()
 
 
 @kernel
