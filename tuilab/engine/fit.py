@@ -137,6 +137,8 @@ SMALL_GEMM_WORK = 512_000
 # running at once in the dashboard). The second trains on one thread meanwhile.
 _split_busy = threading.Lock()
 _one_core = False
+# The kernels' waits call POSIX sched_yield (kernels.atomics.yield_cpu): not on Windows.
+SPLIT_AVAILABLE = hasattr(os, "sched_yield")
 
 
 def train_on_one_core() -> None:
@@ -154,8 +156,8 @@ def _cpus() -> int:
 
 
 def _splits_columns(net: MLP, X: np.ndarray, batch_size: int, n_steps: int) -> bool:
-    return (not _one_core and net.layout.n_layers >= 2 and X.shape[1] >= SPLIT_MIN_INPUTS and n_steps >= 4
-            and _small_products(net, batch_size) and _cpus() >= 2)
+    return (SPLIT_AVAILABLE and not _one_core and _cpus() >= 2 and net.layout.n_layers >= 2
+            and X.shape[1] >= SPLIT_MIN_INPUTS and n_steps >= 4 and _small_products(net, batch_size))
 
 
 def _column_split(n_in: int, width: int) -> tuple[int, int]:
