@@ -28,28 +28,14 @@ from tuilab.kernels._jit import kernel
 from tuilab.kernels.activations import activation_backward, activation_forward
 from tuilab.kernels.atomics import load_acquire, store_release, yield_cpu
 from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
-from tuilab.kernels.mlp import _block, mlp_backward, mlp_forward, workspace
+from tuilab.kernels.mlp import _block, gather_columns, mlp_backward, mlp_forward, workspace
 from tuilab.kernels.optimizers import optimizer_step
-from tuilab.kernels.prefetch import prefetch
 
 # flags: counters 64 bytes apart, so the two sides' writes never share a cache line
 PARTNER_POSTED = 0  # 1 + the last step whose Z_b the partner has posted
 LEAD_POSTED = 8  # 1 + the last step whose dZ_1 the lead has posted
 STOP = 16  # nonzero: no more steps (the lead diverged or finished, or a side failed)
 N_FLAGS = 24
-
-
-@kernel
-def gather_columns(X, order, start, n, lo, hi, out):
-    """out[i] = X[order[start + i], lo:hi] for i < n; prefetching two rows ahead as gather_rows does."""
-    n_in = X.shape[1]
-    line = max(1, 64 // X.itemsize)
-    for i in range(n):
-        if i + 2 < n:
-            ahead = order[start + i + 2] * n_in
-            for k in range(lo, hi, line):
-                prefetch(X, ahead + k)
-        out[i, :] = X[order[start + i], lo:hi]
 
 
 @kernel
@@ -108,8 +94,9 @@ def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batc
     g = np.empty_like(W)
     tmp = np.empty_like(W)
     xs = np.empty((2, batch_size, hi - lo), X.dtype)  # this step's columns and the next's
+    no_labels = np.empty((0, 1), X.dtype)
     start = first_batch * batch_size
-    gather_columns(X, order, start, min(batch_size, N - start), lo, hi, xs[0])
+    gather_columns(X, X, order, start, min(batch_size, N - start), lo, hi, xs[0], no_labels)
     done = 0
     for s in range(n_steps):
         start = (first_batch + s) * batch_size
@@ -119,7 +106,7 @@ def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batc
         store_release(flags, PARTNER_POSTED, s + 1)
         nxt = start + batch_size
         if s + 1 < n_steps:
-            gather_columns(X, order, nxt, min(batch_size, N - nxt), lo, hi, xs[(s + 1) % 2])
+            gather_columns(X, X, order, nxt, min(batch_size, N - nxt), lo, hi, xs[(s + 1) % 2], no_labels)
         if not _wait_for(flags, LEAD_POSTED, s + 1):
             break
         _dz_t_times_rows(dz, x, g, tmp, n, piece)
@@ -164,9 +151,7 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, kind, X, Y, order, first
     for s in range(n_steps):
         start = (first_batch + s) * batch_size
         n = min(batch_size, N - start)
-        gather_columns(X, order, start, n, lo, hi, x)
-        for i in range(n):
-            y[i, :] = Y[order[start + i], :]
+        gather_columns(X, Y, order, start, n, lo, hi, x, y)
         _rows_times_wt(x, W, z1, n, piece)
         if not _wait_for(flags, PARTNER_POSTED, s + 1):
             break  # the partner failed: the caller raises its error

@@ -103,8 +103,9 @@ ROWS_AHEAD = 2
 
 
 @kernel
-def gather_rows(X, Y, order, start, stop, X_out, Y_out):
-    """X_out[i], Y_out[i] = X[order[start + i]], Y[order[start + i]] for start + i < stop.
+def gather_columns(X, Y, order, start, n, lo, hi, X_out, Y_out):
+    """X_out[i] = X[order[start + i], lo:hi] for i < n, and Y_out[i] = Y[order[start + i]] when
+    Y_out has rows (an empty Y_out: the columns only).
 
     While row i is copied, row i + ROWS_AHEAD is already on its way into L2: a random row
     otherwise starts with a wait on memory. Measured per epoch (60,000 rows of 784 float32,
@@ -114,14 +115,22 @@ def gather_rows(X, Y, order, start, stop, X_out, Y_out):
     """
     n_in = X.shape[1]
     line = max(1, 64 // X.itemsize)  # elements per 64-byte cache line
-    for i in range(stop - start):
-        if start + i + ROWS_AHEAD < stop:
+    labels = Y_out.shape[0] > 0
+    for i in range(n):
+        if i + ROWS_AHEAD < n:
             ahead = order[start + i + ROWS_AHEAD] * n_in
-            for k in range(0, n_in, line):
+            for k in range(lo, hi, line):
                 prefetch(X, ahead + k)
         r = order[start + i]
-        X_out[i, :] = X[r, :]
-        Y_out[i, :] = Y[r, :]
+        X_out[i, :] = X[r, lo:hi]
+        if labels:
+            Y_out[i, :] = Y[r, :]
+
+
+@kernel
+def gather_rows(X, Y, order, start, stop, X_out, Y_out):
+    """X_out[i], Y_out[i] = X[order[start + i]], Y[order[start + i]] for start + i < stop."""
+    gather_columns(X, Y, order, start, stop - start, 0, X.shape[1], X_out, Y_out)
 
 
 @kernel
