@@ -17,3 +17,32 @@ def torch_or_skip():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_path_cache(tmp_path_factory):
+    """The training-path choices of the test run in a file of its own, not the user's."""
+    os.environ["TUILAB_PATH_CACHE"] = str(tmp_path_factory.mktemp("paths") / "paths.json")
+    yield
+
+
+@pytest.fixture
+def on_path(monkeypatch):
+    """on_path(NAME): train_steps runs that path (engine.paths), on a budget of two cores
+    whatever this machine has (the kernels' arithmetic does not need them); returns a list
+    of the chunks each path ran, by name."""
+    from tuilab.engine import cores, paths
+
+    monkeypatch.setattr(cores, "_budget", cores.CoreBudget(2))
+    ran = []
+    for name, p in list(paths.PATHS.items()):
+        def counted(c, _run=p.run, _name=name):
+            ran.append(_name)
+            return _run(c)
+        monkeypatch.setitem(paths.PATHS, name, paths.Path(p.name, p.cores, p.blas, counted))
+
+    def use(name):
+        monkeypatch.setenv("TUILAB_PATH", name)
+        return ran
+
+    return use

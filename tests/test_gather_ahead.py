@@ -3,25 +3,25 @@
 import numpy as np
 import pytest
 
-from tuilab.engine import fit
+from tuilab.engine import paths
 from tuilab.engine.fit import steps_per_epoch, train_steps
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
 
 
 @pytest.fixture
-def gathers(monkeypatch):
-    """Count the blocks gathered; gather ahead for any data size, in small blocks."""
+def gathers(monkeypatch, on_path):
+    """Count the blocks gathered ahead, in small blocks; train_steps gathers ahead."""
     calls = []
-    real = fit.gather_rows
+    real = paths.gather_rows
 
     def counted(X, Y, order, start, stop, X_out, Y_out):
         calls.append((start, stop))
         real(X, Y, order, start, stop, X_out, Y_out)
 
-    monkeypatch.setattr(fit, "gather_rows", counted)
-    monkeypatch.setattr(fit, "GATHER_AHEAD_MIN_BYTES", 0)
-    monkeypatch.setattr(fit, "GATHER_BLOCK_BYTES", 4000)
+    monkeypatch.setattr(paths, "gather_rows", counted)
+    monkeypatch.setattr(paths, "GATHER_BLOCK_BYTES", 4000)
+    on_path("gather ahead")
     return calls
 
 
@@ -36,7 +36,7 @@ def _run(net, name, X, Y, order, first_batch, lrs, bs, dtype):
 @pytest.mark.parametrize("name", ["nesterov", "adam"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("first_batch,bs", [(0, 10), (7, 10), (0, 32), (3, 7)])
-def test_same_steps_as_one_chunk(gathers, monkeypatch, name, dtype, first_batch, bs):
+def test_same_steps_as_one_chunk(gathers, on_path, name, dtype, first_batch, bs):
     rng = np.random.default_rng(11)
     n = 1003  # the epoch's last batch is short for every batch size here
     X = rng.normal(size=(n, 40)).astype(dtype)
@@ -48,41 +48,29 @@ def test_same_steps_as_one_chunk(gathers, monkeypatch, name, dtype, first_batch,
     assert len(gathers) > 3  # it did train from gathered blocks
     rows = sorted(r for start, stop in gathers for r in range(start, stop))
     assert rows == list(range(first_batch * bs, n))  # each row of the chunk once
-    monkeypatch.setattr(fit, "GATHER_AHEAD_MAX_BATCH", 0)
+    on_path("1 thread")
     plain = _run(net, name, X, Y, order, first_batch, lrs, bs, dtype)
     assert ahead[0] == plain[0] == len(lrs)
     for a, b in zip(ahead[1:], plain[1:], strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-def test_divergence_mid_block_stops_at_the_same_step(gathers, monkeypatch):
+def test_divergence_mid_block_stops_at_the_same_step(gathers, on_path):
     rng = np.random.default_rng(12)
     X = (rng.normal(size=(600, 6)) * 50).astype(np.float32)
     Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 600)]
     net = MLP([6, 16, 3], "relu", dtype="float32")
     lrs = np.full(60, 1e4)
     ahead = _run(net, "sgd", X, Y, np.arange(600), 0, lrs, 10, np.float32)
-    monkeypatch.setattr(fit, "GATHER_AHEAD_MAX_BATCH", 0)
+    on_path("1 thread")
     plain = _run(net, "sgd", X, Y, np.arange(600), 0, lrs, 10, np.float32)
     assert 0 < ahead[0] == plain[0] < 60
     np.testing.assert_array_equal(ahead[3], plain[3])
     np.testing.assert_array_equal(ahead[1][:ahead[0] + 1], plain[1][:plain[0] + 1])
 
 
-def test_not_for_large_batches_or_small_data(gathers, monkeypatch):
-    rng = np.random.default_rng(13)
-    X = rng.normal(size=(500, 8)).astype(np.float32)
-    Y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 500)]
-    net = MLP([8, 4, 2], "relu")
-    _run(net, "sgd", X, Y, np.arange(500), 0, np.full(8, 0.1), 64, np.float32)
-    assert gathers == []
-    monkeypatch.setattr(fit, "GATHER_AHEAD_MIN_BYTES", X.nbytes + 1)
-    _run(net, "sgd", X, Y, np.arange(500), 0, np.full(50, 0.1), 10, np.float32)
-    assert gathers == []
-
-
 def test_blocks_cover_the_rows_in_whole_batches():
-    blocks = fit._blocks(30, 1003, 10, 400)  # 2 MB blocks hold 5,240 batches of 400-byte rows
+    blocks = paths._blocks(30, 1003, 10, 400)  # 2 MB blocks hold 5,240 batches of 400-byte rows
     assert blocks[0] == (30, 50) and blocks[1] == (50, 90)  # two batches, then doubling
     assert all(lo % 10 == 0 for lo, _ in blocks)
     assert [hi for _, hi in blocks][-1] == 1003 and all(a[1] == b[0] for a, b in zip(blocks, blocks[1:], strict=False))

@@ -13,10 +13,11 @@ import time
 
 import numpy as np
 
+from tuilab.engine.blas import numba_blas
 from tuilab.engine.config import RunConfig
 from tuilab.engine.data import Prepared
 from tuilab.engine.events import Diverged, EpochEnd, Finished, Progress, Started
-from tuilab.engine.fit import blas_controller, steps_per_epoch, train_steps
+from tuilab.engine.fit import steps_per_epoch, train_steps
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
 from tuilab.engine.schedules import Schedule
@@ -115,7 +116,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.samples_seen = 0
         self._chunk = 8
-        blas_controller()
+        numba_blas()  # found once, before any chunk is timed
 
     # -- metrics --
 

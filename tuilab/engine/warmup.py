@@ -22,13 +22,13 @@ def _cached(dispatcher, dtype: str | None = None) -> bool:
 
 
 def network_kernels_ready(dtype: str = "float32") -> bool:
-    from tuilab.engine.fit import SPLIT_AVAILABLE
-    from tuilab.kernels import column_split, mlp
+    from tuilab.engine.paths import SPLIT_AVAILABLE
+    from tuilab.kernels import column_split, fpu, mlp
 
     kernels = (mlp.train_chunk, mlp.gather_rows, mlp.mlp_evaluate, mlp.mlp_predict)
     if SPLIT_AVAILABLE:
         kernels += (column_split.lead_steps, column_split.partner_steps)
-    return all(_cached(k, dtype) for k in kernels)
+    return all(_cached(k, dtype) for k in kernels) and _cached(fpu.current_fpu)
 
 
 def surface_kernels_ready() -> bool:
@@ -38,31 +38,19 @@ def surface_kernels_ready() -> bool:
 
 
 def compile_network_kernels(dtype: str = "float32") -> None:
-    """Call every kernel a training run uses once on a tiny network, so that it is compiled."""
-    from tuilab.engine.fit import SPLIT_AVAILABLE, train_steps
+    """Run every training path once on a tiny network, so that every kernel they call is compiled."""
     from tuilab.engine.model import MLP
     from tuilab.engine.optim import Optimizer
-    from tuilab.kernels.mlp import gather_rows
+    from tuilab.engine.paths import PATHS, Chunk, run_path
 
-    net = MLP([2, 2, 2], "relu", "softmax", "cross_entropy", dtype)
-    theta = net.init("xavier_normal", "zeros", 0)
-    X = np.zeros((2, 2), net.dtype)
-    Y = np.eye(2, dtype=net.dtype)
-    opt = Optimizer("sgd", net.layout.size, net.dtype)
-    train_steps(net, opt, theta, X, Y, np.arange(2), 0, np.full(1, 0.1), 2, np.zeros((1, 2)))
-    gather_rows(X, Y, np.arange(2), 0, 2, X.copy(), Y.copy())  # training ahead of small batches
-    if SPLIT_AVAILABLE:  # the first layer split between two threads (wide inputs): its own kernels
-        _compile_column_split(dtype, Y)
+    net = MLP([32, 2, 2], "relu", "softmax", "cross_entropy", dtype)
+    X = np.zeros((4, 32), net.dtype)
+    Y = np.eye(2, dtype=net.dtype)[[0, 1, 0, 1]]
+    for path in PATHS.values():
+        if path.fits(net, cores=2):
+            theta = net.init("xavier_normal", "zeros", 0)
+            opt = Optimizer("sgd", net.layout.size, net.dtype)
+            run_path(path, Chunk(net, theta, opt.state, opt.scal, opt.hp, opt.kind, X, Y, np.arange(4), 0,
+                                 np.full(2, 0.1), 2, np.empty(2), np.zeros((2, 2))))
     net.evaluate(theta, X, Y)
     net.predict(theta, X)
-
-
-def _compile_column_split(dtype: str, Y: np.ndarray) -> None:
-    from tuilab.engine.fit import _train_column_split
-    from tuilab.engine.model import MLP
-    from tuilab.engine.optim import Optimizer
-
-    wide = MLP([32, 2, 2], "relu", "softmax", "cross_entropy", dtype)
-    _train_column_split(wide, Optimizer("sgd", wide.layout.size, wide.dtype), wide.init("xavier_normal", "zeros", 0),
-                        np.zeros((2, 32), wide.dtype), Y, np.arange(2), 0, np.full(1, 0.1), 2, np.zeros(1),
-                        np.zeros((1, 2)))

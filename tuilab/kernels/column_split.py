@@ -15,9 +15,8 @@ Each side runs its own copy of the optimizer's scalar state (step count, beta po
 it depends on the step only, so all copies advance alike. The caller (engine.fit) hands
 each side contiguous copies of its parameters and state and writes them back after.
 
-OpenBLAS (as SciPy ships it) serialises two threads' products through its general path,
-but not through its small-matrix one: so the first-layer products are cut into pieces of
-`piece` rows that stay small (see engine.fit.SMALL_GEMM_WORK).
+Both sides call BLAS on one thread each (engine.blas): with its own threads on, OpenBLAS
+runs one caller's product at a time, and the split lost to one thread by 2-10x.
 """
 
 import math
@@ -36,25 +35,6 @@ PARTNER_POSTED = 0  # 1 + the last step whose Z_b the partner has posted
 LEAD_POSTED = 8  # 1 + the last step whose dZ_1 the lead has posted
 STOP = 16  # nonzero: no more steps (the lead diverged or finished, or a side failed)
 N_FLAGS = 24
-
-
-@kernel
-def _rows_times_wt(A, W, out, n, piece):
-    """out[:n] = A[:n] W^T, `piece` rows at a time."""
-    for p in range(0, n, piece):
-        q = min(p + piece, n)
-        np.dot(A[p:q], W.T, out[p:q])
-
-
-@kernel
-def _dz_t_times_rows(dZ, A, g, tmp, n, piece):
-    """g = dZ[:n]^T A[:n], summed over pieces of `piece` rows."""
-    q = min(piece, n)
-    np.dot(dZ[:q].T, A[:q], g)
-    for p in range(piece, n, piece):
-        q = min(p + piece, n)
-        np.dot(dZ[p:q].T, A[p:q], tmp)
-        g += tmp
 
 
 SPINS = 1000  # checks before a waiting side starts yielding its core (~10-20 us)
@@ -82,8 +62,8 @@ def _wait_for(flags, index, value):
 
 
 @kernel
-def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, piece,
-                  lrs, z_part, dz, flags, grad_sq):
+def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
+                  flags, grad_sq):
     """The partner's side of n_steps: columns lo:hi of the first layer (W: its (width, hi - lo) block).
 
     Returns the steps whose update it applied: the lead's count, once the lead has stopped.
@@ -92,7 +72,6 @@ def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batc
     fpu = flush_denormals_on()
     N = order.shape[0]
     g = np.empty_like(W)
-    tmp = np.empty_like(W)
     xs = np.empty((2, batch_size, hi - lo), X.dtype)  # this step's columns and the next's
     no_labels = np.empty((0, 1), X.dtype)
     start = first_batch * batch_size
@@ -102,14 +81,14 @@ def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batc
         start = (first_batch + s) * batch_size
         n = min(batch_size, N - start)
         x = xs[s % 2]
-        _rows_times_wt(x, W, z_part, n, piece)
+        np.dot(x[:n], W.T, z_part[:n])
         store_release(flags, PARTNER_POSTED, s + 1)
         nxt = start + batch_size
         if s + 1 < n_steps:
             gather_columns(X, X, order, nxt, min(batch_size, N - nxt), lo, hi, xs[(s + 1) % 2], no_labels)
         if not _wait_for(flags, LEAD_POSTED, s + 1):
             break
-        _dz_t_times_rows(dz, x, g, tmp, n, piece)
+        np.dot(dz[:n].T, x[:n], g)
         if grad_sq.shape[0] > 0:
             flat = g.reshape(-1)
             grad_sq[s] = np.dot(flat, flat)
@@ -121,7 +100,7 @@ def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batc
 
 @kernel
 def lead_steps(W, state1, scal1, rest, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
-               batch_size, lo, hi, piece, w_off, b_off, sizes, acts, loss, lrs, losses, z_part, dz, flags,
+               batch_size, lo, hi, w_off, b_off, sizes, acts, loss, lrs, losses, z_part, dz, flags,
                grad_sq):
     """The lead's side of n_steps: columns lo:hi of the first layer and everything after it.
 
@@ -135,7 +114,6 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, kind, X, Y, order, first
     N = order.shape[0]
     width = W.shape[0]
     g = np.empty_like(W)
-    tmp = np.empty_like(W)
     grest = np.empty_like(rest)
     x = np.empty((batch_size, hi - lo), X.dtype)
     y = np.empty((batch_size, Y.shape[1]), Y.dtype)
@@ -152,7 +130,7 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, kind, X, Y, order, first
         start = (first_batch + s) * batch_size
         n = min(batch_size, N - start)
         gather_columns(X, Y, order, start, n, lo, hi, x, y)
-        _rows_times_wt(x, W, z1, n, piece)
+        np.dot(x[:n], W.T, z1[:n])
         if not _wait_for(flags, PARTNER_POSTED, s + 1):
             break  # the partner failed: the caller raises its error
         for i in range(n):
@@ -173,7 +151,7 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, kind, X, Y, order, first
         for i in range(n):
             for j in range(width):
                 grest[j] += dz[i, j]
-        _dz_t_times_rows(dz, x, g, tmp, n, piece)
+        np.dot(dz[:n].T, x[:n], g)
         if track:
             flat = g.reshape(-1)
             gb1 = grest[:width]

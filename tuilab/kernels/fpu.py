@@ -62,6 +62,11 @@ if _X86:
         """Put back the MXCSR that flush_denormals_on returned."""
         _write_mxcsr(old)
 
+    @kernel
+    def current_fpu():
+        """This thread's MXCSR, for a caller that restores it whatever a kernel does."""
+        return _read_mxcsr()
+
 else:  # other CPUs: subnormals stay as they are
 
     @kernel
@@ -71,3 +76,7 @@ else:  # other CPUs: subnormals stay as they are
     @kernel
     def restore_fpu(old):
         return None
+
+    @kernel
+    def current_fpu():
+        return 0

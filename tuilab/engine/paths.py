@@ -1,0 +1,249 @@
+"""The ways a chunk of training steps can run on this machine, each the same steps.
+
+- `1 thread`: train_chunk on this thread, BLAS on one thread.
+- `BLAS x2`: the same kernel, BLAS running its products on two threads.
+- `gather ahead`: a helper thread copies the next block of rows into training order
+  while this one trains on the current block in place (bit-identical to `1 thread`).
+- `split 1/3`, `split 1/2`: the first layer's input columns shared with a partner
+  thread (kernels.column_split; the same arithmetic, sums in another order).
+
+Which is fastest depends on the shape, the batch, the data's size and the machine, and
+no rule of thumb held across them (engine.autotune times them instead). Every path
+takes the same arguments and leaves theta, the optimizer's state and its scalars as
+the plain kernel would; on an exception none of them is left half-updated.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tuilab.engine.blas import set_blas_threads
+from tuilab.engine.cores import budget
+from tuilab.engine.model import MLP
+from tuilab.kernels.column_split import N_FLAGS, STOP, lead_steps, partner_steps
+from tuilab.kernels.fpu import current_fpu, restore_fpu
+from tuilab.kernels.mlp import gather_rows, train_chunk
+
+
+@dataclass
+class Chunk:
+    """What a path trains: the network, its parameters, the optimizer's arrays, the rows and the steps."""
+
+    net: MLP
+    theta: np.ndarray
+    state: np.ndarray
+    scal: np.ndarray
+    hp: np.ndarray
+    kind: int
+    X: np.ndarray
+    Y: np.ndarray
+    order: np.ndarray
+    first_batch: int
+    lrs: np.ndarray
+    batch_size: int
+    losses: np.ndarray
+    grad_sq: np.ndarray
+    grad: np.ndarray = field(default=None)  # a scratch gradient, made on first use
+
+    def kernel_head(self):
+        if self.grad is None:
+            self.grad = np.empty_like(self.theta)
+        return self.theta, self.grad, self.state, self.scal, self.hp, self.kind
+
+    def kernel_tail(self):
+        L = self.net.layout
+        return L.w_off, L.b_off, L.sizes, self.net.acts, self.net.loss
+
+
+# ---- one thread (and BLAS on two) ----
+
+def _plain(c: Chunk) -> int:
+    return train_chunk(*c.kernel_head(), c.X, c.Y, c.order, c.first_batch, len(c.lrs), c.batch_size,
+                       *c.kernel_tail(), c.lrs, c.losses, c.grad_sq)
+
+
+# ---- gathering ahead ----
+
+GATHER_BLOCK_BYTES = 2 * 2**20  # rows per block (the same figures at 2 MB and 8 MB)
+_gather_pool: ThreadPoolExecutor | None = None
+_partner_pool: ThreadPoolExecutor | None = None
+
+
+def _gatherer() -> ThreadPoolExecutor:
+    global _gather_pool
+    if _gather_pool is None:
+        _gather_pool = ThreadPoolExecutor(max(1, budget().total - 1), thread_name_prefix="tuilab-gather")
+    return _gather_pool
+
+
+def _partners() -> ThreadPoolExecutor:
+    """The split's partner threads: their own pool, so a partner never queues behind a gather."""
+    global _partner_pool
+    if _partner_pool is None:
+        _partner_pool = ThreadPoolExecutor(max(1, budget().total // 2), thread_name_prefix="tuilab-partner")
+    return _partner_pool
+
+
+def _blocks(first_row: int, end_row: int, batch_size: int, row_bytes: int) -> list[tuple[int, int]]:
+    """Row ranges of whole batches covering [first_row, end_row): the first two batches, then
+    doubling up to GATHER_BLOCK_BYTES, so training starts after a short wait."""
+    most = max(1, GATHER_BLOCK_BYTES // (row_bytes * batch_size)) * batch_size
+    size = min(2 * batch_size, most)
+    blocks = []
+    lo = first_row
+    while lo < end_row:
+        hi = min(lo + size, end_row)
+        blocks.append((lo, hi))
+        lo = hi
+        size = min(2 * size, most)
+    return blocks
+
+
+def _gathered_ahead(c: Chunk) -> int:
+    """train_chunk over blocks of rows put in training order by a helper thread, one block
+    ahead; the same steps, rows and arithmetic as one train_chunk call over `order`."""
+    X, Y, order, bs = c.X, c.Y, c.order, c.batch_size
+    n_steps = len(c.lrs)
+    end_row = min((c.first_batch + n_steps) * bs, len(order))
+    blocks = _blocks(c.first_batch * bs, end_row, bs, X.shape[1] * X.itemsize)
+    most = max(hi - lo for lo, hi in blocks)
+    bufs = [(np.empty((most, X.shape[1]), X.dtype), np.empty((most, Y.shape[1]), Y.dtype)) for _ in range(2)]
+    in_order = np.empty(0, np.int64)
+    gather_rows(X, Y, order, *blocks[0], *bufs[0])
+    pending = None
+    step = 0
+    head, tail = c.kernel_head(), c.kernel_tail()
+    try:
+        for k, (lo, hi) in enumerate(blocks):
+            if pending is not None:
+                pending.result()
+                pending = None
+            if k + 1 < len(blocks):
+                pending = _gatherer().submit(gather_rows, X, Y, order, *blocks[k + 1], *bufs[(k + 1) % 2])
+            xk, yk = bufs[k % 2]
+            m = -(-(hi - lo) // bs)
+            done = train_chunk(*head, xk[:hi - lo], yk[:hi - lo], in_order, 0, m, bs, *tail,
+                               c.lrs[step:step + m], c.losses[step:step + m], c.grad_sq[step:step + m])
+            step += done
+            if done < m:
+                break
+    finally:
+        if pending is not None:
+            pending.result()  # its buffers are ours: never leave a writer behind
+    return step
+
+
+# ---- the first layer's columns split between two threads ----
+
+def split_columns(n_in: int, share: float) -> int:
+    """The lead's columns of n_in: `share` of them in whole 16-column groups, at least 16 on each side."""
+    return min(n_in - 16, max(16, int(round(n_in * share / 16)) * 16))
+
+
+def _column_split(c: Chunk, share: float) -> int:
+    """The steps of train_chunk with the first layer's columns split between this thread and a
+    partner (kernels.column_split): the same arithmetic up to rounding. Each side works on
+    contiguous copies of its parameters, state and scalars; they are written back only
+    when both sides have finished, so an exception leaves everything as before the chunk."""
+    net, theta, state = c.net, c.theta, c.state
+    L = net.layout
+    n_in, width = int(L.sizes[0]), int(L.sizes[1])
+    lead = split_columns(n_in, share)
+    w0, b0 = int(L.w_off[0]), int(L.b_off[0])
+    W1 = theta[w0:w0 + width * n_in].reshape(width, n_in)
+    S1 = state[:, w0:w0 + width * n_in].reshape(-1, width, n_in)
+    slots = S1.shape[0]
+    Wa, Wb = np.ascontiguousarray(W1[:, :lead]), np.ascontiguousarray(W1[:, lead:])
+    Sa = np.ascontiguousarray(S1[:, :, :lead]).reshape(slots, -1)
+    Sb = np.ascontiguousarray(S1[:, :, lead:]).reshape(slots, -1)
+    rest, rest_state = theta[b0:].copy(), np.ascontiguousarray(state[:, b0:])
+    scal_lead, scal_a, scal_b = c.scal.copy(), c.scal.copy(), c.scal.copy()
+    sub = (L.w_off[1:] - b0, L.b_off[1:] - b0, L.sizes[1:].copy())
+    n_steps, bs = len(c.lrs), c.batch_size
+    z_part = np.empty((bs, width), theta.dtype)
+    dz = np.empty((bs, width), theta.dtype)
+    flags = np.zeros(N_FLAGS, np.int64)
+    partner_sq = np.zeros(n_steps if c.grad_sq.shape[0] else 0)
+
+    def partner():
+        fpu = current_fpu()
+        try:
+            return partner_steps(Wb, Sb, scal_b, c.hp, c.kind, c.X, c.order, c.first_batch, n_steps, bs, lead,
+                                 n_in, c.lrs, z_part, dz, flags, partner_sq)
+        finally:
+            flags[STOP] = 1  # the lead never waits on a partner that has left
+            restore_fpu(fpu)
+
+    pending = _partners().submit(partner)
+    try:
+        done = lead_steps(Wa, Sa, scal_a, rest, rest_state, scal_lead, c.hp, c.kind, c.X, c.Y, c.order,
+                          c.first_batch, n_steps, bs, 0, lead, *sub, net.acts, net.loss, c.lrs, c.losses,
+                          z_part, dz, flags, c.grad_sq)
+    finally:
+        flags[STOP] = 1
+        partner_done = pending.result()  # its buffers are ours: never leave a writer behind
+    if partner_done != done:
+        raise RuntimeError(f"column split out of step: lead {done} steps, partner {partner_done}")
+    W1[:, :lead], W1[:, lead:] = Wa, Wb
+    S1[:, :, :lead] = Sa.reshape(slots, width, lead)
+    S1[:, :, lead:] = Sb.reshape(slots, width, n_in - lead)
+    theta[b0:], state[:, b0:] = rest, rest_state
+    c.scal[:] = scal_lead
+    if c.grad_sq.shape[0]:
+        c.grad_sq[:done, 0] += partner_sq[:done]
+    return done
+
+
+# ---- the table ----
+
+# The kernels' waits call POSIX sched_yield (kernels.atomics.yield_cpu): not on Windows.
+SPLIT_AVAILABLE = hasattr(os, "sched_yield")
+
+
+@dataclass(frozen=True)
+class Path:
+    """One way to run a chunk: its name, the cores it keeps busy and BLAS's threads meanwhile."""
+
+    name: str
+    cores: int
+    blas: int
+    run: object  # Chunk -> steps done
+
+    def fits(self, net: MLP, cores: int) -> bool:
+        """Whether it can run this network with this many cores (what it needs, not whether it pays)."""
+        if self.cores > cores:
+            return False
+        if self.name.startswith("split"):
+            return SPLIT_AVAILABLE and net.layout.n_layers >= 2 and int(net.sizes[0]) >= 32
+        return True
+
+
+PATHS = {p.name: p for p in (
+    Path("1 thread", 1, 1, _plain),
+    Path("BLAS x2", 2, 2, _plain),
+    Path("gather ahead", 2, 1, _gathered_ahead),
+    Path("split 1/3", 2, 1, lambda c: _column_split(c, 1 / 3)),
+    Path("split 1/2", 2, 1, lambda c: _column_split(c, 1 / 2)),
+)}
+
+
+def candidates(net: MLP, cores: int) -> list[Path]:
+    return [p for p in PATHS.values() if p.fits(net, cores)]
+
+
+def run_path(path: Path, c: Chunk) -> int:
+    """Run the chunk on `path`, holding its cores of the process's budget; the caller's
+    flush-to-zero setting and BLAS's one thread are put back whatever happens."""
+    with budget().hold(path.cores):
+        fpu = current_fpu()
+        try:
+            set_blas_threads(path.blas)
+            return path.run(c)
+        finally:
+            if path.blas != 1:
+                set_blas_threads(1)
+            restore_fpu(fpu)
