@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from tuilab.kernels.activations import SIGMOID, SOFTMAX, activation_forward
-from tuilab.kernels.vexp import vexp
+from tuilab.kernels.vexp import vexp, vphi, vtanh
 
 
 @njit(cache=False)
@@ -77,3 +77,63 @@ def test_float32_sigmoid_and_softmax_match_float64_closely():
         a = np.empty_like(z)
         activation_forward(z, a, act)
         np.testing.assert_allclose(a, ref(z.astype(np.float64)), rtol=2e-6, atol=1e-30)
+
+
+@njit(cache=False)
+def _vtanh_all(x, out):
+    for i in range(x.size):
+        out[i] = vtanh(x[i])
+
+
+@njit(cache=False)
+def _vphi_all(x, out):
+    for i in range(x.size):
+        out[i] = vphi(x[i])
+
+
+def _every_float32(top: float, stride: int = 101) -> np.ndarray:
+    pos = np.arange(0, int(np.array(top, np.float32).view(np.int32)), stride, dtype=np.int32).view(np.float32)
+    return np.concatenate([pos, -pos])
+
+
+def test_float32_tanh_within_two_ulp_and_its_edges():
+    x = _every_float32(20.0)
+    got = np.empty_like(x)
+    _vtanh_all(x, got)
+    exact = np.tanh(x.astype(np.float64))
+    spacing = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    ulps = np.abs(got - exact) / np.maximum(spacing, np.finfo(np.float32).smallest_subnormal)
+    assert x.size > 2_000_000 and ulps.max() <= 2.0
+    edges = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 100.0, -100.0], np.float32)
+    out = np.empty_like(edges)
+    _vtanh_all(edges, out)
+    assert np.isnan(out[0]) and list(out[1:]) == [1, -1, 0, 0, 1, -1]
+
+
+def test_float32_normal_cdf_keeps_its_relative_precision_in_both_tails():
+    from scipy.special import ndtr
+
+    x = _every_float32(12.0)
+    got = np.empty_like(x)
+    _vphi_all(x, got)
+    exact = ndtr(x.astype(np.float64))
+    seen = exact > 1e-30  # beyond, Phi is below float32's normal range once GELU multiplies by x
+    rel = np.abs(got[seen] - exact[seen]) / exact[seen]
+    assert rel.max() < 3e-5  # the far left tail: e^{-u^2} of a float32 u
+    core = np.abs(x[seen]) <= 5.0  # Phi > 2.9e-7: float32's rounding of u^2 is what is left
+    assert rel[core].max() < 3e-6
+    edges = np.array([np.nan, np.inf, -np.inf, 0.0], np.float32)
+    out = np.empty_like(edges)
+    _vphi_all(edges, out)
+    assert np.isnan(out[0]) and list(out[1:]) == [1, 0, 0.5]
+
+
+def test_float64_tanh_and_gelu_are_the_library_functions_bit_for_bit():
+    from tuilab.kernels.activations import GELU, TANH
+
+    z = np.random.default_rng(3).normal(scale=3, size=(7, 9))
+    inv_sqrt2 = 1.0 / math.sqrt(2.0)
+    for act, f in ((TANH, math.tanh), (GELU, lambda v: 0.5 * v * (1.0 + math.erf(v * inv_sqrt2)))):
+        a = np.empty_like(z)
+        activation_forward(z, a, act)
+        np.testing.assert_array_equal(a, np.vectorize(f)(z))

@@ -7,7 +7,7 @@ uses whichever is cheaper (sigmoid' = a(1 - a), relu' = [z > 0], ...).
 import math
 
 from tuilab.kernels._jit import kernel, like
-from tuilab.kernels.vexp import vexp
+from tuilab.kernels.vexp import vexp, vphi, vtanh
 
 IDENTITY = 0
 SIGMOID = 1
@@ -22,7 +22,6 @@ SOFTMAX = 8  # output layer only: acts on a row, not an element
 LEAKY_SLOPE = 0.01  # torch.nn.LeakyReLU default
 ELU_ALPHA = 1.0  # torch.nn.ELU default
 SOFTPLUS_THRESHOLD = 20.0  # torch.nn.Softplus: linear above this, as torch does
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
@@ -72,7 +71,7 @@ def activation_forward(z2, a2, act):
             a[i] = one / (one + vexp(-z[i]))
     elif act == TANH:
         for i in range(z.size):
-            a[i] = math.tanh(z[i])
+            a[i] = vtanh(z[i])
     elif act == RELU:
         for i in range(z.size):
             a[i] = z[i] if z[i] > zero else zero
@@ -81,15 +80,14 @@ def activation_forward(z2, a2, act):
             a[i] = z[i] if z[i] > zero else slope * z[i]
     elif act == ELU:
         for i in range(z.size):
-            a[i] = z[i] if z[i] > zero else alpha * (math.exp(z[i]) - one)
+            a[i] = z[i] if z[i] > zero else alpha * (vexp(z[i]) - one)
     elif act == SOFTPLUS:
         for i in range(z.size):
             x = z[i]
             a[i] = x if x > SOFTPLUS_THRESHOLD else math.log1p(math.exp(x))
-    else:  # GELU, the exact erf form (torch's default)
+    else:  # GELU, the exact erf form (torch's default): x Phi(x)
         for i in range(z.size):
-            x = z[i]
-            a[i] = 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
+            a[i] = z[i] * vphi(z[i])
 
 
 @kernel
@@ -122,7 +120,7 @@ def activation_backward(z2, a2, da2, dz2, act):
             x = z[i]
             dz[i] = da[i] if x > SOFTPLUS_THRESHOLD else da[i] * (1.0 / (1.0 + math.exp(-x)))
     else:  # GELU: Phi(x) + x * phi(x)
+        c, minus_half = like(z, _INV_SQRT_2PI), like(z, -0.5)
         for i in range(z.size):
             x = z[i]
-            d = 0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT_2PI * math.exp(-0.5 * x * x)
-            dz[i] = da[i] * d
+            dz[i] = da[i] * (vphi(x) + x * c * vexp(minus_half * x * x))

@@ -81,3 +81,72 @@ def _vexp(x):
         return y
 
     return impl
+
+
+# tanh: Cephes tanhf. Below |x| = 0.625, x + x^3 P(x^2) (minimax); above, 1 - 2 / (e^{2|x|} + 1)
+# with vexp. Both are computed and one is selected, so the loop has no branch to stop LLVM.
+_T0, _T1, _T2, _T3, _T4 = -5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1
+
+
+def vtanh(x):
+    """tanh(x); a float32 x uses vexp and a polynomial. Only callable from a kernel."""
+    raise TypeError("vtanh() is for use inside @njit kernels")
+
+
+@overload(vtanh, jit_options={"cache": True}, inline="always")
+def _vtanh(x):
+    if x != types.float32:
+        return lambda x: math.tanh(x)
+    f32 = types.float32
+    t0, t1, t2, t3, t4 = f32(_T0), f32(_T1), f32(_T2), f32(_T3), f32(_T4)
+    zero, one, two, edge = f32(0.0), f32(1.0), f32(2.0), f32(0.625)
+
+    def impl(x):
+        ax = x if x >= zero else -x
+        z = x * x
+        small = (((((t0 * z + t1) * z + t2) * z + t3) * z + t4) * z) * x + x
+        large = one - two / (vexp(two * ax) + one)  # e^{2|x|} = inf: 1; NaN stays NaN
+        large = large if x >= zero else -large
+        return small if ax < edge else large  # NaN: both NaN
+
+    return impl
+
+
+# The normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, with erfc(u) for u >= 0 from Numerical
+# Recipes' erfcc: t exp(-u^2 + poly(t)), t = 1 / (1 + u / 2), fractional error below 1.2e-7
+# everywhere, so GELU's left tail keeps its relative precision too.
+_C = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587,
+      -0.82215223, 0.17087277)
+
+
+def vphi(x):
+    """The standard normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2; float32 vectorisable. Only in kernels."""
+    raise TypeError("vphi() is for use inside @njit kernels")
+
+
+@overload(vphi, jit_options={"cache": True}, inline="always")
+def _vphi(x):
+    if x != types.float32:
+        inv_sqrt2 = 1.0 / math.sqrt(2.0)
+        return lambda x: 0.5 * (1.0 + math.erf(x * inv_sqrt2))
+    f32 = types.float32
+    c0, c1, c2, c3, c4, c5, c6, c7, c8, c9 = (f32(c) for c in _C)
+    inv_sqrt2, zero, half, one = f32(1.0 / math.sqrt(2.0)), f32(0.0), f32(0.5), f32(1.0)
+
+    def impl(x):
+        u = (x if x >= zero else -x) * inv_sqrt2
+        t = one / (one + half * u)
+        p = c9
+        p = p * t + c8
+        p = p * t + c7
+        p = p * t + c6
+        p = p * t + c5
+        p = p * t + c4
+        p = p * t + c3
+        p = p * t + c2
+        p = p * t + c1
+        p = p * t + c0
+        erfc = t * vexp(p - u * u)
+        return half * erfc if x < zero else one - half * erfc
+
+    return impl
