@@ -98,15 +98,20 @@ def test_a_comparison_shares_its_start_and_order():
     assert loss[0] == loss[1] and loss[0] != loss[2]
 
 
-def test_interleaved_runs_match_sequential_ones():
-    exp = experiment(runs=[{"label": "a"}, {"label": "b", "optimizer": {"name": "sgd", "lr": 0.1}}],
+def test_interleaved_runs_match_sequential_ones_and_take_turns():
+    exp = experiment(runs=[{"label": "a"}, {"label": "b", "optimizer": {"name": "sgd", "lr": 0.1}},
+                           {"label": "c", "optimizer": {"name": "rmsprop", "lr": 0.001}},
+                           {"label": "d", "optimizer": {"name": "nesterov", "lr": 0.05}}],
                      train={"epochs": 2})
     seq, inter = Recorder(), Recorder()
     run_network(exp, seq)
     run_network(exp, inter, interleave=True)
-    assert [e.run for e in inter.of(EpochEnd)] == [0, 1, 0, 1]
     by_run = lambda rec: sorted((e.run, e.epoch, e.metrics["train_loss"]) for e in rec.of(EpochEnd))  # noqa: E731
-    assert by_run(seq) == by_run(inter)
+    assert by_run(seq) == by_run(inter)  # bit for bit: every run keeps its path, whoever trains beside it
+    # round-robin by chunks: every run has trained a chunk before any run has finished
+    first_progress = {e.run: inter.index(e) for e in reversed(inter.of(Progress))}
+    first_finish = min(inter.index(e) for e in inter.of(Finished))
+    assert sorted(first_progress) == [0, 1, 2, 3] and max(first_progress.values()) < first_finish
 
 
 def test_parallel_jobs_give_the_same_results(tmp_path):

@@ -16,6 +16,8 @@ the plain kernel would; on an exception none of them is left half-updated.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -235,11 +237,20 @@ def candidates(net: MLP, cores: int) -> list[Path]:
     return [p for p in PATHS.values() if p.fits(net, cores)]
 
 
+_timing = threading.local()
+
+
+def last_chunk_seconds() -> float:
+    """How long this thread's last chunk trained, not counting its wait for cores."""
+    return getattr(_timing, "seconds", 0.0)
+
+
 def run_path(path: Path, c: Chunk) -> int:
     """Run the chunk on `path`, holding its cores of the process's budget; the caller's
     flush-to-zero setting and BLAS's one thread are put back whatever happens."""
     with budget().hold(path.cores):
         fpu = current_fpu()
+        t0 = time.perf_counter()
         try:
             set_blas_threads(path.blas)
             return path.run(c)
@@ -247,3 +258,4 @@ def run_path(path: Path, c: Chunk) -> int:
             if path.blas != 1:
                 set_blas_threads(1)
             restore_fpu(fpu)
+            _timing.seconds = time.perf_counter() - t0

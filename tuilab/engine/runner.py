@@ -1,8 +1,8 @@
 """Running a network experiment: data for each run, the Trainers, the records.
 
 `run_network(experiment, emit, ...)` loads (and shares) the data, compiles the
-kernels with a notice when needed, runs the Trainers one after the other, by epochs
-in turn (`interleave`, for a live race on screen), or in `jobs` processes, and keeps
+kernels with a notice when needed, runs the Trainers one after the other, all at once
+chunk by chunk (`interleave`, for a live race on screen), or in `jobs` processes, and keeps
 the records up to date. Every event goes to `emit` as well.
 """
 
@@ -11,12 +11,15 @@ from __future__ import annotations
 import copy
 import multiprocessing as mp
 import queue as queue_mod
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tuilab.engine import data as data_mod
 from tuilab.engine.config import Experiment, RunConfig
+from tuilab.engine.cores import budget
 from tuilab.engine.events import EpochEnd, Finished, Notice, overall_status
 from tuilab.engine.fit import train_on_one_core
 from tuilab.engine.records import RunRecords
@@ -132,10 +135,13 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     prepared = [cache.get(run) for run in experiment.runs]  # every data error before any record or training
     book = NetworkRecords(records, experiment) if records is not None else None
 
+    lock = threading.Lock()  # interleaved runs train, and so send, from several threads
+
     def send(event):
-        if book is not None:
-            book(event)
-        emit(event)
+        with lock:
+            if book is not None:
+                book(event)
+            emit(event)
 
     summaries: dict[int, dict] = {}
     confusions: dict[int, np.ndarray] = {}
@@ -149,15 +155,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
             trainers = {i: Trainer(i, run, prepared[i], send, control)
                         for i, run in enumerate(experiment.runs)}
             if interleave:
-                for t in trainers.values():
-                    t.start()
-                live = list(trainers.values())
-                while live and not control.stop_requested.is_set():
-                    for t in live:
-                        t.train_epoch()
-                    live = [t for t in live if t.status == "running"]
-                for t in live:
-                    t._finish("interrupted")
+                _race(list(trainers.values()), control)
             else:
                 for t in trainers.values():
                     if control.stop_requested.is_set():
@@ -181,6 +179,45 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
         if book is not None:
             book.finish(outcome, confusions)
     return outcome
+
+
+def _race(trainers: list[Trainer], control: Control) -> None:
+    """Train every run at once: as many threads as the process has cores take the runs' chunks in
+    turn (round-robin), so each run advances every few tenths of a second, the cores stay busy, and
+    no more threads train than there are cores (each chunk also holds its path's cores: engine.cores)."""
+    for t in trainers:
+        t.start()
+    turns = deque(trainers)
+    lock = threading.Lock()
+    failed: list[BaseException] = []
+
+    def take_turns():
+        while True:
+            with lock:
+                if not turns or failed or control.stop_requested.is_set():
+                    return
+                t = turns.popleft()
+            try:
+                t.train_chunk()
+            except BaseException as exc:  # the others stop too; the caller raises it
+                with lock:
+                    failed.append(exc)
+                return
+            with lock:
+                if t.status == "running":
+                    turns.append(t)
+
+    threads = [threading.Thread(target=take_turns, name=f"tuilab-race-{k}", daemon=True)
+               for k in range(min(budget().total, len(trainers)))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if failed:
+        raise failed[0]
+    for t in trainers:
+        if t.status == "running":
+            t._finish("interrupted")
 
 
 # ---- parallel runs in worker processes ----

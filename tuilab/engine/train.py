@@ -10,16 +10,19 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from tuilab.engine.blas import numba_blas
+from tuilab.engine.cores import budget
 from tuilab.engine.config import RunConfig
 from tuilab.engine.data import Prepared
 from tuilab.engine.events import Diverged, EpochEnd, Finished, Progress, Started
 from tuilab.engine.fit import steps_per_epoch, train_steps
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
+from tuilab.engine.paths import last_chunk_seconds
 from tuilab.engine.schedules import Schedule
 
 CHUNK_SECONDS = 0.1
@@ -82,6 +85,19 @@ def metric_columns(n_layers: int) -> list[str]:
             + [f"weight_norm_{l + 1}" for l in range(n_layers)])
 
 
+@dataclass
+class _Epoch:
+    """An epoch under way: its learning rate, row order, per-step losses and gradient norms, timing."""
+
+    lr: float
+    order: np.ndarray
+    losses: np.ndarray
+    grad_sq: np.ndarray
+    begun: float
+    first: int = 0  # the next step of the epoch
+    trained: float = 0.0  # seconds spent training in its chunks
+
+
 class Trainer:
     """Train one run of an experiment on prepared data; `run()` returns its summary."""
 
@@ -116,6 +132,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.samples_seen = 0
         self._chunk = 8
+        self._current: _Epoch | None = None  # the epoch under way, between its chunks
         numba_blas()  # found once, before any chunk is timed
 
     # -- metrics --
@@ -123,7 +140,8 @@ class Trainer:
     def _evaluate(self, X, Y, labels) -> tuple[float, float]:
         if len(X) == 0:
             return math.nan, math.nan
-        loss, out = self.net.evaluate(self.theta, X, Y)
+        with budget().hold(1):  # a core of its own, beside the chunks of runs training meanwhile
+            loss, out = self.net.evaluate(self.theta, X, Y)
         return loss, _accuracy(self.data, out, labels)
 
     def _norms(self, grad_sq: np.ndarray) -> tuple[list[float], list[float]]:
@@ -148,44 +166,57 @@ class Trainer:
 
     def train_epoch(self) -> None:
         """One epoch in chunks; afterwards status says whether there is more to do."""
+        self.train_chunk()
+        while self._current is not None:
+            self.train_chunk()
+
+    def train_chunk(self) -> None:
+        """One chunk of steps (about CHUNK_SECONDS), starting an epoch or ending one where it falls;
+        afterwards status says whether there is more to do. Runs that share the machine take turns
+        by chunks (runner.run_network with interleave)."""
+        if not self.control.wait_while_paused():
+            self._current = None
+            self._finish("interrupted")
+            return
+        if self._current is None:
+            n_rows = len(self.data.X_train)
+            self._current = _Epoch(self.schedule.lr_at(self.opt.lr, self.epoch), self.order_rng.permutation(n_rows),
+                                   np.empty(self.steps_per_epoch),
+                                   np.empty((self.steps_per_epoch, self.net.layout.n_layers)), time.perf_counter())
+        e, d = self._current, self.data
+        first = e.first
+        n = min(self._chunk, self.steps_per_epoch - first)
+        done, chunk_losses = train_steps(self.net, self.opt, self.theta, d.X_train, d.Y_train, e.order,
+                                         first, np.full(n, e.lr), self.batch_size, e.grad_sq[first:first + n])
+        dt = last_chunk_seconds()  # the training itself, not a wait for a turn on the cores
+        e.trained += dt
+        self.train_seconds += dt
+        e.losses[first:first + done] = chunk_losses[:done]
+        rows = len(d.X_train)
+        bs = self.batch_size
+        self.samples_seen += min((first + done) * bs, rows) - min(first * bs, rows)
+        self.step += done
+        if done < n:
+            self._current = None
+            self.diverged_at = {"epoch": self.epoch + 1, "step": self.step + 1,
+                                "loss": float(chunk_losses[done])}
+            self.emit(Diverged(self.run_index, self.epoch + 1, self.step + 1, float(chunk_losses[done])))
+            self._finish("diverged")
+            return
+        e.first = first + n
+        samples = min(e.first * self.batch_size, len(d.X_train))
+        self.emit(Progress(self.run_index, self.epoch + 1, self.step, self.total_steps,
+                           float(chunk_losses[:done].mean()), samples / max(e.trained, 1e-9),
+                           self.train_seconds))
+        # aim the next chunk at CHUNK_SECONDS, growing at most 4x at a time
+        self._chunk = int(max(1, min(self._chunk * 4, n * CHUNK_SECONDS / max(dt, 1e-6))))
+        if e.first >= self.steps_per_epoch:
+            self._current = None
+            self._end_epoch(e)
+
+    def _end_epoch(self, e: _Epoch) -> None:
         d = self.data
-        lr = self.schedule.lr_at(self.opt.lr, self.epoch)
-        order = self.order_rng.permutation(len(d.X_train))
-        spe = self.steps_per_epoch
-        losses = np.empty(spe)
-        grad_sq = np.empty((spe, self.net.layout.n_layers))
-        begun = time.perf_counter()
-        trained = 0.0
-        first = 0
-        while first < spe:
-            if not self.control.wait_while_paused():
-                self._finish("interrupted")
-                return
-            n = min(self._chunk, spe - first)
-            t0 = time.perf_counter()
-            done, chunk_losses = train_steps(self.net, self.opt, self.theta, d.X_train, d.Y_train, order,
-                                             first, np.full(n, lr), self.batch_size, grad_sq[first:first + n])
-            dt = time.perf_counter() - t0
-            trained += dt
-            self.train_seconds += dt
-            losses[first:first + done] = chunk_losses[:done]
-            rows = len(d.X_train)
-            bs = self.batch_size
-            self.samples_seen += min((first + done) * bs, rows) - min(first * bs, rows)
-            self.step += done
-            if done < n:
-                self.diverged_at = {"epoch": self.epoch + 1, "step": self.step + 1,
-                                    "loss": float(chunk_losses[done])}
-                self.emit(Diverged(self.run_index, self.epoch + 1, self.step + 1, float(chunk_losses[done])))
-                self._finish("diverged")
-                return
-            first += n
-            samples = min(first * self.batch_size, len(d.X_train))
-            self.emit(Progress(self.run_index, self.epoch + 1, self.step, self.total_steps,
-                               float(chunk_losses[:done].mean()), samples / max(trained, 1e-9),
-                               self.train_seconds))
-            # aim the next chunk at CHUNK_SECONDS, growing at most 4x at a time
-            self._chunk = int(max(1, min(self._chunk * 4, n * CHUNK_SECONDS / max(dt, 1e-6))))
+        lr, losses, grad_sq, begun, trained = e.lr, e.losses, e.grad_sq, e.begun, e.trained
         self.epoch += 1
         grads, weights = self._norms(grad_sq)
         val_loss, val_acc = self._evaluate(d.X_val, d.Y_val, d.labels_val)
@@ -212,7 +243,8 @@ class Trainer:
         self.status = status
         d = self.data
         if d.classifies and d.labels_test is not None and len(d.X_test):
-            out = self.net.predict(self.theta, d.X_test)
+            with budget().hold(1):
+                out = self.net.predict(self.theta, d.X_test)
             self.confusion = confusion_matrix(d.labels_test, predictions(d, out), d.n_classes)
         conf = tuple(tuple(int(c) for c in row) for row in self.confusion) if self.confusion is not None else ()
         self.emit(Finished(self.run_index, self.config.label, status, self.summary(), conf))
