@@ -41,6 +41,9 @@ def _add_run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
                    help="stop with an error instead of falling back to the bundled digits", **d)
     p.add_argument("--out", metavar="DIR", help="where the records go (default runs/<time>-<preset>/)", **d)
     p.add_argument("--jobs", type=int, metavar="N", help="run a comparison's runs in N processes", **d)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="headless: also say which BLAS the kernels call and which training path each "
+                        "network shape runs on (timed on its first use on this machine)", **d)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +91,15 @@ def list_presets(stream) -> None:
         print(file=stream)
 
 
+def _say_what_runs_where() -> None:
+    import logging
+
+    from tuilab.engine.blas import describe
+
+    logging.basicConfig(level=logging.INFO, format="tuilab: %(message)s", stream=sys.stderr)
+    logging.getLogger("tuilab").info(describe())
+
+
 def _run(args) -> int:
     if args.command == "list":
         list_presets(sys.stdout)
@@ -103,6 +115,8 @@ def _run(args) -> int:
         from tuilab.engine.runner import DataOptions
         from tuilab.headless import run_headless
 
+        if args.verbose:
+            _say_what_runs_where()
         experiment = load_experiment(args.preset, overrides_from(args))
         out = args.out or default_out(experiment.name)
         options = DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data))
@@ -114,7 +128,7 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for key in ("preset", "dataset", "epochs", "seed", "data_dir", "strict_data", "out", "jobs"):
+    for key in ("preset", "dataset", "epochs", "seed", "data_dir", "strict_data", "out", "jobs", "verbose"):
         if not hasattr(args, key):
             setattr(args, key, None)
     try:

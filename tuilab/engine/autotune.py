@@ -42,6 +42,7 @@ MIN_STEPS = 4  # a call with fewer steps (warm-up, a last short chunk) is not wo
 
 _lock = threading.Lock()
 _choices: dict[str, str] | None = None
+_told: set[str] = set()  # keys whose choice --verbose has shown
 
 
 def cache_file() -> FsPath:
@@ -75,6 +76,11 @@ def shape_key(net: MLP, batch_size: int, X: np.ndarray) -> str:
     size = 2 ** round(math.log2(max(X.nbytes, 1)))
     acts = ",".join(str(a) for a in net.acts)
     return f"{net.dtype}|{'-'.join(map(str, net.sizes))}|{acts}|{net.loss}|batch{batch_size}|X{size}"
+
+
+def _readable(c: Chunk) -> str:
+    return (f"{list(map(int, c.net.sizes))} {'/'.join(dict.fromkeys(c.net.activations))} batch {c.batch_size} "
+            f"{c.net.dtype}, {c.X.nbytes / 2**20:.0f} MB of rows")
 
 
 def _load() -> dict[str, str]:
@@ -130,6 +136,10 @@ def choose(c: Chunk) -> Path:
     with _lock:
         name = _load().get(key)
     if name is not None and PATHS[name] in fits:
+        if key not in _told:
+            _told.add(key)
+            log.info("training path for %s: %s (timed earlier on this machine: %s)", _readable(c), name,
+                     cache_file())
         return PATHS[name]
     if len(c.lrs) < MIN_STEPS:
         return PATHS["1 thread"]
@@ -140,9 +150,10 @@ def choose(c: Chunk) -> Path:
                 times = time_paths(c, fits)
             name = pick(times, fits)
             _choices[key] = name
+            _told.add(key)
             _save()
-            log.info("training path for %s: %s (%s)", key, name,
-                     ", ".join(f"{p.name} {times[p.name] * 1e3:.2f} ms" for p in fits))
+            log.info("training path for %s: %s (ms a step: %s)", _readable(c), name,
+                     ", ".join(f"{p.name} {times[p.name] * 1e3:.3g}" for p in fits))
     return PATHS[name]
 
 

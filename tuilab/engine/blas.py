@@ -71,4 +71,5 @@ def describe() -> str:
         return "BLAS: none found by threadpoolctl (numba's np.dot still works; its threads are not controlled)"
     parts = [f"{lib.internal_api} {getattr(lib, 'version', '') or ''} ({getattr(lib, 'architecture', '') or '?'}) "
              f"{os.path.basename(lib.filepath)}" for lib in libs]
-    return f"BLAS for the kernels: {'; '.join(parts)}; threads now {_threads or libs[0].num_threads}"
+    return (f"BLAS for the kernels: {'; '.join(parts)}; {_threads or libs[0].num_threads} thread(s) now, training "
+            "sets one per chunk, or two on the BLAS x2 path")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tuilab.engine.blas import numba_blas
-from tuilab.engine.cores import budget
 from tuilab.engine.config import RunConfig
+from tuilab.engine.cores import budget
 from tuilab.engine.data import Prepared
 from tuilab.engine.events import Diverged, EpochEnd, Finished, Progress, Started
 from tuilab.engine.fit import steps_per_epoch, train_steps
