@@ -1,10 +1,13 @@
-"""Training throughput inside the dashboard against headless, for one preset.
+"""The dashboard against headless: one run's training speed, and a whole comparison's wall time.
 
-    python benchmarks/tui_throughput.py [--preset shallow-sigmoid] [--dataset fashion-mnist] [--epochs 3]
+    python benchmarks/tui_throughput.py                      # shallow-sigmoid, then the 18-run zoo
+    python benchmarks/tui_throughput.py --preset deep-relu --epochs 2 --zoo-epochs 1
 
-Runs the preset headless (a subprocess), then inside the Textual app (run_test: the
-real screens, timers and redraws, on a headless driver), and prints samples/s of each
-from their summary.json, best of --repeat.
+For one run (--preset): samples/s from summary.json, headless and in the dashboard. For the
+comparison (--zoo, default optimizer-zoo): the wall time of the whole experiment, from the
+start of the run to its last record, headless with --jobs 1 and --jobs 2 (each in its own
+process) and in the dashboard (Textual's run_test: the real screens, timers and redraws on a
+headless driver), and the dashboard's time against the faster headless one. Best of --repeat.
 """
 
 from __future__ import annotations
@@ -15,44 +18,84 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
-def headless(args, out: Path) -> float:
-    cmd = [sys.executable, "-m", "tuilab", "--preset", args.preset, "--epochs", str(args.epochs), "--out", str(out)]
-    if args.dataset:
-        cmd += ["--dataset", args.dataset]
-    subprocess.run([*cmd, "headless"], check=True, capture_output=True)
-    return json.loads((out / "summary.json").read_text())["runs"][0]["samples_per_second"]
+def _overrides(preset_epochs: int, dataset: str | None):
+    return [("train.epochs", preset_epochs)] + ([("data.name", dataset)] if dataset else [])
 
 
-async def in_tui(args, root: Path) -> float:
+def headless_worker(preset: str, epochs: int, dataset: str | None, jobs: int, out: str) -> dict:
+    from tuilab.engine.config import load_experiment
+    from tuilab.engine.records import RunRecords
+    from tuilab.engine.runner import run_network
+
+    exp = load_experiment(preset, _overrides(epochs, dataset))
+    t0 = time.perf_counter()
+    outcome = run_network(exp, records=RunRecords(out), jobs=jobs)
+    return {"wall": time.perf_counter() - t0, "status": outcome.status,
+            "samples_per_second": outcome.runs[0].get("samples_per_second")}
+
+
+def headless(preset: str, epochs: int, dataset: str | None, jobs: int, out: Path) -> dict:
+    cmd = [sys.executable, __file__, "--worker", preset, "--epochs", str(epochs), "--jobs", str(jobs),
+           "--out", str(out)] + (["--dataset", dataset] if dataset else [])
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+async def in_tui(preset: str, epochs: int, dataset: str | None, root: Path) -> dict:
     from tuilab.app.app import make_app
 
-    over = [("train.epochs", args.epochs)] + ([("data.name", args.dataset)] if args.dataset else [])
-    app = make_app(args.preset, over, out_root=root)
-    async with app.run_test(size=(100, 32)) as pilot:
+    t0 = time.perf_counter()
+    app = make_app(preset, _overrides(epochs, dataset), out_root=root)
+    async with app.run_test(size=(120, 40)) as pilot:
         while not (app.lives and not app.lives[0].running and app.lives[0].outcome is not None):
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
+        wall = time.perf_counter() - t0
         await pilot.pause(0.2)
     summary = json.loads(next(root.glob("*/summary.json")).read_text())
-    return summary["runs"][0]["samples_per_second"]
+    return {"wall": wall, "status": summary["status"], "samples_per_second": summary["runs"][0]["samples_per_second"]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="shallow-sigmoid")
+    ap.add_argument("--preset", default="shallow-sigmoid", help="the one-run preset")
     ap.add_argument("--dataset", default="fashion-mnist")
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--zoo", default="optimizer-zoo", help="the many-run preset ('' to skip)")
+    ap.add_argument("--zoo-epochs", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.worker:
+        print(json.dumps(headless_worker(a.worker, a.epochs, a.dataset, a.jobs, a.out)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        h = max(headless(a, tmp / f"h{k}") for k in range(a.repeat))
-        t = max(asyncio.run(in_tui(a, tmp / f"t{k}")) for k in range(a.repeat))
-    print(f"{a.preset} on {a.dataset}, {a.epochs} epochs (best of {a.repeat})")
-    print(f"{'headless':12s}{h:>14,.0f} samples/s")
-    print(f"{'dashboard':12s}{t:>14,.0f} samples/s   {t / h:.0%} of headless")
+        h = max((headless(a.preset, a.epochs, a.dataset, 1, tmp / f"h{k}") for k in range(a.repeat)),
+                key=lambda r: r["samples_per_second"])
+        t = max((asyncio.run(in_tui(a.preset, a.epochs, a.dataset, tmp / f"t{k}")) for k in range(a.repeat)),
+                key=lambda r: r["samples_per_second"])
+        print(f"{a.preset} on {a.dataset}, {a.epochs} epochs (best of {a.repeat})")
+        print(f"  {'headless':12s}{h['samples_per_second']:>14,.0f} samples/s")
+        print(f"  {'dashboard':12s}{t['samples_per_second']:>14,.0f} samples/s   "
+              f"{t['samples_per_second'] / h['samples_per_second']:.0%} of headless")
+        if a.zoo:
+            rows = {}
+            for jobs in (1, 2):
+                rows[f"headless --jobs {jobs}"] = min(
+                    headless(a.zoo, a.zoo_epochs, a.dataset, jobs, tmp / f"z{jobs}-{k}")["wall"]
+                    for k in range(a.repeat))
+            rows["dashboard"] = min(asyncio.run(in_tui(a.zoo, a.zoo_epochs, a.dataset, tmp / f"zt{k}"))["wall"]
+                                    for k in range(a.repeat))
+            best = min(v for k, v in rows.items() if k.startswith("headless"))
+            print(f"{a.zoo} on {a.dataset}, {a.zoo_epochs} epochs per run, wall time of the whole experiment "
+                  f"(best of {a.repeat})")
+            for k, v in rows.items():
+                print(f"  {k:20s}{v:>8.1f} s   {v / best:.2f}x the faster headless")
 
 
 if __name__ == "__main__":

@@ -123,10 +123,11 @@ def forced() -> Path | None:
     return PATHS[name]
 
 
-def choose(c: Chunk) -> Path:
-    """The path this chunk's shape trains on here (timed now if it never was)."""
+def choose(c: Chunk, max_cores: int | None = None) -> Path:
+    """The path this chunk's shape trains on here (timed now if it never was), among those that
+    keep at most max_cores busy (None: as many as the process has)."""
     cores = budget().total
-    fits = candidates(c.net, cores)
+    fits = candidates(c.net, min(cores, max_cores or cores))
     wanted = forced()
     if wanted is not None:
         return wanted if wanted in fits else PATHS["1 thread"]

@@ -34,6 +34,7 @@ def train_steps(
     lrs: np.ndarray,
     batch_size: int,
     grad_sq: np.ndarray | None = None,
+    max_cores: int | None = None,
 ) -> tuple[int, np.ndarray]:
     """Run len(lrs) minibatch steps in one kernel call, batches taken from `order`.
 
@@ -43,7 +44,8 @@ def train_steps(
     The steps run on the path engine.autotune chose for this shape on this machine
     (engine.paths): one thread, BLAS on two, rows gathered ahead by a helper (the same
     bits), or the first layer shared with a partner thread (sums in another order, so
-    equal up to rounding).
+    equal up to rounding). max_cores caps the cores a path may keep busy: runs racing
+    each other train one a core, which gets more done than each in turn on every core.
     """
     n_steps = len(lrs)
     if batch_size < 1:
@@ -69,5 +71,5 @@ def train_steps(
     chunk = Chunk(net, theta, opt.state, opt.scal, opt.hp, opt.kind, np.ascontiguousarray(X),
                   np.ascontiguousarray(Y), np.ascontiguousarray(order, np.int64), first_batch,
                   np.ascontiguousarray(lrs, np.float64), batch_size, losses, grad_sq)
-    done = run_path(autotune.choose(chunk), chunk)
+    done = run_path(autotune.choose(chunk, max_cores), chunk)
     return int(done), losses

@@ -133,6 +133,7 @@ class Trainer:
         self.samples_seen = 0
         self._chunk = 8
         self._current: _Epoch | None = None  # the epoch under way, between its chunks
+        self.max_cores: int | None = None  # a cap on the cores its chunks' path keeps busy (runner._race)
         numba_blas()  # found once, before any chunk is timed
 
     # -- metrics --
@@ -187,7 +188,8 @@ class Trainer:
         first = e.first
         n = min(self._chunk, self.steps_per_epoch - first)
         done, chunk_losses = train_steps(self.net, self.opt, self.theta, d.X_train, d.Y_train, e.order,
-                                         first, np.full(n, e.lr), self.batch_size, e.grad_sq[first:first + n])
+                                         first, np.full(n, e.lr), self.batch_size, e.grad_sq[first:first + n],
+                                         self.max_cores)
         dt = last_chunk_seconds()  # the training itself, not a wait for a turn on the cores
         e.trained += dt
         self.train_seconds += dt
