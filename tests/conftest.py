@@ -38,9 +38,10 @@ def on_path(monkeypatch):
     """on_path(NAME): train_steps runs that path (engine.paths), on a budget of two cores
     whatever this machine has (the kernels' arithmetic does not need them); returns a list
     of the chunks each path ran, by name."""
-    from tuilab.engine import cores, paths
+    from tuilab.engine import autotune, cores, paths
 
     monkeypatch.setattr(cores, "_budget", cores.CoreBudget(2))
+    autotune.forget()  # no answer remembered from before the paths were wrapped
     ran = []
     for name, p in list(paths.PATHS.items()):
         def counted(c, _run=p.run, _name=name):
@@ -52,4 +53,5 @@ def on_path(monkeypatch):
         monkeypatch.setenv("TUILAB_PATH", name)
         return ran
 
-    return use
+    yield use
+    autotune.forget()

@@ -64,10 +64,14 @@ def test_timing_leaves_the_run_untouched(fresh):
     assert opt.steps_taken == 8
 
 
-def test_short_calls_are_not_timed(fresh):
+def test_short_calls_are_not_timed_but_full_batches_are(fresh, tmp_path):
     net, theta, opt, X, Y, order = _setup()
     train_steps(net, opt, theta, X, Y, order, 0, np.full(autotune.MIN_STEPS - 1, 1e-3), 16)
     assert fresh == ["1 thread"]
+    fresh.clear()
+    train_steps(net, opt, theta, X, Y, order, 0, np.full(1, 1e-3), len(X))  # one step an epoch
+    assert set(fresh) == {"1 thread", "BLAS x2", "gather ahead", "split 1/3", "split 1/2"}
+    assert autotune.shape_key(net, len(X), X) in json.loads((tmp_path / "paths.json").read_text())["choices"]
 
 
 def test_a_simpler_path_wins_a_near_tie():

@@ -38,11 +38,12 @@ log = logging.getLogger("tuilab.paths")
 ROUNDS = 5
 ROUND_SECONDS = 0.02  # one measurement: long enough to time, short beside a run
 TIE = 0.05
-MIN_STEPS = 4  # a call with fewer steps (warm-up, a last short chunk) is not worth timing
+MIN_STEPS = 4  # a call with fewer steps (a last short chunk) is not timed, unless a whole epoch is that short
 
 _lock = threading.Lock()
 _choices: dict[str, str] | None = None
 _told: set[str] = set()  # keys whose choice --verbose has shown
+_decided: dict[tuple, tuple] = {}  # choose's answers by network object and call
 
 
 def cache_file() -> FsPath:
@@ -112,6 +113,7 @@ def forget() -> None:
     global _choices
     with _lock:
         _choices = None
+        _decided.clear()
 
 
 def forced() -> Path | None:
@@ -127,6 +129,23 @@ def choose(c: Chunk, max_cores: int | None = None) -> Path:
     """The path this chunk's shape trains on here (timed now if it never was), among those that
     keep at most max_cores busy (None: as many as the process has)."""
     cores = budget().total
+    # a full-batch run calls once a step: what was decided for this network is looked up, not worked out
+    # again (76 us a call -> 20, beside a kernel of 5 us on xor)
+    memo = (id(c.net), c.batch_size, c.X.nbytes, max_cores, cores, os.environ.get("TUILAB_PATH"))
+    known = _decided.get(memo)
+    if known is not None and known[0] is c.net:
+        return known[1]
+    path = _choose(c, cores, max_cores)
+    if path is not None:
+        if len(_decided) > 1000:
+            _decided.clear()
+        _decided[memo] = (c.net, path)  # the net is kept, so its id is not reused while here
+        return path
+    return PATHS["1 thread"]
+
+
+def _choose(c: Chunk, cores: int, max_cores: int | None) -> Path | None:
+    """choose's answer, or None for 'one thread this time, decide later'."""
     fits = candidates(c.net, min(cores, max_cores or cores))
     wanted = forced()
     if wanted is not None:
@@ -142,8 +161,9 @@ def choose(c: Chunk, max_cores: int | None = None) -> Path:
             log.info("training path for %s: %s (timed earlier on this machine: %s)", _readable(c), name,
                      cache_file())
         return PATHS[name]
-    if len(c.lrs) < MIN_STEPS:
-        return PATHS["1 thread"]
+    spe = -(-len(c.order) // c.batch_size)
+    if len(c.lrs) < min(MIN_STEPS, spe):  # full batches (one step an epoch) are timed as they come
+        return None
     with _lock:  # one timing at a time; a second run of the same shape waits for the first's choice
         name = _load().get(key)
         if name is None or PATHS[name] not in fits:
@@ -171,34 +191,37 @@ def time_paths(c: Chunk, fits: list[Path]) -> dict[str, float]:
     chunks are single calls of many steps: a path with a cost per call (the split copies its
     columns in and out, gathering ahead starts on a short block) is timed as it will run. The
     rows move on through the epoch from one measurement to the next, so no path trains on rows
-    another left in the cache. Paths with BLAS on two threads come last: OpenBLAS's threads spin
+    another left in the cache. An epoch shorter than that (full batches) is timed over repeated
+    calls of the whole epoch, as its chunks will be. Paths with BLAS on two threads come last: OpenBLAS's threads spin
     on for ~0.1 s after their last product, and whatever ran then was slowed (a split's step
     took 1.2 ms instead of 0.27).
     """
     spe = -(-len(c.order) // c.batch_size)
     per_step = {p.name: math.inf for p in fits}
-    steps = {p.name: min(spe, MIN_STEPS) for p in fits}
+    wanted = {p.name: MIN_STEPS for p in fits}  # steps a measurement should take
     first = 0
     for group in ([p for p in fits if p.blas == 1], [p for p in fits if p.blas > 1]):
         for _ in range(ROUNDS):
             for p in group:
-                n = steps[p.name]
+                n = min(spe, wanted[p.name])
+                calls = -(-wanted[p.name] // n)
                 if first + n > spe:
                     first = 0
-                per_step[p.name] = min(per_step[p.name], _time(p, c, first, n) / n)
+                per_step[p.name] = min(per_step[p.name], _time(p, c, first, n, calls) / (n * calls))
                 first += n
-                steps[p.name] = max(MIN_STEPS, min(spe, int(ROUND_SECONDS / max(per_step[p.name], 1e-7))))
+                wanted[p.name] = max(MIN_STEPS, int(ROUND_SECONDS / max(per_step[p.name], 1e-7)))
     return per_step
 
 
-def _time(p: Path, c: Chunk, first: int, steps: int) -> float:
+def _time(p: Path, c: Chunk, first: int, steps: int, calls: int = 1) -> float:
     trial = Chunk(c.net, c.theta.copy(), c.state.copy(), c.scal.copy(), c.hp, c.kind, c.X, c.Y, c.order, first,
                   np.zeros(steps), c.batch_size, np.empty(steps),
                   np.empty((steps if c.grad_sq.shape[0] else 0, c.grad_sq.shape[1])))
     set_blas_threads(p.blas)
     try:
         t0 = time.perf_counter()
-        p.run(trial)
+        for _ in range(calls):
+            p.run(trial)
         return time.perf_counter() - t0
     finally:
         set_blas_threads(1)

@@ -220,7 +220,7 @@ class Path:
         if self.cores > cores:
             return False
         if self.name.startswith("split"):
-            return SPLIT_AVAILABLE and net.layout.n_layers >= 2 and int(net.sizes[0]) >= 32
+            return SPLIT_AVAILABLE and net.layout.n_layers >= 2 and int(net.layout.sizes[0]) >= 32
         return True
 
 
