@@ -13,6 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from tuilab.app.series import Series, SeriesView
 from tuilab.engine.config import Experiment
 from tuilab.engine.events import Diverged, EpochEnd, Finished, Notice, Progress, Started, SurfaceDone
 from tuilab.engine.records import RunRecords, default_out
@@ -37,11 +38,12 @@ class RunView:
     total_steps: int = 0
     elapsed: float = 0.0
     samples_per_second: float = math.nan
-    losses: tuple[float, ...] = ()
-    train_loss: tuple[float, ...] = ()  # per epoch
-    val_accuracy: tuple[float, ...] = ()
-    test_accuracy: tuple[float, ...] = ()
-    val_loss: tuple[float, ...] = ()
+    losses: tuple[float, ...] = ()  # the last LOSS_POINTS chunks' training losses
+    # per epoch, thinned to a few hundred points however long the run (app.series)
+    train_loss: SeriesView = SeriesView()
+    val_accuracy: SeriesView = SeriesView()
+    test_accuracy: SeriesView = SeriesView()
+    val_loss: SeriesView = SeriesView()
     grad_norms: tuple[float, ...] = ()
     grad_ratio: float = math.nan
     sizes: tuple[int, ...] = ()
@@ -87,8 +89,8 @@ class LiveExperiment:
         for i, run in enumerate(experiment.runs):
             o = run["optimizer"]
             self._runs[i] = {"key": f"{tag}:{i}", "label": run.label, "optimizer": o["name"], "lr": o["lr"],
-                             "status": "pending", "losses": deque(maxlen=LOSS_POINTS), "train_loss": [],
-                             "val_accuracy": [], "test_accuracy": [], "val_loss": []}
+                             "status": "pending", "losses": deque(maxlen=LOSS_POINTS), "train_loss": Series(),
+                             "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series()}
         self._notices: list[str] = []
         self._compiling = False
         self._dataset = ""
@@ -146,7 +148,8 @@ class LiveExperiment:
         with self._lock:
             runs = []
             for r in self._runs.values():
-                d = {k: (tuple(v) if isinstance(v, (list, deque)) else v) for k, v in r.items()}
+                d = {k: (tuple(v) if isinstance(v, (list, deque)) else v.view() if isinstance(v, Series) else v)
+                     for k, v in r.items()}
                 runs.append(RunView(**d))
             return Snapshot(tuple(runs), tuple(self._notices), self._compiling, self._dataset, self._version,
                             tuple(self._surface), self._error)

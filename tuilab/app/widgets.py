@@ -52,6 +52,7 @@ class RunRow(Horizontal):
         super().__init__(id=f"run-{view.key.replace(':', '-')}", classes="run-row")
         self.view = view
         self.index = index
+        self._shown: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("", classes="run-label")
@@ -64,12 +65,16 @@ class RunRow(Horizontal):
 
     def show(self, view: RunView, paused: bool) -> None:
         self.view = view
+        shown = (view.step, len(view.train_loss), view.status, paused, view.samples_per_second, view.diverged_at)
+        if shown == self._shown:
+            return  # nothing new: no widget touched, nothing to re-render
+        self._shown = shown
         status = "paused" if paused and view.status == "running" else view.status
         mark, style = STATUS_MARK.get(status, ("?", ""))
         label = Text.assemble((f"{mark} ", style), (view.label[:21], color_style(self.index)))
         self.query_one(".run-label", Label).update(label)
         self.query_one(".loss", Sparkline).data = _finite(view.losses) or [0.0]
-        acc = _finite(view.val_accuracy) or _finite(view.test_accuracy)
+        acc = view.val_accuracy.finite_last() or view.test_accuracy.finite_last()
         self.query_one(".acc", Sparkline).data = acc or [0.0]
         if view.status == "diverged" and view.diverged_at:
             figures = Text(f"diverged ep {view.diverged_at[0]} step {view.diverged_at[1]}", style="bold red")
@@ -125,13 +130,11 @@ class CurvesPlot(PlotextPlot):
         plt.clear_data()
         drawn = False
         for k, r in enumerate(runs):
-            acc = r.val_accuracy if _finite(r.val_accuracy) else r.test_accuracy
-            ys = r.train_loss if what == "loss" else acc
-            pts = [(i + 1, y) for i, y in enumerate(ys) if isinstance(y, float) and math.isfinite(y)]
-            if not pts:
+            acc = r.val_accuracy if r.val_accuracy.finite_last() else r.test_accuracy
+            xs, ys = (r.train_loss if what == "loss" else acc).envelope()  # at most ~500 points a run
+            if not xs:
                 continue
-            xs, vals = zip(*pts, strict=True)
-            plt.plot(list(xs), list(vals), color=color(k), marker="braille", label=r.label[:18])
+            plt.plot(xs, ys, color=color(k), marker="braille", label=r.label[:18])
             drawn = True
         plt.title("training loss per epoch" if what == "loss" else "accuracy per epoch")
         plt.xlabel("epoch")

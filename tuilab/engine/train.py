@@ -126,7 +126,7 @@ class Trainer:
         self.status = "pending"
         self.epoch = 0
         self.step = 0
-        self.history: list[dict] = []
+        self.last_metrics: dict = {}  # the last epoch's (the whole history is in the records)
         self.diverged_at: dict | None = None
         self.confusion: np.ndarray | None = None
         self.train_seconds = 0.0
@@ -234,7 +234,7 @@ class Trainer:
         for l, (g, w) in enumerate(zip(grads, weights, strict=True)):
             metrics[f"grad_norm_{l + 1}"] = g
             metrics[f"weight_norm_{l + 1}"] = w
-        self.history.append(metrics)
+        self.last_metrics = metrics
         self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads), tuple(weights)))
         if self.epoch >= self.epochs:
             self._finish("completed")
@@ -252,7 +252,7 @@ class Trainer:
         self.emit(Finished(self.run_index, self.config.label, status, self.summary(), conf))
 
     def summary(self) -> dict:
-        last = self.history[-1] if self.history else {}
+        last = self.last_metrics
         keep = ("epoch", "step", "train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
                 "grad_ratio")
         out = {"label": self.config.label, "optimizer": self.config["optimizer"]["name"],

@@ -170,7 +170,7 @@ class NetworkScreen(ExperimentScreen):
         self._notice(snaps)
         self._progress(views)
         self._rows(views)
-        epochs = tuple(len(v.train_loss) for v in views)
+        epochs = tuple(len(v.train_loss) for v in views)  # epochs seen (the series keep few points)
         now = time.monotonic()
         # plotext redraws cost ~10-30 ms: at most twice a second, so keys stay quick
         if force or (epochs != self._seen.get("epochs") and now - self._seen.get("chart_at", 0.0) >= 0.5):

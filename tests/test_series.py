@@ -1,0 +1,71 @@
+"""A long history kept in a bounded number of points, spikes and ends kept."""
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tuilab.app.series import Series
+
+
+def test_bounded_whatever_the_length_and_every_value_accounted_for():
+    s = Series(points=16)
+    values = np.random.default_rng(0).normal(size=10_000)
+    for v in values:
+        s.append(v)
+        assert len(s.last) <= 32
+    view = s.view()
+    assert len(view) == 10_000 and 16 <= len(view.last) <= 32
+    w = view.width
+    for k in range(len(view.last)):  # each bucket is exactly its slice of the history
+        chunk = values[k * w:(k + 1) * w]
+        assert view.lo[k] == chunk.min() and view.hi[k] == chunk.max() and view.last[k] == chunk[-1]
+    assert view.xs[-1] == 10_000 and view.last[-1] == values[-1]
+
+
+def test_a_single_spike_survives_thinning():
+    s = Series(points=8)
+    for i in range(50_000):
+        s.append(100.0 if i == 31_337 else 1.0)
+    xs, ys = s.view().envelope()
+    assert max(ys) == 100.0 and min(ys) == 1.0
+    k = ys.index(100.0)
+    w = s.view().width
+    assert xs[k] - w < 31_338 <= xs[k]  # drawn at the bucket that holds it
+
+
+def test_nan_values_are_skipped_for_the_range_but_kept_as_last():
+    s = Series(points=2)
+    for v in [1.0, math.nan, 3.0, math.nan, math.nan, math.nan, 2.0, 5.0]:
+        s.append(v)
+    view = s.view()
+    assert view.width == 2 and len(view.last) == 4
+    assert view.lo[2] != view.lo[2]  # a bucket of NaNs only has no range
+    assert view.lo[0] == 1.0 and view.hi[1] == 3.0 and math.isnan(view.last[1])
+    assert view.finite_last() == [5.0]
+
+
+def test_view_is_made_once_per_change():
+    s = Series()
+    s.append(1.0)
+    assert s.view() is s.view()
+    before = s.view()
+    s.append(2.0)
+    assert s.view() is not before and len(s.view()) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=False, width=32), max_size=400), st.integers(1, 9))
+def test_range_matches_the_history(values, points):
+    s = Series(points=points)
+    for v in values:
+        s.append(v)
+    view = s.view()
+    assert len(view) == len(values) and len(view.last) <= 2 * points
+    finite = [v for v in values if math.isfinite(v)]
+    lows = [x for x in view.lo if x == x]
+    if finite:
+        assert min(lows) == min(finite) and max(x for x in view.hi if x == x) == max(finite)
+    else:
+        assert lows == []
