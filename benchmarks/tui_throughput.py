@@ -40,7 +40,7 @@ def headless_worker(preset: str, epochs: int, dataset: str | None, jobs: int, ou
 
 def headless(preset: str, epochs: int, dataset: str | None, jobs: int, out: Path) -> dict:
     cmd = [sys.executable, __file__, "--worker", preset, "--epochs", str(epochs), "--jobs", str(jobs),
-           "--out", str(out)] + (["--dataset", dataset] if dataset else [])
+           "--out", str(out), "--dataset", dataset or ""]  # "": the preset's own data set
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
@@ -58,23 +58,87 @@ async def in_tui(preset: str, epochs: int, dataset: str | None, root: Path) -> d
     return {"wall": wall, "status": summary["status"], "samples_per_second": summary["runs"][0]["samples_per_second"]}
 
 
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+    except (OSError, StopIteration):
+        return float("nan")
+
+
+async def long_in_tui(preset: str, epochs: int, root: Path, size=(120, 40)) -> dict:
+    """Epochs a second over the first and the last tenth of a long run in the dashboard, the UI
+    thread's CPU share meanwhile, and the process's memory."""
+    import resource
+
+    from tuilab.app.app import make_app
+
+    app = make_app(preset, [("train.epochs", epochs)], out_root=root)
+    marks = []  # (wall, UI-thread CPU, epochs of the slowest run)
+    async with app.run_test(size=size) as pilot:
+        while not app.lives:
+            await asyncio.sleep(0.05)
+        live = app.lives[0]
+        rss0 = _rss_mb()
+        while live.running or live.outcome is None:
+            runs = live.snapshot().runs
+            marks.append((time.perf_counter(), time.thread_time(), min((r.epoch for r in runs), default=0)))
+            await asyncio.sleep(0.25)
+        await pilot.pause(0.2)
+    rss1 = _rss_mb()
+
+    def rate(lo: float, hi: float) -> float:
+        inside = [(t, e) for t, _, e in marks if lo * epochs <= e <= hi * epochs]
+        (t0, e0), (t1, e1) = inside[0], inside[-1]
+        return (e1 - e0) / (t1 - t0) if t1 > t0 else float("nan")
+
+    busy = [m for m in marks if 0 < m[2] < epochs]
+    ui = (busy[-1][1] - busy[0][1]) / (busy[-1][0] - busy[0][0]) if len(busy) > 1 else float("nan")
+    return {"first": rate(0.0, 0.1), "last": rate(0.9, 1.0), "ui_cpu": ui, "rss_start": rss0, "rss_end": rss1,
+            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "wall": marks[-1][0] - marks[0][0]}
+
+
+def long_report(preset: str, epochs: int, tmp: Path) -> None:
+    h = headless(preset, epochs, None, 1, tmp / f"long-h-{preset}")
+    t = asyncio.run(long_in_tui(preset, epochs, tmp / f"long-t-{preset}"))
+    h_rate = epochs / h["wall"]
+    print(f"{preset}, {epochs:,} epochs in the dashboard (120x40):")
+    print(f"  epochs/s  first tenth {t['first']:,.0f}, last tenth {t['last']:,.0f} "
+          f"({t['last'] / t['first']:.0%} of the first); headless {h_rate:,.0f} over the whole run "
+          f"(last tenth {t['last'] / h_rate:.0%} of it)")
+    print(f"  UI thread {t['ui_cpu']:.0%} of a core while training; resident memory {t['rss_start']:.0f} MB "
+          f"at the start, {t['rss_end']:.0f} MB at the end, peak {t['peak_rss']:.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="shallow-sigmoid", help="the one-run preset")
-    ap.add_argument("--dataset", default="fashion-mnist")
+    ap.add_argument("--dataset", default="fashion-mnist", help="for the throughput comparisons ('': the preset's)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--zoo", default="optimizer-zoo", help="the many-run preset ('' to skip)")
     ap.add_argument("--zoo-epochs", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--long", type=int, default=0, metavar="EPOCHS",
+                    help="also run spirals this many epochs (e.g. 50000) "
+                         "in the dashboard: epochs/s, first against last tenth, UI CPU, memory")
+    ap.add_argument("--long-zoo", type=int, default=0, metavar="EPOCHS", help="the 18-run zoo's epochs for --long")
+    ap.add_argument("--only-long", action="store_true", help="skip the throughput comparisons")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        print(json.dumps(headless_worker(a.worker, a.epochs, a.dataset, a.jobs, a.out)))
+        print(json.dumps(headless_worker(a.worker, a.epochs, a.dataset or None, a.jobs, a.out)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if a.long:
+            long_report("spirals", a.long, tmp)
+        if a.long_zoo:
+            long_report(a.zoo or "optimizer-zoo", a.long_zoo, tmp)
+        if a.only_long:
+            return
         h = max((headless(a.preset, a.epochs, a.dataset, 1, tmp / f"h{k}") for k in range(a.repeat)),
                 key=lambda r: r["samples_per_second"])
         t = max((asyncio.run(in_tui(a.preset, a.epochs, a.dataset, tmp / f"t{k}")) for k in range(a.repeat)),

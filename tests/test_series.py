@@ -69,3 +69,16 @@ def test_range_matches_the_history(values, points):
         assert min(lows) == min(finite) and max(x for x in view.hi if x == x) == max(finite)
     else:
         assert lows == []
+
+
+def test_coarsened_keeps_range_count_and_last():
+    s = Series(points=64)
+    values = np.random.default_rng(1).normal(size=3_001)
+    for v in values:
+        s.append(v)
+    view = s.view()
+    c = view.coarsened(10)
+    assert len(c.last) <= 10 and len(c) == 3_001
+    assert min(c.lo) == values.min() and max(c.hi) == values.max() and c.last[-1] == values[-1]
+    assert c.xs[-1] == 3_001 and all(a < b for a, b in zip(c.xs, c.xs[1:], strict=False))
+    assert view.coarsened(10_000) is view

@@ -47,6 +47,19 @@ class SeriesView:
         """The 1-based index of each bucket's last value (an epoch number)."""
         return tuple(min((k + 1) * self.width, self.count) for k in range(len(self.last)))
 
+    def coarsened(self, buckets: int) -> SeriesView:
+        """The same history in at most `buckets` buckets (whole groups of neighbours merged)."""
+        n = len(self.last)
+        if n <= buckets:
+            return self
+        k = -(-n // buckets)
+        lo, hi, last = [], [], []
+        for i in range(0, n, k):
+            lo.append(min((v for v in self.lo[i:i + k] if v == v), default=math.nan))
+            hi.append(max((v for v in self.hi[i:i + k] if v == v), default=math.nan))
+            last.append(self.last[min(i + k, n) - 1])
+        return _Coarse(self.count, self.width * k, tuple(lo), tuple(hi), tuple(last))
+
     def finite_last(self) -> list[float]:
         return [v for v in self.last if math.isfinite(v)]
 
@@ -64,6 +77,10 @@ class SeriesView:
                     xs.append(x)
                     ys.append(y)
         return xs, ys
+
+
+class _Coarse(SeriesView):
+    """A coarsened view: its buckets hold `width` values, but the last one may hold fewer."""
 
 
 class Series:

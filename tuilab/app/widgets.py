@@ -72,7 +72,7 @@ class RunRow(Horizontal):
         status = "paused" if paused and view.status == "running" else view.status
         mark, style = STATUS_MARK.get(status, ("?", ""))
         label = Text.assemble((f"{mark} ", style), (view.label[:21], color_style(self.index)))
-        self.query_one(".run-label", Label).update(label)
+        self.query_one(".run-label", Label).update(label, layout=False)  # fixed sizes (DEFAULT_CSS)
         self.query_one(".loss", Sparkline).data = _finite(view.losses) or [0.0]
         acc = view.val_accuracy.finite_last() or view.test_accuracy.finite_last()
         self.query_one(".acc", Sparkline).data = acc or [0.0]
@@ -82,7 +82,7 @@ class RunRow(Horizontal):
             last_acc = acc[-1] if acc else math.nan
             figures = Text(f"ep {view.epoch}/{view.epochs} acc {fmt(last_acc, '.1%')} "
                            f"{fmt(view.samples_per_second, ',.0f')}/s")
-        self.query_one(".figures", Label).update(figures)
+        self.query_one(".figures", Label).update(figures, layout=False)
 
 
 def color_style(k: int) -> str:
@@ -131,7 +131,8 @@ class CurvesPlot(PlotextPlot):
         drawn = False
         for k, r in enumerate(runs):
             acc = r.val_accuracy if r.val_accuracy.finite_last() else r.test_accuracy
-            xs, ys = (r.train_loss if what == "loss" else acc).envelope()  # at most ~500 points a run
+            # no more points than the plot has braille dots across, spikes kept (app.series)
+            xs, ys = (r.train_loss if what == "loss" else acc).coarsened(max(16, self.size.width)).envelope()
             if not xs:
                 continue
             plt.plot(xs, ys, color=color(k), marker="braille", label=r.label[:18])

@@ -16,7 +16,17 @@ from tuilab.app.live import LiveExperiment, RunView
 from tuilab.app.widgets import CurvesPlot, GradBars, RunRow, duration, fmt
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-REFRESH_SECONDS = 0.1  # at most ~10 redraws a second, whatever the event rate
+REFRESH_SECONDS = 0.2  # at most 5 redraws a second, whatever the event rate (keys redraw at once)
+CHART_SECONDS = 1.0  # plotext builds its chart in Python: ~40-70 ms, so once a second at most
+
+
+def _update_if_changed(widget: Static, text: Text) -> None:
+    """Update only when the text differs: every update of an auto-sized widget costs a layout pass
+    of the screen (~30 ms with the dashboard's widgets), ten times a second while a run trains."""
+    key = (text.plain, tuple((str(s.style), s.start, s.end) for s in text.spans), str(text.style))
+    if getattr(widget, "_tuilab_shown", None) != key:
+        widget._tuilab_shown = key
+        widget.update(text)
 
 
 class ExperimentScreen(Screen):
@@ -173,7 +183,7 @@ class NetworkScreen(ExperimentScreen):
         epochs = tuple(len(v.train_loss) for v in views)  # epochs seen (the series keep few points)
         now = time.monotonic()
         # plotext redraws cost ~10-30 ms: at most twice a second, so keys stay quick
-        if force or (epochs != self._seen.get("epochs") and now - self._seen.get("chart_at", 0.0) >= 0.5):
+        if force or (epochs != self._seen.get("epochs") and now - self._seen.get("chart_at", 0.0) >= CHART_SECONDS):
             self._seen["epochs"] = epochs
             self._seen["chart_at"] = now
             self.query_one("#curves", CurvesPlot).show(views, self.curve)
@@ -201,7 +211,7 @@ class NetworkScreen(ExperimentScreen):
         text = Text.assemble(("net ", "dim"), parts["architecture"].split(",")[0], ("  act ", "dim"),
                              parts["activation"], ("  init ", "dim"), parts["init"], ("  opt ", "dim"),
                              parts["optimizers"][:30], ("  batch ", "dim"), parts["batch"], used)
-        self.query_one("#settings", Static).update(text)
+        _update_if_changed(self.query_one("#settings", Static), text)
 
     def _notice(self, snaps) -> None:
         notice = self.query_one("#notice", Static)
@@ -209,14 +219,17 @@ class NetworkScreen(ExperimentScreen):
         errors = [s.error for s in snaps if s.error]
         notes = [n for s in snaps for n in s.notices]
         if compiling:
-            notice.update(Text(f"{SPINNER[self._spin]} compiling kernels, first run only…", style="bold yellow"))
+            text = Text(f"{SPINNER[self._spin]} compiling kernels, first run only…", style="bold yellow")
         elif errors:
-            notice.update(Text(errors[-1], style="bold red"))
+            text = Text(errors[-1], style="bold red")
         elif notes:
-            notice.update(Text(notes[-1], style="yellow"))
+            text = Text(notes[-1], style="yellow")
         else:
-            notice.update("")
-        notice.display = bool(compiling or errors or notes)
+            text = Text("")
+        _update_if_changed(notice, text)
+        shown = bool(compiling or errors or notes)
+        if notice.display != shown:
+            notice.display = shown
 
     def _progress(self, views: list[RunView]) -> None:
         live = [v for v in views if v.status == "running"]
@@ -231,7 +244,7 @@ class NetworkScreen(ExperimentScreen):
                                  f"{fmt(sum(rates), ',.0f')} samples/s  step {v.step:,}/{v.total_steps:,}  "
                                  f"elapsed {duration(v.elapsed)}  ",
                                  (f"{len(live)} of {len(views)} runs training", "dim"))
-        self.query_one("#progress", Static).update(text)
+        self.query_one("#progress", Static).update(text, layout=False)  # one line, always: no layout pass
 
     def _rows(self, views: list[RunView]) -> None:
         box = self.query_one("#runs", VerticalScroll)
