@@ -47,7 +47,7 @@ def on_path(monkeypatch):
         def counted(c, _run=p.run, _name=name):
             ran.append(_name)
             return _run(c)
-        monkeypatch.setitem(paths.PATHS, name, paths.Path(p.name, p.cores, p.blas, counted))
+        monkeypatch.setitem(paths.PATHS, name, paths.Path(p.name, p.cores, p.blas, counted, p.splits))
 
     def use(name):
         monkeypatch.setenv("TUILAB_PATH", name)

@@ -59,11 +59,6 @@ def set_blas_threads(n: int) -> None:
         _threads = n
 
 
-def blas_threads() -> int | None:
-    """The count last set here (None before the first)."""
-    return _threads
-
-
 def describe() -> str:
     """One line: which BLAS the kernels call and its threads, for --verbose."""
     libs = numba_blas()

@@ -214,12 +214,13 @@ class Path:
     cores: int
     blas: int
     run: object  # Chunk -> steps done
+    splits: bool = False  # shares the first layer's columns: needs a later layer and 16+ columns a side
 
     def fits(self, net: MLP, cores: int) -> bool:
         """Whether it can run this network with this many cores (what it needs, not whether it pays)."""
         if self.cores > cores:
             return False
-        if self.name.startswith("split"):
+        if self.splits:
             return SPLIT_AVAILABLE and net.layout.n_layers >= 2 and int(net.layout.sizes[0]) >= 32
         return True
 
@@ -228,8 +229,8 @@ PATHS = {p.name: p for p in (
     Path("1 thread", 1, 1, _plain),
     Path("BLAS x2", 2, 2, _plain),
     Path("gather ahead", 2, 1, _gathered_ahead),
-    Path("split 1/3", 2, 1, lambda c: _column_split(c, 1 / 3)),
-    Path("split 1/2", 2, 1, lambda c: _column_split(c, 1 / 2)),
+    Path("split 1/3", 2, 1, lambda c: _column_split(c, 1 / 3), splits=True),
+    Path("split 1/2", 2, 1, lambda c: _column_split(c, 1 / 2), splits=True),
 )}
 
 
