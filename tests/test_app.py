@@ -204,3 +204,29 @@ async def test_deep_sigmoid_looks_different_from_deep_relu(preset, word, tmp_pat
         await pilot.pause(0.1)
         bars = str(app.screen.query_one(GradBars).render())
         assert word in bars and bars.count("\nL") == 9  # one bar per layer
+
+
+async def test_rows_out_of_view_catch_up_when_scrolled_to(tmp_path):
+    """Rows scrolled out of the runs list are not redrawn while hidden, and show the latest when seen."""
+    runs = [{"label": f"run {k}", "optimizer": {"name": "sgd", "lr": 0.01 * (k + 1)}} for k in range(12)]
+    from tuilab.engine.config import build_experiment
+
+    exp = build_experiment({"data": {"name": "spirals", "n_samples": 400}, "model": {"hidden": [8]},
+                            "optimizer": {"name": "sgd", "lr": 0.01}, "train": {"epochs": 3, "batch_size": 32},
+                            "runs": runs}, "rows.toml", "rows")
+    app = make_app(out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = NetworkScreen("rows", exp)
+        await app.push_screen(screen)
+        screen.start()
+        await wait_for(pilot, lambda: app.lives and not app.lives[0].running and app.lives[0].outcome is not None)
+        await pilot.pause(0.5)
+        rows = list(screen.query(RunRow))
+        assert len(rows) == 12
+        last = rows[-1]
+        box = screen.query_one("#runs")
+        assert last.virtual_region.y >= box.size.height  # below the fold
+        assert last.view.status != "completed"  # not redrawn while out of view
+        box.scroll_end(animate=False)
+        await pilot.pause(0.5)
+        assert last.view.status == "completed" and "ep 3/3" in str(last.query_one(".figures").render())

@@ -249,11 +249,15 @@ class NetworkScreen(ExperimentScreen):
     def _rows(self, views: list[RunView]) -> None:
         box = self.query_one("#runs", VerticalScroll)
         rows = {r.view.key: r for r in self.query(RunRow)}
+        top, bottom = box.scroll_offset.y, box.scroll_offset.y + max(box.size.height, 1)
         for k, v in enumerate(views):
             row = rows.get(v.key)
             if row is None:
                 box.mount(RunRow(v, k))
             elif row.is_mounted:
+                r = row.virtual_region
+                if r.height and (r.y + r.height <= top or r.y >= bottom):
+                    continue  # scrolled out of view: brought up to date when it scrolls back in
                 row.show(v, self.paused)
 
     def _results(self, views: list[RunView]) -> None:
