@@ -24,11 +24,11 @@ import argparse
 import json
 import math
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
+from _subprocess import json_from
 
 MNIST = (784, 10, 60_000)
 # name -> (input, hidden, output, rows, activation, batch (0: full), optimizer)
@@ -194,13 +194,8 @@ def time_torch(name: str, repeat: int, seconds: float, threads: int) -> list[flo
 
 def torch_in_subprocess(cells, repeat, seconds, threads) -> tuple[dict | None, str]:
     """{cell: samples/s} from one PyTorch process, or (None, the last line it printed)."""
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", "torch", "--cells", ",".join(cells), "--repeat", str(repeat),
-         "--seconds", str(seconds), "--threads", str(threads)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        return None, lines[-1] if lines else f"exit code {proc.returncode}"
-    return json.loads(proc.stdout), ""
+    return json_from([sys.executable, __file__, "--worker", "torch", "--cells", ",".join(cells), "--repeat",
+                      str(repeat), "--seconds", str(seconds), "--threads", str(threads)])
 
 
 def main(argv=None) -> int:

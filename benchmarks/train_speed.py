@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 
 import numpy as np
+from _subprocess import json_from
 
 N_SAMPLES, N_FEATURES, N_CLASSES = 60_000, 784, 10
 
@@ -111,14 +111,8 @@ def time_torch(case: str, runs: int, threads: int) -> list[float]:
 
 def torch_in_subprocess(case: str, runs: int, threads: int) -> tuple[list[float] | None, str]:
     """(epoch times, "") or (None, the last line the failed PyTorch run printed)."""
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", "torch", "--cases", case, "--runs", str(runs),
-         "--threads", str(threads)],
-        capture_output=True, text=True)
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        return None, lines[-1] if lines else f"exit code {proc.returncode}"
-    return json.loads(proc.stdout), ""
+    return json_from([sys.executable, __file__, "--worker", "torch", "--cases", case, "--runs", str(runs),
+                      "--threads", str(threads)])
 
 
 def main(argv=None) -> int:
