@@ -1,7 +1,8 @@
 """Presets: every shipped one loads; mistakes are one clear line naming file and key."""
 
-import pytest
 import tomllib
+
+import pytest
 
 from tuilab.engine import config
 from tuilab.engine.config import build_experiment, load_experiment, parse_override

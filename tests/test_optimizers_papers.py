@@ -161,3 +161,20 @@ def test_same_kernel_moves_a_big_vector_and_a_point():
     for g in grads:
         opt_pt.step(pt, g[[17, 599_999]].copy())
     np.testing.assert_array_equal(pt, traj_big[[17, 599_999]])
+
+
+def test_demon_past_its_steps_is_plain_sgd(problem):
+    """Past demon_steps the momentum has decayed to 0 and stays there: each later step is v = -lr g,
+    theta += v, plain gradient descent from wherever Demon left theta (no Demon formula in this check)."""
+    T = 100
+    traj, grads = run("demon_momentum", problem, lr=0.02, momentum=0.9, demon_steps=T)
+    for t in range(T + 1, STEPS):
+        np.testing.assert_allclose(traj[t], traj[t - 1] - 0.02 * grads[t], rtol=1e-13, atol=1e-13)
+    assert np.all(np.isfinite(traj))
+
+
+def test_demon_on_rosenbrock_past_its_steps_does_not_diverge():
+    from tuilab.engine.surfaces import descend, make_landscape
+
+    r = descend(make_landscape("rosenbrock"), "demon_momentum", (-1.5, 2.0), 300, lr=5e-4, demon_steps=100)
+    assert r.status != "diverged" and r.steps_done == 300

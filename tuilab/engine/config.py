@@ -13,10 +13,9 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from tuilab.engine import data as data_mod
 from tuilab.engine.model import (

@@ -374,8 +374,10 @@ def lion_step(theta, grad, state, scal, hp, lr):
 
 @kernel
 def demon_beta(beta_init, t, total):
-    """beta_t = beta_init (1 - t/T) / ((1 - beta_init) + beta_init (1 - t/T))  (Chen et al. 2019), t from 0."""
-    rest = 1.0 - t / total
+    """beta_t = beta_init (1 - t/T) / ((1 - beta_init) + beta_init (1 - t/T))  (Chen et al. 2019), t from 0; 0 from T on."""
+    # the schedule decays momentum to 0 at T; past it the formula turns negative (beta 0.9, T 100:
+    # beta(110) = -9) and a run longer than demon_steps diverged, so it holds at 0 there
+    rest = max(0.0, 1.0 - t / total)
     return beta_init * rest / ((1.0 - beta_init) + beta_init * rest)
 
 

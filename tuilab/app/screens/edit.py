@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-
 import tomllib
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
