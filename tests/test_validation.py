@@ -77,3 +77,22 @@ def test_mismatched_shapes_are_caught_before_the_kernel():
     with pytest.raises(TuilabError, match=r"run past the 5 samples"):
         train_steps(net, opt, theta, np.zeros((5, 4)), np.zeros((5, 2)), np.arange(5), 0,
                     np.full(2, 0.1), 5)
+
+
+def test_train_steps_checks_row_numbers_and_the_norm_buffer():
+    """The kernels have no bounds checks: a row number outside X or a grad_sq of the wrong shape would
+    read or write outside the arrays, so the checked face refuses them."""
+    net = MLP([4, 3, 2], dtype="float64")
+    theta = net.init()
+    opt = Optimizer("sgd", theta.size, np.float64)
+    X, Y = np.zeros((5, 4)), np.zeros((5, 2))
+    for order in (np.array([0, 1, 2, 3, 5]), np.array([0, 1, -1, 3, 4])):
+        with pytest.raises(TuilabError, match=r"order holds row numbers outside 0\.\.4"):
+            train_steps(net, opt, theta, X, Y, order, 0, np.full(1, 0.1), 5)
+    with pytest.raises(TuilabError, match=r"order has 6 entries for 5 rows"):
+        train_steps(net, opt, theta, X, Y, np.array([0, 1, 2, 3, 4, 0]), 0, np.full(1, 0.1), 5)
+    with pytest.raises(TuilabError, match=r"grad_sq must be float64 of shape \(2, 2\), got float64 \(1, 2\)"):
+        train_steps(net, opt, theta, X, Y, np.arange(5), 0, np.full(2, 0.1), 2, np.zeros((1, 2)))
+    with pytest.raises(TuilabError, match=r"grad_sq must be float64 of shape \(1, 2\), got float32"):
+        train_steps(net, opt, theta, X, Y, np.arange(5), 0, np.full(1, 0.1), 5, np.zeros((1, 2), np.float32))
+    assert opt.steps_taken == 0  # nothing ran
