@@ -56,7 +56,7 @@ def test_timing_leaves_the_run_untouched(fresh):
     done, losses = train_steps(net, opt, theta, X, Y, order, 0, np.full(8, 1e-3), 16)
     chosen = fresh[-1]
     net2, theta2, opt2, *_ = _setup()
-    c = paths.Chunk(net2, theta2, opt2.state, opt2.scal, opt2.hp, opt2.kind, X, Y, order, 0, np.full(8, 1e-3), 16,
+    c = paths.Chunk(net2, theta2, opt2.state, opt2.scal, opt2.hp, opt2.opt_id, X, Y, order, 0, np.full(8, 1e-3), 16,
                     np.empty(8), np.zeros((0, 2)))
     assert paths.PATHS[chosen].run(c) == done == 8
     np.testing.assert_array_equal(theta, theta2)

@@ -214,7 +214,7 @@ def time_paths(c: Chunk, fits: list[Path]) -> dict[str, float]:
 
 
 def _time(p: Path, c: Chunk, first: int, steps: int, calls: int = 1) -> float:
-    trial = Chunk(c.net, c.theta.copy(), c.state.copy(), c.scal.copy(), c.hp, c.kind, c.X, c.Y, c.order, first,
+    trial = Chunk(c.net, c.theta.copy(), c.state.copy(), c.scal.copy(), c.hp, c.opt_id, c.X, c.Y, c.order, first,
                   np.zeros(steps), c.batch_size, np.empty(steps),
                   np.empty((steps if c.grad_sq.shape[0] else 0, c.grad_sq.shape[1])))
     set_blas_threads(p.blas)

@@ -68,7 +68,7 @@ def train_steps(
         raise TuilabError(f"grad_sq must be float64 of shape ({n_steps}, {net.layout.n_layers}), "
                           f"got {grad_sq.dtype} {grad_sq.shape}")
     losses = np.full(n_steps, np.nan, np.float64)
-    chunk = Chunk(net, theta, opt.state, opt.scal, opt.hp, opt.kind, np.ascontiguousarray(X),
+    chunk = Chunk(net, theta, opt.state, opt.scal, opt.hp, opt.opt_id, np.ascontiguousarray(X),
                   np.ascontiguousarray(Y), np.ascontiguousarray(order, np.int64), first_batch,
                   np.ascontiguousarray(lrs, np.float64), batch_size, losses, grad_sq)
     done = run_path(autotune.choose(chunk, max_cores), chunk)

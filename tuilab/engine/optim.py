@@ -43,10 +43,10 @@ _BOOLS = {"nesterov", "amsgrad", "centered", "decoupled_weight_decay", "demon"}
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """One registered optimizer: its kernel id, hp order, defaults and state slots."""
+    """One registered optimizer: its step kernel, hp order, defaults and state slots."""
 
     name: str
-    kind: int
+    step: object  # a kernel in kernels.optimizers.STEP_KERNELS
     hp_order: tuple[str, ...]  # flat hp names in kernel order ("betas" expands to 2)
     defaults: dict
     slots: tuple[str, ...]
@@ -56,9 +56,9 @@ class OptimizerSpec:
     fixed: dict = field(default_factory=dict)  # hp not settable under this name (e.g. adamw)
 
     @property
-    def hyperparameters(self) -> dict:
-        """The settable hyperparameters with their defaults (torch names)."""
-        return dict(self.defaults)
+    def opt_id(self) -> int:
+        """The step kernel's row in the optimizer table: what the kernels dispatch on."""
+        return K.opt_id_of(self.step)
 
 
 def _flat_names(order):
@@ -72,6 +72,18 @@ REGISTRY: dict[str, OptimizerSpec] = {}
 
 
 def _register(spec: OptimizerSpec) -> None:
+    # a registry entry that cannot be checked or handed to a kernel fails here, at import,
+    # in words, rather than as a KeyError on the first run that sets the hyperparameter
+    if spec.step not in K.STEP_KERNELS:
+        raise TuilabError(f"optimizer {spec.name}: its step kernel is not a row of "
+                          "kernels.optimizers.STEP_KERNELS; add it there")
+    for key in (*spec.defaults, *spec.fixed):
+        if key not in _PARAM_RULES and key not in _BOOLS and key != "demon_steps":
+            raise TuilabError(f"optimizer {spec.name}: hyperparameter {key!r} has no rule; add it "
+                              "to _PARAM_RULES (a number) or _BOOLS (a switch) in engine/optim.py")
+    for key in spec.hp_order:
+        if key not in spec.defaults and key not in spec.fixed:
+            raise TuilabError(f"optimizer {spec.name}: hp_order names {key!r}, which has no default")
     REGISTRY[spec.name] = spec
 
 
@@ -79,79 +91,79 @@ _SGD_ORDER = ("momentum", "dampening", "weight_decay", "nesterov")
 _ADAM_ORDER = ("betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")
 _ADAM_DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)
 
-_register(OptimizerSpec("sgd", K.SGD, _SGD_ORDER,
+_register(OptimizerSpec("sgd", K.sgd_step, _SGD_ORDER,
                         dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
                         ("momentum_buffer",), "stochastic gradient descent (torch.optim.SGD)",
                         momentum_param="momentum"))
-_register(OptimizerSpec("momentum", K.SGD, _SGD_ORDER,
+_register(OptimizerSpec("momentum", K.sgd_step, _SGD_ORDER,
                         dict(lr=1e-2, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False),
                         ("momentum_buffer",), "SGD with heavy-ball momentum 0.9",
                         momentum_param="momentum"))
-_register(OptimizerSpec("nesterov", K.SGD, _SGD_ORDER,
+_register(OptimizerSpec("nesterov", K.sgd_step, _SGD_ORDER,
                         dict(lr=1e-2, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=True),
                         ("momentum_buffer",), "SGD with Nesterov momentum 0.9",
                         momentum_param="momentum"))
-_register(OptimizerSpec("adagrad", K.ADAGRAD, ("lr_decay", "weight_decay", "eps"),
+_register(OptimizerSpec("adagrad", K.adagrad_step, ("lr_decay", "weight_decay", "eps"),
                         dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                              eps=1e-10),
                         ("sum",), "Adagrad (torch.optim.Adagrad)",
                         slot_init={"sum": "initial_accumulator_value"}))
-_register(OptimizerSpec("rmsprop", K.RMSPROP,
+_register(OptimizerSpec("rmsprop", K.rmsprop_step,
                         ("alpha", "eps", "weight_decay", "momentum", "centered"),
                         dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                              centered=False),
                         ("square_avg", "momentum_buffer", "grad_avg"),
                         "RMSProp (torch.optim.RMSprop)", momentum_param="momentum"))
-_register(OptimizerSpec("adadelta", K.ADADELTA, ("rho", "eps", "weight_decay"),
+_register(OptimizerSpec("adadelta", K.adadelta_step, ("rho", "eps", "weight_decay"),
                         dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0),
                         ("square_avg", "acc_delta"), "Adadelta (torch.optim.Adadelta)"))
-_register(OptimizerSpec("adam", K.ADAM, _ADAM_ORDER,
+_register(OptimizerSpec("adam", K.adam_step, _ADAM_ORDER,
                         dict(_ADAM_DEFAULTS, decoupled_weight_decay=False),
                         ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), "Adam (torch.optim.Adam)",
                         momentum_param="betas[0]"))
-_register(OptimizerSpec("amsgrad", K.ADAM, _ADAM_ORDER,
+_register(OptimizerSpec("amsgrad", K.adam_step, _ADAM_ORDER,
                         dict(_ADAM_DEFAULTS, decoupled_weight_decay=False),
                         ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), "Adam with amsgrad",
                         momentum_param="betas[0]", fixed={"amsgrad": True}))
-_register(OptimizerSpec("adamw", K.ADAM, _ADAM_ORDER,
+_register(OptimizerSpec("adamw", K.adam_step, _ADAM_ORDER,
                         dict(_ADAM_DEFAULTS, weight_decay=1e-2),
                         ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
                         "Adam with decoupled weight decay (torch.optim.AdamW)",
                         momentum_param="betas[0]", fixed={"decoupled_weight_decay": True}))
-_register(OptimizerSpec("nadam", K.NADAM,
+_register(OptimizerSpec("nadam", K.nadam_step,
                         ("betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay"),
                         dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                              momentum_decay=4e-3, decoupled_weight_decay=False),
                         ("exp_avg", "exp_avg_sq"), "NAdam (torch.optim.NAdam)",
                         momentum_param="betas[0]"))
-_register(OptimizerSpec("radam", K.RADAM,
+_register(OptimizerSpec("radam", K.radam_step,
                         ("betas", "eps", "weight_decay", "decoupled_weight_decay"),
                         dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                              decoupled_weight_decay=False),
                         ("exp_avg", "exp_avg_sq"), "RAdam (torch.optim.RAdam)",
                         momentum_param="betas[0]"))
-_register(OptimizerSpec("adamax", K.ADAMAX, ("betas", "eps", "weight_decay"),
+_register(OptimizerSpec("adamax", K.adamax_step, ("betas", "eps", "weight_decay"),
                         dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
                         ("exp_avg", "exp_inf"), "Adamax (torch.optim.Adamax)",
                         momentum_param="betas[0]"))
-_register(OptimizerSpec("qhm", K.QHM, ("momentum", "nu", "weight_decay", "decoupled_weight_decay"),
+_register(OptimizerSpec("qhm", K.qhm_step, ("momentum", "nu", "weight_decay", "decoupled_weight_decay"),
                         dict(lr=1e-2, momentum=0.999, nu=0.7, weight_decay=0.0,
                              decoupled_weight_decay=False),
                         ("momentum_buffer",), "quasi-hyperbolic momentum (Ma & Yarats 2019)",
                         momentum_param="momentum"))
-_register(OptimizerSpec("qhadam", K.QHADAM,
+_register(OptimizerSpec("qhadam", K.qhadam_step,
                         ("betas", "nus", "eps", "weight_decay", "decoupled_weight_decay"),
                         dict(lr=1e-3, betas=(0.995, 0.999), nus=(0.7, 1.0), eps=1e-8,
                              weight_decay=0.0, decoupled_weight_decay=False),
                         ("exp_avg", "exp_avg_sq"), "quasi-hyperbolic Adam (Ma & Yarats 2019)",
                         momentum_param="betas[0]"))
-_register(OptimizerSpec("qhadamw", K.QHADAM,
+_register(OptimizerSpec("qhadamw", K.qhadam_step,
                         ("betas", "nus", "eps", "weight_decay", "decoupled_weight_decay"),
                         dict(lr=1e-3, betas=(0.995, 0.999), nus=(0.7, 1.0), eps=1e-8,
                              weight_decay=1e-2),
                         ("exp_avg", "exp_avg_sq"), "QHAdam with decoupled weight decay",
                         momentum_param="betas[0]", fixed={"decoupled_weight_decay": True}))
-_register(OptimizerSpec("lion", K.LION, ("betas", "weight_decay"),
+_register(OptimizerSpec("lion", K.lion_step, ("betas", "weight_decay"),
                         dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0),
                         ("exp_avg",), "Lion, sign momentum (Chen et al. 2023)",
                         momentum_param="betas[0]"))
@@ -164,7 +176,7 @@ def _momentum_default(spec: OptimizerSpec) -> float:
 # Demon variants of every optimizer whose momentum is on by default (not plain sgd/rmsprop).
 for _base in [s for s in REGISTRY.values() if _momentum_default(s) > 0]:
     _register(OptimizerSpec(
-        f"demon_{_base.name}", _base.kind, _base.hp_order, dict(_base.defaults, demon_steps=0),
+        f"demon_{_base.name}", _base.step, _base.hp_order, dict(_base.defaults, demon_steps=0),
         _base.slots, f"{_base.summary} with Demon decaying momentum (Chen et al. 2019)",
         _base.momentum_param, _base.slot_init, dict(_base.fixed, demon=True)))
 del _base
@@ -260,8 +272,8 @@ class Optimizer:
                 self.spec.momentum_param)
 
     @property
-    def kind(self) -> int:
-        return self.spec.kind
+    def opt_id(self) -> int:
+        return self.spec.opt_id
 
     @property
     def steps_taken(self) -> int:
@@ -279,12 +291,5 @@ class Optimizer:
     def step(self, theta: np.ndarray, grad: np.ndarray, lr: float | None = None) -> None:
         """One update of theta in place with gradient grad."""
         self._check(theta, grad)
-        K.optimizer_step(self.kind, theta, grad, self.state, self.scal, self.hp,
+        K.optimizer_step(self.opt_id, theta, grad, self.state, self.scal, self.hp,
                          self.lr if lr is None else float(lr))
-
-    def run(self, theta: np.ndarray, grads: np.ndarray, lrs=None) -> None:
-        """len(grads) updates in one kernel call: grads[k] is the k-th step's gradient."""
-        self._check(theta, grads[0] if len(grads) else theta)
-        lrs = np.full(len(grads), self.lr) if lrs is None else np.asarray(lrs, np.float64)
-        K.optimizer_run(self.kind, theta, np.ascontiguousarray(grads, self.dtype), self.state,
-                        self.scal, self.hp, lrs)

@@ -40,7 +40,7 @@ class Chunk:
     state: np.ndarray
     scal: np.ndarray
     hp: np.ndarray
-    kind: int
+    opt_id: int  # the optimizer: a row of kernels.optimizers.STEP_KERNELS
     X: np.ndarray
     Y: np.ndarray
     order: np.ndarray
@@ -54,7 +54,7 @@ class Chunk:
     def kernel_head(self):
         if self.grad is None:
             self.grad = np.empty_like(self.theta)
-        return self.theta, self.grad, self.state, self.scal, self.hp, self.kind
+        return self.theta, self.grad, self.state, self.scal, self.hp, self.opt_id
 
     def kernel_tail(self):
         L = self.net.layout
@@ -174,7 +174,7 @@ def _column_split(c: Chunk, share: float) -> int:
     def partner():
         fpu = current_fpu()
         try:
-            return partner_steps(Wb, Sb, scal_b, c.hp, c.kind, c.X, c.order, c.first_batch, n_steps, bs, lead,
+            return partner_steps(Wb, Sb, scal_b, c.hp, c.opt_id, c.X, c.order, c.first_batch, n_steps, bs, lead,
                                  n_in, c.lrs, z_part, dz, flags, partner_sq)
         finally:
             flags[STOP] = 1  # the lead never waits on a partner that has left
@@ -182,7 +182,7 @@ def _column_split(c: Chunk, share: float) -> int:
 
     pending = _partners().submit(partner)
     try:
-        done = lead_steps(Wa, Sa, scal_a, rest, rest_state, scal_lead, c.hp, c.kind, c.X, c.Y, c.order,
+        done = lead_steps(Wa, Sa, scal_a, rest, rest_state, scal_lead, c.hp, c.opt_id, c.X, c.Y, c.order,
                           c.first_batch, n_steps, bs, 0, lead, *sub, net.acts, net.loss, c.lrs, c.losses,
                           z_part, dz, flags, c.grad_sq)
     finally:

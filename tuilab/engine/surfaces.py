@@ -19,7 +19,7 @@ class Landscape:
     """A test function: its kernel id, parameters, minimisers, minimum and a plotting window."""
 
     name: str
-    kind: int
+    surface_id: int
     params: tuple[float, ...]
     minima: tuple[tuple[float, float], ...]
     f_min: float | None
@@ -34,7 +34,7 @@ class Landscape:
         out = np.empty(np.broadcast(x, y).shape)
         p = np.array(self.params, np.float64)
         for idx in np.ndindex(out.shape):
-            out[idx] = K.surface_value(self.kind, float(np.broadcast_to(x, out.shape)[idx]),
+            out[idx] = K.surface_value(self.surface_id, float(np.broadcast_to(x, out.shape)[idx]),
                                        float(np.broadcast_to(y, out.shape)[idx]), p)
         return out if out.shape else float(out)
 
@@ -43,20 +43,20 @@ class Landscape:
         x0, x1, y0, y1 = window or self.window
         xs = np.linspace(x0, x1, nx)
         ys = np.linspace(y0, y1, ny)
-        return xs, ys, _grid_values(self.kind, np.array(self.params, np.float64), xs, ys)
+        return xs, ys, _grid_values(self.surface_id, np.array(self.params, np.float64), xs, ys)
 
     def gradient(self, x: float, y: float) -> np.ndarray:
         g = np.empty(2)
-        K.surface_grad(self.kind, float(x), float(y), np.array(self.params, np.float64), g)
+        K.surface_grad(self.surface_id, float(x), float(y), np.array(self.params, np.float64), g)
         return g
 
 
 @K.kernel
-def _grid_values(kind, p, xs, ys):
+def _grid_values(surface_id, p, xs, ys):
     out = np.empty((ys.shape[0], xs.shape[0]))
     for i in range(ys.shape[0]):
         for j in range(xs.shape[0]):
-            out[i, j] = K.surface_value(kind, xs[j], ys[i], p)
+            out[i, j] = K.surface_value(surface_id, xs[j], ys[i], p)
     return out
 
 
@@ -196,8 +196,8 @@ def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points:
     path = np.empty((min(steps // stride + 2, max_points), 4))
     minima = np.array(landscape.minima, np.float64).reshape(-1, 2)
     rows, done, hit, status = K.surface_descent(
-        landscape.kind, np.array(landscape.params, np.float64), theta, opt.state, opt.scal, opt.hp,
-        opt.kind, float(opt.lr), steps, minima, TOLERANCE, stride, path)
+        landscape.surface_id, np.array(landscape.params, np.float64), theta, opt.state, opt.scal, opt.hp,
+        opt.opt_id, float(opt.lr), steps, minima, TOLERANCE, stride, path)
     path = path[:rows]
     return SurfaceResult(label or optimizer, optimizer, float(opt.lr), path[:, 0].astype(np.int64),
                          path[:, 1:3].copy(), path[:, 3].copy(), int(done), None if hit < 0 else int(hit),

@@ -50,7 +50,7 @@ def compile_network_kernels(dtype: str = "float32") -> None:
         if path.fits(net, cores=2):
             theta = net.init("xavier_normal", "zeros", 0)
             opt = Optimizer("sgd", net.layout.size, net.dtype)
-            run_path(path, Chunk(net, theta, opt.state, opt.scal, opt.hp, opt.kind, X, Y, np.arange(4), 0,
+            run_path(path, Chunk(net, theta, opt.state, opt.scal, opt.hp, opt.opt_id, X, Y, np.arange(4), 0,
                                  np.full(2, 0.1), 2, np.empty(2), np.zeros((2, 2))))
     net.evaluate(theta, X, Y)
     net.predict(theta, X)

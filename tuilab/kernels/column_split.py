@@ -62,7 +62,7 @@ def _wait_for(flags, index, value):
 
 
 @kernel
-def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
+def partner_steps(W, state, scal, hp, opt_id, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
                   flags, grad_sq):
     """The partner's side of n_steps: columns lo:hi of the first layer (W: its (width, hi - lo) block).
 
@@ -92,14 +92,14 @@ def partner_steps(W, state, scal, hp, kind, X, order, first_batch, n_steps, batc
         if grad_sq.shape[0] > 0:
             flat = g.reshape(-1)
             grad_sq[s] = np.dot(flat, flat)
-        optimizer_step(kind, W.reshape(-1), g.reshape(-1), state, scal, hp, lrs[s])
+        optimizer_step(opt_id, W.reshape(-1), g.reshape(-1), state, scal, hp, lrs[s])
         done = s + 1
     restore_fpu(fpu)
     return done
 
 
 @kernel
-def lead_steps(W, state1, scal1, rest, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
+def lead_steps(W, state1, scal1, rest, state, scal, hp, opt_id, X, Y, order, first_batch, n_steps,
                batch_size, lo, hi, w_off, b_off, sizes, acts, loss, lrs, losses, z_part, dz, flags,
                grad_sq):
     """The lead's side of n_steps: columns lo:hi of the first layer and everything after it.
@@ -159,8 +159,8 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, kind, X, Y, order, first
             for l in range(L):
                 gl = grest[w_off[l]:b_off[l] + sizes[l + 1]]
                 grad_sq[s, l + 1] = np.dot(gl, gl)
-        optimizer_step(kind, W.reshape(-1), g.reshape(-1), state1, scal1, hp, lrs[s])
-        optimizer_step(kind, rest, grest, state, scal, hp, lrs[s])
+        optimizer_step(opt_id, W.reshape(-1), g.reshape(-1), state1, scal1, hp, lrs[s])
+        optimizer_step(opt_id, rest, grest, state, scal, hp, lrs[s])
         done = s + 1
     store_release(flags, STOP, 1)
     restore_fpu(fpu)

@@ -187,7 +187,7 @@ def mlp_evaluate(theta, X, Y, w_off, b_off, sizes, acts, loss, out, batch):
 
 
 @kernel
-def train_chunk(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
+def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, n_steps,
                 batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq):
     """Run n_steps minibatch steps (forward, backward, update) without returning to Python.
 
@@ -201,14 +201,14 @@ def train_chunk(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_
     Subnormal results are flushed to zero while it runs (see kernels.fpu).
     """
     fpu = flush_denormals_on()
-    done = _train_steps(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
+    done = _train_steps(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, n_steps,
                         batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq)
     restore_fpu(fpu)
     return done
 
 
 @kernel
-def _train_steps(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n_steps,
+def _train_steps(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, n_steps,
                  batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq):
     in_order = order.shape[0] == 0
     N = X.shape[0] if in_order else order.shape[0]
@@ -241,5 +241,5 @@ def _train_steps(theta, grad, state, scal, hp, kind, X, Y, order, first_batch, n
                 # float32 it is ~1e-7 relative off the float64 sum: a diagnostic, not a step.
                 g = grad[w_off[l]:b_off[l] + sizes[l + 1]]
                 grad_sq[s, l] = np.dot(g, g)
-        optimizer_step(kind, theta, grad, state, scal, hp, lrs[s])
+        optimizer_step(opt_id, theta, grad, state, scal, hp, lrs[s])
     return n_steps

@@ -20,19 +20,9 @@ theta <- theta * (1 - lr * wd) before the adaptive step (AdamW), never in a deno
 
 import math
 
-from tuilab.kernels._jit import kernel, like
+from numba import njit
 
-SGD = 0
-ADAGRAD = 1
-RMSPROP = 2
-ADADELTA = 3
-ADAM = 4
-NADAM = 5
-RADAM = 6
-ADAMAX = 7
-QHM = 8
-QHADAM = 9
-LION = 10
+from tuilab.kernels._jit import kernel, like
 
 # scal: float64 scalar state
 S_STEP = 0  # steps taken, including the current one while a kernel runs
@@ -381,41 +371,73 @@ def demon_beta(beta_init, t, total):
     return beta_init * rest / ((1.0 - beta_init) + beta_init * rest)
 
 
+# The optimizer table: an optimizer's id is its row's index. The network step and the surface
+# descent both dispatch through it (dispatch_on_id), so a new optimizer is its kernel, one row
+# here and its registry entry in engine/optim.py.
+STEP_KERNELS = (
+    sgd_step,
+    adagrad_step,
+    rmsprop_step,
+    adadelta_step,
+    adam_step,
+    nadam_step,
+    radam_step,
+    adamax_step,
+    qhm_step,
+    qhadam_step,
+    lion_step,
+)
+
+
+def opt_id_of(step) -> int:
+    """The id of a step kernel: its row in STEP_KERNELS."""
+    return STEP_KERNELS.index(step)
+
+
+def dispatch_on_id(make=None):
+    """A kernel f(opt_id, args) = make(STEP_KERNELS[opt_id])(*args); an id outside the table raises.
+
+    `make(step)` gives the kernel to run for one row (by default the step kernel itself). It is
+    built as a chain of compare-and-call closures, one per row, each calling its kernel directly:
+    a step kernel handed over as a value is lowered as a pointer to a Python object, and numba
+    will not cache a kernel that holds one (train_chunk would compile afresh in every process).
+    The closures are not cached themselves; the cached kernels that call them hold their code.
+    """
+    def link(i):
+        if i == len(STEP_KERNELS):
+            @njit(nogil=True)
+            def unknown(opt_id, args):
+                raise ValueError("unknown optimizer id")
+            return unknown
+        impl = STEP_KERNELS[i] if make is None else make(STEP_KERNELS[i])
+        rest = link(i + 1)
+
+        @njit(nogil=True, error_model="numpy")
+        def row(opt_id, args):
+            if opt_id == i:
+                return impl(*args)
+            return rest(opt_id, args)
+        return row
+    return link(0)
+
+
 @kernel
-def optimizer_step(kind, theta, grad, state, scal, hp, lr):
-    """One update of optimizer `kind` (an id above); Demon decays hp[S_DEMON_IDX] when on."""
+def begin_step(scal, hp, hp_t, demon):
+    """Count the step; with Demon on (demon: scal[S_DEMON_T] > 0), hp_t[k] <- demon_beta(hp[k], t, T)."""
     t = scal[S_STEP]
     scal[S_STEP] = t + 1.0
-    if scal[S_DEMON_T] > 0.0:
-        hp = hp.copy()
+    if demon:
         k = int(scal[S_DEMON_IDX])
-        hp[k] = demon_beta(hp[k], t, scal[S_DEMON_T])
-    if kind == SGD:
-        sgd_step(theta, grad, state, scal, hp, lr)
-    elif kind == ADAGRAD:
-        adagrad_step(theta, grad, state, scal, hp, lr)
-    elif kind == RMSPROP:
-        rmsprop_step(theta, grad, state, scal, hp, lr)
-    elif kind == ADADELTA:
-        adadelta_step(theta, grad, state, scal, hp, lr)
-    elif kind == ADAM:
-        adam_step(theta, grad, state, scal, hp, lr)
-    elif kind == NADAM:
-        nadam_step(theta, grad, state, scal, hp, lr)
-    elif kind == RADAM:
-        radam_step(theta, grad, state, scal, hp, lr)
-    elif kind == ADAMAX:
-        adamax_step(theta, grad, state, scal, hp, lr)
-    elif kind == QHM:
-        qhm_step(theta, grad, state, scal, hp, lr)
-    elif kind == QHADAM:
-        qhadam_step(theta, grad, state, scal, hp, lr)
-    else:
-        lion_step(theta, grad, state, scal, hp, lr)
+        hp_t[k] = demon_beta(hp[k], t, scal[S_DEMON_T])
+
+
+_step_by_id = dispatch_on_id()
 
 
 @kernel
-def optimizer_run(kind, theta, grads, state, scal, hp, lrs):
-    """Apply len(lrs) updates, the k-th with gradient grads[k]; a test and surface helper."""
-    for k in range(lrs.shape[0]):
-        optimizer_step(kind, theta, grads[k], state, scal, hp, lrs[k])
+def optimizer_step(opt_id, theta, grad, state, scal, hp, lr):
+    """One update of optimizer `opt_id` (a row of STEP_KERNELS) on theta in place."""
+    demon = scal[S_DEMON_T] > 0.0
+    hp_t = hp.copy() if demon else hp
+    begin_step(scal, hp, hp_t, demon)
+    _step_by_id(opt_id, (theta, grad, state, scal, hp_t, lr))

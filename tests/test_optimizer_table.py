@@ -1,0 +1,79 @@
+"""One optimizer table drives the network step and the surface descent; ids outside it raise."""
+
+import numpy as np
+import pytest
+
+from tuilab.engine import optim
+from tuilab.engine.optim import OPTIMIZER_NAMES, REGISTRY, Optimizer, OptimizerSpec
+from tuilab.engine.surfaces import descend, make_landscape
+from tuilab.errors import TuilabError
+from tuilab.kernels import optimizers as K
+from tuilab.kernels import surfaces as S
+
+STEPS = 150
+
+
+def _hyper(name):
+    # Demon's schedule shorter than the run, so the steps past T are compared too
+    return {"demon_steps": 60} if name.startswith("demon_") else {}
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+@pytest.mark.parametrize("surface", ["rosenbrock", "ill-conditioned"])
+def test_network_step_and_surface_descent_take_identical_steps(name, surface):
+    land = make_landscape(surface)
+    start = (-1.5, 2.0) if surface == "rosenbrock" else (-9.0, 3.0)
+    spec = REGISTRY[name]
+    lr = spec.defaults["lr"] * (0.1 if surface == "rosenbrock" else 1.0)
+    got = descend(land, name, start, STEPS, max_points=STEPS + 1, lr=lr, **_hyper(name))
+
+    # the network path: optimizer_step, as train_chunk calls it, fed the gradient at each point
+    opt = Optimizer(name, 2, np.float64, total_steps=STEPS, lr=lr, **_hyper(name))
+    theta = np.array(start, np.float64)
+    points = [theta.copy()]
+    for _ in range(got.steps_done):
+        opt.step(theta, np.array(land.gradient(*theta), np.float64))
+        points.append(theta.copy())
+    assert got.steps.tolist() == list(range(got.steps_done + 1))
+    np.testing.assert_array_equal(got.path, np.array(points))
+    assert got.steps_done == STEPS or got.status == "diverged"
+
+
+def test_every_row_of_the_table_is_registered_and_every_entry_has_a_row():
+    used = {spec.opt_id for spec in REGISTRY.values()}
+    assert used == set(range(len(K.STEP_KERNELS)))
+    for spec in REGISTRY.values():
+        assert K.STEP_KERNELS[spec.opt_id] is spec.step
+
+
+@pytest.mark.parametrize("bad", [len(K.STEP_KERNELS), -1, 99])
+def test_an_id_outside_the_table_raises_in_both_paths(bad):
+    theta, grad = np.zeros(2), np.ones(2)
+    state, scal, hp = np.zeros((3, 2)), np.zeros(K.N_SCALARS), np.zeros(8)
+    with pytest.raises(ValueError, match="unknown optimizer id"):
+        K.optimizer_step(bad, theta, grad, state, scal, hp, 0.1)
+    assert theta.tolist() == [0.0, 0.0]  # nothing ran (an unknown id used to run Lion)
+    path = np.empty((4, 4))
+    with pytest.raises(ValueError, match="unknown optimizer id"):
+        S.surface_descent(S.QUADRATIC, np.array([1.0]), theta, state, scal, hp, bad, 0.1, 3,
+                          np.zeros((1, 2)), 1e-3, 1, path)
+
+
+def _spec(**kw):
+    base = dict(name="trial", step=K.sgd_step, hp_order=("momentum",),
+                defaults=dict(lr=0.1, momentum=0.0), slots=("momentum_buffer",), summary="trial")
+    return OptimizerSpec(**{**base, **kw})
+
+
+def test_a_registry_entry_with_a_hyperparameter_without_a_rule_is_refused_in_words():
+    with pytest.raises(TuilabError, match="'zeta' has no rule.*_PARAM_RULES"):
+        optim._register(_spec(defaults=dict(lr=0.1, momentum=0.0, zeta=3.0)))
+    assert "trial" not in REGISTRY
+
+
+def test_a_registry_entry_whose_kernel_is_not_in_the_table_is_refused():
+    with pytest.raises(TuilabError, match="not a row of kernels.optimizers.STEP_KERNELS"):
+        optim._register(_spec(step=K.begin_step))
+    with pytest.raises(TuilabError, match="hp_order names 'nu'"):
+        optim._register(_spec(hp_order=("momentum", "nu")))
+    assert "trial" not in REGISTRY
