@@ -1,5 +1,6 @@
 """The command line end to end, in subprocesses as a person would run it."""
 
+import collections
 import json
 import os
 import signal
@@ -117,3 +118,33 @@ def test_short_real_run_on_fashion_mnist(tmp_path):
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["dataset"] == "fashion-mnist"
     assert summary["runs"][0]["test_accuracy"] > 0.7  # one epoch of a 30-unit net; chance is 0.1
+
+
+def test_ctrl_c_with_jobs_stops_every_job_and_keeps_every_finished_epoch(tmp_path):
+    """A terminal's Ctrl+C goes to the whole process group: the jobs as well as tuilab."""
+    out = tmp_path / "rec"
+    p = subprocess.Popen([sys.executable, "-m", "tuilab", "--preset", "lr-sweep", "--dataset", "digits",
+                          "--epochs", "100000", "--jobs", "2", "--out", str(out), "headless"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:  # both jobs have finished a few epochs of their first runs
+            rows = (out / "metrics.csv").read_text().splitlines()[1:] if (out / "metrics.csv").exists() else []
+            if len({r.split(",")[0] for r in rows}) >= 2 and len(rows) >= 6:
+                break
+            time.sleep(0.1)
+        os.killpg(p.pid, signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=90)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    header, *rows = (out / "metrics.csv").read_text().splitlines()
+    run_col = header.split(",").index("run")
+    per_run = collections.Counter(int(r.split(",")[run_col]) for r in rows)
+    done = {i: r["epochs_done"] for i, r in enumerate(summary["runs"]) if r["epochs_done"]}
+    assert len(done) >= 2 and done == per_run  # every finished epoch of every run, no more
+    assert all(r["status"] == "interrupted" for r in summary["runs"])  # none could finish 100000 epochs

@@ -8,9 +8,11 @@ the records up to date. Every event goes to `emit` as well.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import multiprocessing as mp
 import queue as queue_mod
+import signal
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -232,6 +234,9 @@ def _race(trainers: list[Trainer], control: Control) -> None:
 
 def _worker(experiment: Experiment, indices: list[int], data: DataOptions, events, stop, out) -> None:
     """Run some of an experiment's runs; events go back to the parent through `events`."""
+    # A terminal's Ctrl+C reaches the whole process group; the parent alone decides, and stops
+    # the jobs through `stop` at a chunk's end, as it stops runs in its own process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     train_on_one_core()  # the other jobs have the other cores
     control = Control()
     control.stop_requested = stop  # a multiprocessing Event has the same is_set()/set()
@@ -251,6 +256,18 @@ def _worker(experiment: Experiment, indices: list[int], data: DataOptions, event
         events.put(("done", indices))
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    if threading.current_thread() is not threading.main_thread():  # the dashboard's worker thread
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _run_parallel(experiment, send, control, data, jobs, summaries, confusions, records) -> None:
     ctx = mp.get_context("spawn")  # fork after OpenBLAS has started threads can hang
     events = ctx.Queue()
@@ -259,8 +276,9 @@ def _run_parallel(experiment, send, control, data, jobs, summaries, confusions, 
     out = str(records.out) if records is not None else None
     procs = [ctx.Process(target=_worker, args=(copy.deepcopy(experiment), g, data, events, stop, out),
                          daemon=True) for g in groups]
-    for p in procs:
-        p.start()
+    with _sigint_ignored():  # a spawned Python keeps an ignored SIGINT ignored while it imports
+        for p in procs:
+            p.start()
     pending = len(procs)
     try:
         while pending:
