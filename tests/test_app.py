@@ -230,3 +230,32 @@ async def test_rows_out_of_view_catch_up_when_scrolled_to(tmp_path):
         box.scroll_end(animate=False)
         await pilot.pause(0.5)
         assert last.view.status == "completed" and "ep 3/3" in str(last.query_one(".figures").render())
+
+
+async def test_pause_then_edit_shows_each_run_as_it_is_and_space_resumes_the_rest(tmp_path):
+    app = make_app("spirals", LONG, out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: views(app) and views(app)[0].step > 0)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: views(app)[0].paused)
+        await pilot.press("e")
+        app.screen.query_one("#f-lr").value = "0.003"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, NetworkScreen) and len(app.lives) == 2
+        await wait_for(pilot, lambda: views(app)[1].step > 0)  # the new run trains
+        first, second = views(app)
+        assert first.paused and first.status == "running" and not second.paused
+        step = first.step
+        await pilot.pause(0.5)
+        assert views(app)[0].step == step  # the earlier run is still paused, and shown so
+        screen.redraw(force=True)
+        header = str(screen.query_one("#progress").render())
+        assert header.startswith("training (1 paused)"), header
+        marks = [str(r.query_one(".run-label").render())[0] for r in screen.query(RunRow)]
+        assert marks == ["‖", "▶"]
+        await pilot.press("space")  # something is paused: space resumes it, pausing nothing
+        await wait_for(pilot, lambda: views(app)[0].step > step)
+        assert not any(v.paused for v in views(app)) and not screen.paused
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not any(lv.running for lv in app.lives))

@@ -5,6 +5,8 @@ and review the SVGs in tests/__snapshots__/. The network dashboard is left out: 
 samples/s and times differ run to run; the pilot tests cover it.
 """
 
+import os
+
 import pytest
 import textual
 
@@ -14,8 +16,11 @@ pytest.importorskip("pytest_textual_snapshot")
 
 # The SVGs were made with this Textual; another version draws borders and colours a
 # little differently, so compare only like with like (and regenerate on an upgrade).
-SNAPSHOT_TEXTUAL = "8.2.8"
+SNAPSHOT_TEXTUAL = "8.2.8"  # also pinned in pyproject's test extra
 if textual.__version__ != SNAPSHOT_TEXTUAL:
+    if os.environ.get("CI"):  # CI installs the test extra, so it must have them: never pass without
+        raise RuntimeError(f"snapshots need textual {SNAPSHOT_TEXTUAL} (the test extra pins it), "
+                           f"this is {textual.__version__}")
     pytest.skip(f"snapshots were made with textual {SNAPSHOT_TEXTUAL}, this is {textual.__version__}",
                 allow_module_level=True)
 

@@ -32,12 +32,15 @@ class RunView:
     optimizer: str
     lr: float
     status: str  # pending, running, completed, diverged, interrupted
+    paused: bool = False  # running, and its experiment's Control is paused
     epoch: int = 0
     epochs: int = 0
     step: int = 0
     total_steps: int = 0
     elapsed: float = 0.0
     samples_per_second: float = math.nan
+    samples: int = 0  # trained so far
+    total_samples: int = 0  # epochs x training rows, once started
     losses: tuple[float, ...] = ()  # the last LOSS_POINTS chunks' training losses
     # per epoch, thinned to a few hundred points however long the run (app.series)
     train_loss: SeriesView = SeriesView()
@@ -52,12 +55,6 @@ class RunView:
     diverged_at: tuple[int, int] | None = None  # (epoch, step)
 
     @property
-    def eta(self) -> float:
-        if not self.step or self.status != "running":
-            return math.nan
-        return (self.total_steps - self.step) * self.elapsed / self.step
-
-    @property
     def finished(self) -> bool:
         return self.status not in ("pending", "running")
 
@@ -68,9 +65,65 @@ class Snapshot:
     notices: tuple[str, ...]
     compiling: bool
     dataset: str
-    version: int
     surface_results: tuple = ()  # (run key, SurfaceResult) pairs
     error: str | None = None
+    began: float | None = None  # time.monotonic() when its thread started
+    ended: float | None = None  # and when it ended
+
+
+@dataclass(frozen=True)
+class WallProgress:
+    """Where the experiments on a screen stand, in wall-clock terms."""
+
+    elapsed: float  # seconds since the first of them began, to now or to the last one's end
+    eta: float  # seconds until every run is done at the recent rate (nan when unknown)
+    rate: float  # samples trained per wall second, all runs together, over the last few seconds
+    running: int
+    paused: int  # running runs whose experiment is paused
+
+
+class WallClock:
+    """The whole experiment's progress on the wall clock, from the snapshots a screen draws.
+
+    The ETA is the samples still to train over the rate at which they are being trained now
+    (all runs together): per-run figures said "ETA 0:50" for an 18-run zoo with eight minutes
+    to go, as each run counts only its own training time. A run not yet started is taken to
+    be as long as the started runs' mean epoch times its epochs.
+    """
+
+    WINDOW = 5.0  # seconds of samples the rate is taken over
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._marks: deque[tuple[float, int]] = deque()
+
+    def progress(self, snaps, views) -> WallProgress:
+        now = self.clock()
+        began = [s.began for s in snaps if s.began is not None]
+        live = any(s.ended is None for s in snaps if s.began is not None)
+        end = now if live or not began else max(s.ended for s in snaps if s.ended is not None)
+        elapsed = end - min(began) if began else 0.0
+        done = sum(v.samples for v in views)
+        marks = self._marks
+        if marks and done < marks[-1][1]:
+            marks.clear()  # rows were cleared: a new count
+        marks.append((now, done))
+        while len(marks) > 2 and now - marks[1][0] >= self.WINDOW:
+            marks.popleft()
+        dt = now - marks[0][0]
+        rate = (done - marks[0][1]) / dt if dt > 0 else math.nan
+        running = [v for v in views if v.status == "running"]
+        started = [v for v in views if v.total_samples]
+        per_epoch = (sum(v.total_samples / v.epochs for v in started) / len(started)) if started else math.nan
+        left = 0.0
+        for v in views:
+            if v.status == "running":
+                left += max(v.total_samples - v.samples, 0)
+            elif v.status == "pending":
+                left += per_epoch * v.epochs
+        eta = left / rate if rate > 0 and math.isfinite(left) else (0.0 if left == 0 else math.nan)
+        return WallProgress(elapsed, eta if running or left else math.nan, rate, len(running),
+                        sum(v.paused for v in running))
 
 
 class LiveExperiment:
@@ -84,28 +137,29 @@ class LiveExperiment:
         self.control = Control()
         self.out = out or (default_out(experiment.name) if records else None)
         self._lock = threading.Lock()
-        self._version = 0
         self._runs: dict[int, dict] = {}
         for i, run in enumerate(experiment.runs):
             o = run["optimizer"]
             self._runs[i] = {"key": f"{tag}:{i}", "label": run.label, "optimizer": o["name"], "lr": o["lr"],
-                             "status": "pending", "losses": deque(maxlen=LOSS_POINTS), "train_loss": Series(),
+                             "status": "pending", "epochs": run.tables.get("train", {}).get("epochs", 0),
+                             "losses": deque(maxlen=LOSS_POINTS), "train_loss": Series(),
                              "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series()}
         self._notices: list[str] = []
         self._compiling = False
         self._dataset = ""
         self._surface: list = []
         self._error: str | None = None
-        self.thread = None  # a threading.Thread, or the app's stand-in for its thread worker
+        self.thread = None  # the app's stand-in for its thread worker
         self.worker = None
         self.outcome = None
+        self._began: float | None = None
+        self._ended: float | None = None
 
     # -- the training thread's side --
 
     def on_event(self, event) -> None:
         with self._lock:
             self._fold(event)
-            self._version += 1
 
     def _fold(self, e) -> None:
         if isinstance(e, Notice):
@@ -127,10 +181,11 @@ class LiveExperiment:
         if isinstance(e, Started):
             self._dataset = e.dataset
             r.update(status="running", epochs=e.epochs, total_steps=e.epochs * e.steps_per_epoch,
-                     sizes=e.sizes)
+                     total_samples=e.epochs * e.samples_per_epoch, sizes=e.sizes)
         elif isinstance(e, Progress):
             r["losses"].append(e.loss)
-            r.update(epoch=e.epoch, step=e.step, elapsed=e.elapsed, samples_per_second=e.samples_per_second)
+            r.update(epoch=e.epoch, step=e.step, elapsed=e.elapsed, samples_per_second=e.samples_per_second,
+                     samples=e.samples)
         elif isinstance(e, EpochEnd):
             m = e.metrics
             for key in ("train_loss", "val_accuracy", "test_accuracy", "val_loss"):
@@ -145,18 +200,15 @@ class LiveExperiment:
     # -- the screen's side --
 
     def snapshot(self) -> Snapshot:
+        paused = self.control.paused  # the one place the pause lives: the Control the runs obey
         with self._lock:
             runs = []
             for r in self._runs.values():
                 d = {k: (tuple(v) if isinstance(v, (list, deque)) else v.view() if isinstance(v, Series) else v)
                      for k, v in r.items()}
-                runs.append(RunView(**d))
-            return Snapshot(tuple(runs), tuple(self._notices), self._compiling, self._dataset, self._version,
-                            tuple(self._surface), self._error)
-
-    @property
-    def version(self) -> int:
-        return self._version
+                runs.append(RunView(**d, paused=paused and d["status"] == "running"))
+            return Snapshot(tuple(runs), tuple(self._notices), self._compiling, self._dataset,
+                            tuple(self._surface), self._error, self._began, self._ended)
 
     @property
     def running(self) -> bool:
@@ -165,6 +217,7 @@ class LiveExperiment:
     def run(self) -> None:
         """The thread's body: the whole experiment, records kept whatever happens."""
         records = RunRecords(self.out) if self.out is not None else None
+        self._began = time.monotonic()
         try:
             if self.experiment.kind == "surface":
                 from tuilab.engine.surface_runner import run_surfaces
@@ -181,26 +234,13 @@ class LiveExperiment:
                 for r in self._runs.values():
                     if r["status"] in ("pending", "running"):
                         r["status"] = "interrupted"
-                self._version += 1
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self.run, name=f"tuilab-{self.tag}", daemon=True)
-        self.thread.start()
+        finally:
+            self._ended = time.monotonic()
 
     def stop(self, wait: float = 0.0) -> None:
         self.control.stop()
         if wait and self.thread is not None:
             self.thread.join(wait)
-
-    def toggle_pause(self) -> bool:
-        """Pause or resume; True when now paused."""
-        if self.control.paused:
-            self.control.resume()
-            return False
-        if self.running:
-            self.control.pause()
-            return True
-        return False
 
 
 def wait_all(experiments, timeout: float = 10.0) -> None:

@@ -61,15 +61,16 @@ class RunRow(Horizontal):
         yield Label("", classes="figures")
 
     def on_mount(self) -> None:
-        self.show(self.view, paused=False)
+        self.show(self.view)
 
-    def show(self, view: RunView, paused: bool) -> None:
+    def show(self, view: RunView) -> None:
         self.view = view
-        shown = (view.step, len(view.train_loss), view.status, paused, view.samples_per_second, view.diverged_at)
+        shown = (view.step, len(view.train_loss), view.status, view.paused, view.samples_per_second,
+                 view.diverged_at)
         if shown == self._shown:
             return  # nothing new: no widget touched, nothing to re-render
         self._shown = shown
-        status = "paused" if paused and view.status == "running" else view.status
+        status = "paused" if view.paused else view.status
         mark, style = STATUS_MARK.get(status, ("?", ""))
         label = Text.assemble((f"{mark} ", style), (view.label[:21], color_style(self.index)))
         self.query_one(".run-label", Label).update(label, layout=False)  # fixed sizes (DEFAULT_CSS)

@@ -8,7 +8,7 @@ trains on. Both are deterministic for a given seed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +65,6 @@ class Prepared:
     n_classes: int
     target: str
     notice: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_inputs(self) -> int:
@@ -266,5 +265,4 @@ def prepare(src: Source, *, val_fraction: float = 0.1, test_fraction: float = 0.
     cast = [X_train, np.ascontiguousarray(Ytr, dtype), X_val, np.ascontiguousarray(Yva, dtype), X_test,
             np.ascontiguousarray(Yte, dtype)]
     return Prepared(src.name, src.origin, cast[0], cast[1], ltr, cast[2], cast[3], lva, cast[4], cast[5],
-                    lte, src.n_classes, "value" if src.is_regression_set else target, notice,
-                    {"image_shape": src.image_shape})
+                    lte, src.n_classes, "value" if src.is_regression_set else target, notice)

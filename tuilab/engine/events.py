@@ -35,6 +35,7 @@ class Started:
     sizes: tuple[int, ...]
     dataset: str
     optimizer: str
+    samples_per_epoch: int  # training rows: an epoch trains each once
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Progress:
     loss: float
     samples_per_second: float
     elapsed: float  # seconds of training in this run
+    samples: int  # samples trained in this run so far
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,6 @@ class EpochEnd:
     epoch: int
     metrics: dict  # the metrics.csv columns of this epoch; treat as read-only
     grad_norms: tuple[float, ...]
-    weight_norms: tuple[float, ...]
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ class Trainer:
         self.status = "running"
         self.emit(Started(self.run_index, self.config.label, self.epochs, self.steps_per_epoch,
                           self.net.layout.size, tuple(self.net.sizes), self.data.name,
-                          self.config["optimizer"]["name"]))
+                          self.config["optimizer"]["name"], len(self.data.X_train)))
 
     def train_epoch(self) -> None:
         """One epoch in chunks; afterwards status says whether there is more to do."""
@@ -209,7 +209,7 @@ class Trainer:
         samples = min(e.first * self.batch_size, len(d.X_train))
         self.emit(Progress(self.run_index, self.epoch + 1, self.step, self.total_steps,
                            float(chunk_losses[:done].mean()), samples / max(e.trained, 1e-9),
-                           self.train_seconds))
+                           self.train_seconds, self.samples_seen))
         # aim the next chunk at CHUNK_SECONDS, growing at most 4x at a time
         self._chunk = int(max(1, min(self._chunk * 4, n * CHUNK_SECONDS / max(dt, 1e-6))))
         if e.first >= self.steps_per_epoch:
@@ -235,7 +235,7 @@ class Trainer:
             metrics[f"grad_norm_{l + 1}"] = g
             metrics[f"weight_norm_{l + 1}"] = w
         self.last_metrics = metrics
-        self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads), tuple(weights)))
+        self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads)))
         if self.epoch >= self.epochs:
             self._finish("completed")
         elif self.control.stop_requested.is_set():

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from tuilab.app.live import LiveExperiment, RunView
+from tuilab.app.live import LiveExperiment, RunView, WallClock
 from tuilab.app.widgets import CurvesPlot, GradBars, RunRow, duration, fmt
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -51,8 +51,8 @@ class ExperimentScreen(Screen):
         self.hidden: set[str] = set()  # run keys cleared from view
         self._seen: dict[str, int] = {}
         self._spin = 0
-        self.paused = False
         self.edits = 0
+        self.wall = WallClock()
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_SECONDS, self.redraw)
@@ -62,7 +62,6 @@ class ExperimentScreen(Screen):
     def start(self, experiment=None, tag: str | None = None) -> LiveExperiment:
         live = self.app.start_live(experiment or self.experiment, tag or f"{len(self.lives)}")
         self.lives.append(live)
-        self.paused = False
         self.redraw()
         return live
 
@@ -70,22 +69,27 @@ class ExperimentScreen(Screen):
     def running(self) -> list[LiveExperiment]:
         return [lv for lv in self.lives if lv.running]
 
+    @property
+    def paused(self) -> bool:
+        """Something is paused (each experiment's Control says; there is no second copy here)."""
+        return any(lv.control.paused for lv in self.running)
+
     def action_pause(self) -> None:
+        """Space: resume everything paused if anything is, else pause everything running."""
         live = self.running
         if not live:
             self.notify("nothing is running", timeout=2)
             return
-        self.paused = not self.paused
+        pause = not self.paused
         for lv in live:
-            (lv.control.pause if self.paused else lv.control.resume)()
-        self.notify("paused" if self.paused else "resumed", timeout=1.5)
+            (lv.control.pause if pause else lv.control.resume)()
+        self.notify("paused" if pause else "resumed", timeout=1.5)
         self.redraw(force=True)
 
     def action_stop(self) -> None:
         live = self.running
         for lv in live:
             lv.stop()
-        self.paused = False
         if live:
             self.notify("stopping; the records are kept", timeout=2)
 
@@ -178,7 +182,7 @@ class NetworkScreen(ExperimentScreen):
         self._spin = (self._spin + 1) % len(SPINNER)
         self._settings(snaps)
         self._notice(snaps)
-        self._progress(views)
+        self._progress(snaps, views)
         self._rows(views)
         epochs = tuple(len(v.train_loss) for v in views)  # epochs seen (the series keep few points)
         now = time.monotonic()
@@ -231,19 +235,27 @@ class NetworkScreen(ExperimentScreen):
         if notice.display != shown:
             notice.display = shown
 
-    def _progress(self, views: list[RunView]) -> None:
+    def _progress(self, snaps, views: list[RunView]) -> None:
+        p = self.wall.progress(snaps, views)
         live = [v for v in views if v.status == "running"]
-        v = live[0] if live else (views[-1] if views else None)
-        if v is None:
+        if not views:
             text = Text("press r to start", style="dim")
         else:
-            state = "paused" if self.paused and live else (v.status if not live else "training")
-            eta = max((x.eta for x in live), default=math.nan)
-            rates = [x.samples_per_second for x in (live or [v]) if math.isfinite(x.samples_per_second)]
-            text = Text.assemble((f"{state}  ", "bold"), f"epoch {v.epoch}/{v.epochs}  ETA {duration(eta)}  "
-                                 f"{fmt(sum(rates), ',.0f')} samples/s  step {v.step:,}/{v.total_steps:,}  "
-                                 f"elapsed {duration(v.elapsed)}  ",
-                                 (f"{len(live)} of {len(views)} runs training", "dim"))
+            if p.running and p.paused == p.running:
+                state = "paused"
+            elif p.running:
+                state = "training" + (f" ({p.paused} paused)" if p.paused else "")
+            else:
+                state = "pending" if all(v.status == "pending" for v in views) else "finished"
+            # wall-clock figures for the whole experiment; a run's own epoch and step beside them
+            v = live[0] if live else views[-1]
+            where = f"epoch {v.epoch}/{v.epochs}  " if len(views) == 1 else ""
+            rate = p.rate if p.running else math.nan
+            text = Text.assemble((f"{state}  ", "bold"),
+                                 f"{where}elapsed {duration(p.elapsed)}  ETA {duration(p.eta)}  "
+                                 f"{fmt(rate, ',.0f')} samples/s  ",
+                                 (f"{len(live)} of {len(views)} runs training, "
+                                  f"{sum(x.finished for x in views)} done", "dim"))
         self.query_one("#progress", Static).update(text, layout=False)  # one line, always: no layout pass
 
     def _rows(self, views: list[RunView]) -> None:
@@ -258,7 +270,7 @@ class NetworkScreen(ExperimentScreen):
                 r = row.virtual_region
                 if r.height and (r.y + r.height <= top or r.y >= bottom):
                     continue  # scrolled out of view: brought up to date when it scrolls back in
-                row.show(v, self.paused)
+                row.show(v)
 
     def _results(self, views: list[RunView]) -> None:
         from tuilab.headless import best_first
