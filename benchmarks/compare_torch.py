@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     if a.epochs:
         over.append(("train.epochs", a.epochs))
     exp = load_experiment(a.preset, over)
-    if len(exp.runs) != 1 or exp.kind != "network":
+    if len(exp.runs) != 1 or exp.lab != "network":
         raise SystemExit("compare_torch takes a preset with one network run")
     run = exp.runs[0]
     if run["model"]["loss"] != "cross_entropy":

@@ -191,7 +191,7 @@ SURFACE_PRESETS = ["rosenbrock", "rosenbrock-fast", "rosenbrock-tradeoff", "rose
 @pytest.mark.parametrize("name", SURFACE_PRESETS)
 def test_surface_presets_run(name, tmp_path):
     exp = load_experiment(name)
-    assert exp.kind == "surface"
+    assert exp.lab == "surface"
     out = run_surfaces(exp, records=RunRecords(tmp_path))
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == out.status and len(summary["runs"]) == len(exp.runs)

@@ -55,7 +55,7 @@ class ProgressPrinter:
 
     def __call__(self, event) -> None:
         if isinstance(event, Notice):
-            prefix = "note" if event.kind != "warning" else "warning"
+            prefix = "note" if event.category != "warning" else "warning"
             self._line(f"tuilab: {prefix}: {event.text}")
         elif isinstance(event, Started):
             self.started[event.run] = event
@@ -189,7 +189,7 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
     printer = ProgressPrinter(stream, n_runs=len(experiment.runs))
     records = RunRecords(out)
     with InterruptToStop(control, printer._line):
-        if experiment.kind == "surface":
+        if experiment.lab == "surface":
             from tuilab.engine.surface_runner import run_surfaces
 
             outcome = run_surfaces(experiment, printer, control, records=records)
@@ -199,7 +199,7 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
             outcome = run_network(experiment, printer, control, data=data_options, records=records,
                                   jobs=jobs)
     printer.close()
-    if experiment.kind == "surface":
+    if experiment.lab == "surface":
         from tuilab.surface_view import print_surface_results
 
         print_surface_results(experiment, outcome, stdout)

@@ -83,7 +83,7 @@ class TuilabApp(App):
         from tuilab.app.screens.network import NetworkScreen
         from tuilab.app.screens.surface import SurfaceScreen
 
-        cls = SurfaceScreen if experiment.kind == "surface" else NetworkScreen
+        cls = SurfaceScreen if experiment.lab == "surface" else NetworkScreen
         screen = cls(name, experiment)
         self.screens_by_preset[name] = screen
         self.install_screen(screen, name=f"preset:{name}")

@@ -163,9 +163,9 @@ class LiveExperiment:
 
     def _fold(self, e) -> None:
         if isinstance(e, Notice):
-            if e.kind == "compiling":
+            if e.category == "compiling":
                 self._compiling = True
-            elif e.kind == "compiled":
+            elif e.category == "compiled":
                 self._compiling = False
             else:
                 self._notices.append(e.text)
@@ -219,7 +219,7 @@ class LiveExperiment:
         records = RunRecords(self.out) if self.out is not None else None
         self._began = time.monotonic()
         try:
-            if self.experiment.kind == "surface":
+            if self.experiment.lab == "surface":
                 from tuilab.engine.surface_runner import run_surfaces
 
                 self.outcome = run_surfaces(self.experiment, self.on_event, self.control, records=records)

@@ -14,7 +14,7 @@ def describe(exp: Experiment) -> list[tuple[str, str]]:
     """(name, value) pairs: architecture, activation, init, optimizer(s), lr, batch, epochs, data."""
     run = exp.runs[0]
     opts = ", ".join(dict.fromkeys(r["optimizer"]["name"] for r in exp.runs))
-    if exp.kind == "surface":
+    if exp.lab == "surface":
         s = run["surface"]
         params = {k: s[k] for k in ("a", "b", "A", "wall", "condition") if k in s}
         return [("surface", s["name"] + (" " + ", ".join(f"{k}={v:g}" for k, v in params.items())

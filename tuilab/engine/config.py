@@ -157,7 +157,7 @@ class Experiment:
     name: str
     title: str
     description: str
-    kind: str  # "network" or "surface"
+    lab: str  # "network" or "surface": which lab it runs in
     base: dict
     runs: tuple[RunConfig, ...]
     source: str
@@ -307,18 +307,18 @@ def parse_override(text: str) -> tuple[str, object]:
     return key, value
 
 
-def _overrides_as_tables(overrides, kind: str) -> tuple[dict, dict]:
+def _overrides_as_tables(overrides, lab: str) -> tuple[dict, dict]:
     """--set pairs -> ({table: {key: value}}, {top-level key: value})."""
     tables: dict = {}
     top: dict = {}
-    valid = NETWORK_TABLES if kind == "network" else SURFACE_TABLES
+    valid = NETWORK_TABLES if lab == "network" else SURFACE_TABLES
     for key, value in overrides:
         parts = key.split(".")
         if len(parts) == 1 and key in ("title", "description"):
             top[key] = value
             continue
         if len(parts) != 2 or parts[0] not in valid:
-            raise TuilabError(f"--set {key}: use table.key with table one of {', '.join(valid)} "
+            raise TuilabError(f"--set {key!r}: use table.key with table one of {', '.join(valid)} "
                               "(e.g. optimizer.lr=0.01, train.epochs=5)")
         tables.setdefault(parts[0], {})[parts[1]] = value
     return tables, top
@@ -329,16 +329,16 @@ def build_experiment(doc: dict, source: str, name: str, overrides=()) -> Experim
     for key in doc:
         if key not in TOP_KEYS:
             raise _unknown(source, None, key, TOP_KEYS)
-    kind = "surface" if "surface" in doc else "network"
-    tables = SURFACE_TABLES if kind == "surface" else NETWORK_TABLES
+    lab = "surface" if "surface" in doc else "network"
+    tables = SURFACE_TABLES if lab == "surface" else NETWORK_TABLES
     for key in doc:
         if key in NETWORK_TABLES + ("surface",) and key not in tables:
             raise TuilabError(f"{source}: [{key}] does not belong in a "
-                              f"{'surface' if kind == 'surface' else 'network'} preset")
+                              f"{lab} preset")
     for key in ("title", "description"):
         if key in doc and not isinstance(doc[key], str):
             raise TuilabError(f"{source}: {key} must be a string")
-    over_tables, over_top = _overrides_as_tables(overrides, kind)
+    over_tables, over_top = _overrides_as_tables(overrides, lab)
     base = {t: doc.get(t, {}) for t in tables}
     for t, v in base.items():
         if not isinstance(v, dict):
@@ -384,12 +384,12 @@ def build_experiment(doc: dict, source: str, name: str, overrides=()) -> Experim
             labels[label] += 1
             label = f"{label} #{labels[label]}"
         labels.setdefault(label, 1)
-        check = _check_surface_run if kind == "surface" else _check_network_run
+        check = _check_surface_run if lab == "surface" else _check_network_run
         check(source, label, resolved)
         runs.append(RunConfig(label, resolved))
     base_out = resolve(_merge_tables(base, over_tables), source)
     return Experiment(name, over_top.get("title", doc.get("title", name)),
-                      over_top.get("description", doc.get("description", "")), kind, base_out,
+                      over_top.get("description", doc.get("description", "")), lab, base_out,
                       tuple(runs), source)
 
 
@@ -458,7 +458,7 @@ class PresetInfo:
     path: Path
     title: str
     description: str
-    kind: str
+    lab: str  # "network" or "surface"
     error: str | None = None
 
 
@@ -474,6 +474,6 @@ def preset_catalog() -> dict[str, list[PresetInfo]]:
             except TuilabError as exc:
                 info = PresetInfo(name, path, name, "", "network", str(exc))
             key = ("Your presets" if group == "user"
-                   else "Surfaces" if info.kind == "surface" else "Networks")
+                   else "Surfaces" if info.lab == "surface" else "Networks")
             groups[key].append(info)
     return groups

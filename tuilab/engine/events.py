@@ -22,7 +22,7 @@ class Notice:
     """A one-line message for the person: a data-set fallback, a first-run compilation."""
 
     text: str
-    kind: str = "info"  # "info", "warning", "compiling", "compiled"
+    category: str = "info"  # "info", "warning", "compiling", "compiled"
 
 
 @dataclass(frozen=True)

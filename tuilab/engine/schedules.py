@@ -39,7 +39,7 @@ class Schedule:
     @classmethod
     def make(cls, name: str = "constant", **params) -> Schedule:
         """A validated schedule; unknown names or keys and out-of-range values raise TuilabError."""
-        if name not in SCHEDULES:
+        if not isinstance(name, str) or name not in SCHEDULES:
             raise choice_error("schedule", name, SCHEDULES)
         allowed = set(SCHEDULES[name]) | set(WARMUP_KEYS)
         for key in params:

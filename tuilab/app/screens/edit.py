@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import copy
-import tomllib
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from tuilab.app.edit_form import experiment_from_form
+from tuilab.app.edit_form import field_text as _text
 from tuilab.engine import data as data_mod
-from tuilab.engine.config import build_experiment
 from tuilab.engine.model import HIDDEN_ACTIVATIONS, INITIALISERS
 from tuilab.engine.optim import OPTIMIZER_NAMES, REGISTRY
 from tuilab.errors import TuilabError
-
-
-def _text(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_text(v) for v in value) + "]"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _parse(text: str):
-    """A field's text as a TOML value (numbers, true/false, [lists]); else the bare text."""
-    try:
-        return tomllib.loads(f"v = {text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text.strip()
 
 
 class EditRun(ModalScreen):
@@ -43,7 +25,7 @@ class EditRun(ModalScreen):
         super().__init__()
         self.base = experiment
         self.source_run = experiment.runs[-1]
-        self.kind = experiment.kind
+        self.lab = experiment.lab
 
     def compose(self) -> ComposeResult:
         t = self.source_run.tables
@@ -55,7 +37,7 @@ class EditRun(ModalScreen):
                                                          allow_blank=False, id="f-optimizer"))
                 yield from self._row("learning rate", Input(_text(o["lr"]), id="f-lr"))
                 yield Vertical(id="hyper")
-                if self.kind == "surface":
+                if self.lab == "surface":
                     s = t["surface"]
                     yield from self._row("steps", Input(str(s["steps"]), id="f-steps"))
                     yield from self._row("start x", Input(_text(s["start"][0]), id="f-x"))
@@ -121,31 +103,22 @@ class EditRun(ModalScreen):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
-    def _value(self, wid: str):
-        return _parse(self.query_one(f"#{wid}", Input).value)
+    def _text_of(self, wid: str) -> str:
+        return str(self.query_one(f"#{wid}", Input).value)
 
     def build(self):
-        """The edited experiment, or a TuilabError saying what is wrong."""
-        tables = copy.deepcopy(self.source_run.tables)
-        name = str(self.query_one("#f-optimizer", Select).value)
-        opt = {"name": name, "lr": self._value("f-lr")}
-        for inp in self.query("#hyper Input").results(Input):
-            opt[inp.id.removeprefix("h-")] = _parse(inp.value)
-        tables["optimizer"] = opt
-        if self.kind == "surface":
-            tables["surface"].update(steps=self._value("f-steps"), start=[self._value("f-x"), self._value("f-y")])
+        """The edited experiment, or a TuilabError saying what is wrong (edit_form's rules)."""
+        form = {"optimizer": str(self.query_one("#f-optimizer", Select).value), "lr": self._text_of("f-lr")}
+        if self.lab == "surface":
+            form.update(steps=self._text_of("f-steps"), x=self._text_of("f-x"), y=self._text_of("f-y"))
         else:
-            hidden_text = self.query_one("#f-hidden", Input).value.strip().strip("[]")
-            hidden = _parse(f"[{hidden_text}]")
-            tables["model"].update(hidden=hidden, activation=str(self.query_one("#f-activation", Select).value),
-                                   init=str(self.query_one("#f-init", Select).value))
-            tables["train"].update(batch_size=self._value("f-batch"), epochs=self._value("f-epochs"))
-            tables["data"]["name"] = str(self.query_one("#f-data", Select).value)
-        lr = opt["lr"]
-        label = f"{name} lr={lr:g}" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else name
-        doc = {"title": self.base.title, "description": self.base.description, **tables,
-               "runs": [{"label": f"{label} (edit)"}]}
-        return build_experiment(doc, "edit", self.base.name)
+            form.update(batch=self._text_of("f-batch"), epochs=self._text_of("f-epochs"),
+                        hidden=self._text_of("f-hidden"),
+                        activation=str(self.query_one("#f-activation", Select).value),
+                        init=str(self.query_one("#f-init", Select).value),
+                        data=str(self.query_one("#f-data", Select).value))
+        hyper = {inp.id.removeprefix("h-"): str(inp.value) for inp in self.query("#hyper Input").results(Input)}
+        return experiment_from_form(self.base, form, hyper)
 
     def action_submit(self) -> None:
         try:
