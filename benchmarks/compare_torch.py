@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from tuilab.engine.config import load_experiment
-from tuilab.engine.runner import DataCache, DataOptions, run_network
+from tuilab.engine.training.runner import DataCache, DataOptions, run_network
 
 
 def torch_run(run, data, seed: int) -> dict:

@@ -110,9 +110,9 @@ def _windows(train_for, repeat: int, seconds: float) -> list[float]:
 
 
 def time_tuilab(name: str, repeat: int, seconds: float) -> list[float]:
-    from tuilab.engine.fit import steps_per_epoch, train_steps
     from tuilab.engine.model import MLP
     from tuilab.engine.optim import Optimizer
+    from tuilab.engine.training.fit import steps_per_epoch, train_steps
 
     n_in, hidden, n_out, rows, act, batch, opt_name = CELLS[name]
     batch = batch or rows

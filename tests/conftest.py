@@ -25,7 +25,7 @@ def _own_path_cache_and_compiled_kernels(tmp_path_factory):
     kernels compiled before the first test, so that no test's time limit (the dashboard's waits
     for a first epoch) is spent by numba compiling on a fresh machine (30-40 s on 2 cores)."""
     os.environ["TUILAB_PATH_CACHE"] = str(tmp_path_factory.mktemp("paths") / "paths.json")
-    from tuilab.engine.warmup import compile_network_kernels, network_kernels_ready
+    from tuilab.engine.training.warmup import compile_network_kernels, network_kernels_ready
 
     for dtype in ("float32", "float64"):
         if not network_kernels_ready(dtype):
@@ -35,10 +35,11 @@ def _own_path_cache_and_compiled_kernels(tmp_path_factory):
 
 @pytest.fixture
 def on_path(monkeypatch):
-    """on_path(NAME): train_steps runs that path (engine.paths), on a budget of two cores
+    """on_path(NAME): train_steps runs that path (training.paths), on a budget of two cores
     whatever this machine has (the kernels' arithmetic does not need them); returns a list
     of the chunks each path ran, by name."""
-    from tuilab.engine import autotune, cores, paths
+    from tuilab.engine.training import autotune, paths
+    from tuilab.engine.training import threads as cores
 
     monkeypatch.setattr(cores, "_budget", cores.CoreBudget(2))
     autotune.forget()  # no answer remembered from before the paths were wrapped

@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from tuilab.engine import autotune, blas, paths
-from tuilab.engine.fit import train_steps
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
+from tuilab.engine.training import autotune, paths
+from tuilab.engine.training import threads as blas
+from tuilab.engine.training.fit import train_steps
 from tuilab.errors import TuilabError
 
 

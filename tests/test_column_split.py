@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from tuilab.engine import paths
-from tuilab.engine.fit import steps_per_epoch, train_steps
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
+from tuilab.engine.training import paths
+from tuilab.engine.training.fit import steps_per_epoch, train_steps
 
 
 def _run(net, name, X, Y, order, first_batch, lrs, bs, track=True, **hyper):

@@ -7,10 +7,10 @@ import pytest
 
 from tests.test_trainer import Recorder, experiment
 from tuilab.engine.events import EpochEnd
-from tuilab.engine.fit import steps_per_epoch, train_steps
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
-from tuilab.engine.runner import run_network
+from tuilab.engine.training.fit import steps_per_epoch, train_steps
+from tuilab.engine.training.runner import run_network
 
 
 def _train(net, X, Y, name, seed, epochs=3, bs=16):

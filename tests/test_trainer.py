@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from tuilab.engine.config import build_experiment
-from tuilab.engine.events import Diverged, EpochEnd, Finished, Notice, Progress, Started
+from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Notice, Progress, Started
 from tuilab.engine.records import RunRecords
-from tuilab.engine.runner import run_network
-from tuilab.engine.train import Control, confusion_matrix
+from tuilab.engine.training.runner import run_network
+from tuilab.engine.training.train import confusion_matrix
 
 
 def experiment(runs=None, **tables):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tuilab.engine.fit import train_steps
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
+from tuilab.engine.training.fit import train_steps
 from tuilab.errors import TuilabError
 
 

@@ -94,7 +94,7 @@ def list_presets(stream) -> None:
 def _say_what_runs_where() -> None:
     import logging
 
-    from tuilab.engine.blas import describe
+    from tuilab.engine.training.threads import describe
 
     logging.basicConfig(level=logging.INFO, format="tuilab: %(message)s", stream=sys.stderr)
     logging.getLogger("tuilab").info(describe())
@@ -112,7 +112,7 @@ def _run(args) -> int:
                 "headless needs a preset: tuilab --preset NAME headless (`tuilab list` shows them)")
         from tuilab.engine.config import load_experiment
         from tuilab.engine.records import default_out
-        from tuilab.engine.runner import DataOptions
+        from tuilab.engine.training.runner import DataOptions
         from tuilab.headless import run_headless
 
         if args.verbose:

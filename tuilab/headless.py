@@ -8,14 +8,8 @@ import signal
 import sys
 import time
 
-from tuilab.engine.events import Diverged, EpochEnd, Finished, Notice, Progress, Started
-from tuilab.engine.train import Control
-
-
-def _fmt(value, spec: str = ".4f") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
+from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Notice, Progress, Started
+from tuilab.engine.results import COLUMNS, NUMERIC, cell, result_rows
 
 
 def _duration(seconds: float) -> str:
@@ -90,15 +84,15 @@ class ProgressPrinter:
         s = self.started.get(e.run)
         total = s.epochs if s else "?"
         acc = m.get("val_accuracy")
-        parts = [f"{self._name(e.run)}: epoch {e.epoch}/{total}", f"loss {_fmt(m['train_loss'])}"]
+        parts = [f"{self._name(e.run)}: epoch {e.epoch}/{total}", f"loss {cell(m['train_loss'])}"]
         if acc is not None and not math.isnan(acc):
-            parts.append(f"val acc {_fmt(acc, '.2%')}")
+            parts.append(f"val acc {cell(acc, '.2%')}")
         elif not math.isnan(m.get("val_loss", math.nan)):
-            parts.append(f"val loss {_fmt(m['val_loss'])}")
+            parts.append(f"val loss {cell(m['val_loss'])}")
         if not math.isnan(m.get("test_accuracy", math.nan)):
-            parts.append(f"test acc {_fmt(m['test_accuracy'], '.2%')}")
+            parts.append(f"test acc {cell(m['test_accuracy'], '.2%')}")
         parts.append(f"{m['samples_per_second']:,.0f} samples/s")
-        parts.append(f"grad ratio {_fmt(m.get('grad_ratio'), '.2g')}")
+        parts.append(f"grad ratio {cell(m.get('grad_ratio'), '.2g')}")
         return "  ".join(parts)
 
     def _draw(self, p: Progress) -> None:
@@ -110,7 +104,7 @@ class ProgressPrinter:
         eta = (p.total_steps - p.step) * p.elapsed / p.step if p.step else math.inf
         acc = self.last_metrics.get(p.run, {}).get("val_accuracy", math.nan)
         text = (f"{self._name(p.run)} epoch {p.epoch}/{s.epochs if s else '?'} [{bar}] {frac:4.0%} "
-                f"loss {p.loss:.4f} acc {_fmt(acc, '.1%')} {p.samples_per_second:,.0f}/s "
+                f"loss {p.loss:.4f} acc {cell(acc, '.1%')} {p.samples_per_second:,.0f}/s "
                 f"ETA {_duration(eta)}")
         self.stream.write("\r\x1b[2K" + text[:200])
         self.stream.flush()
@@ -123,35 +117,16 @@ class ProgressPrinter:
             self._bar_shown = False
 
 
-def best_first(run: dict):
-    """Sort key: completed runs first, then by test accuracy (high), then test loss (low)."""
-    acc = run.get("test_accuracy")
-    loss = run.get("test_loss")
-    good = {"completed": 0, "interrupted": 1, "diverged": 2}.get(run.get("status"), 3)
-    acc = -acc if isinstance(acc, float) and not math.isnan(acc) else math.inf
-    loss = loss if isinstance(loss, float) and not math.isnan(loss) else math.inf
-    return (good, acc, loss)
-
-
 def results_table(runs: list[dict]) -> str:
-    """The runs, best first (completed before the rest, then by test accuracy, then test loss)."""
-    header = ["#", "run", "optimizer", "lr", "status", "epochs", "train loss", "val acc", "test acc",
-              "test loss", "samples/s", "grad ratio"]
-    rows = []
-    for i, r in enumerate(sorted(runs, key=best_first)):
-        rows.append([str(i + 1), r["label"], r["optimizer"], f"{r['lr']:g}", r["status"],
-                     str(r.get("epochs_done", 0)), _fmt(r.get("train_loss")),
-                     _fmt(r.get("val_accuracy"), ".2%"), _fmt(r.get("test_accuracy"), ".2%"),
-                     _fmt(r.get("test_loss")), _fmt(r.get("samples_per_second"), ",.0f"),
-                     _fmt(r.get("grad_ratio"), ".2g")])
-    widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(header)]
-    right = {0, 3, 5, 6, 7, 8, 9, 10, 11}
+    """The runs as aligned text, best first (the rows: engine.results)."""
+    rows = result_rows(runs)
+    widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(COLUMNS)]
 
     def line(cells):
-        return "  ".join(c.rjust(w) if k in right else c.ljust(w)
+        return "  ".join(c.rjust(w) if k in NUMERIC else c.ljust(w)
                          for k, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+    return "\n".join([line(COLUMNS), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 class InterruptToStop:
@@ -194,7 +169,7 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
 
             outcome = run_surfaces(experiment, printer, control, records=records)
         else:
-            from tuilab.engine.runner import run_network
+            from tuilab.engine.training.runner import run_network
 
             outcome = run_network(experiment, printer, control, data=data_options, records=records,
                                   jobs=jobs)

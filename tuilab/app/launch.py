@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def launch_dashboard(args, overrides) -> int:
     from tuilab.engine.config import load_experiment
-    from tuilab.engine.runner import DataOptions
+    from tuilab.engine.training.runner import DataOptions
 
     if args.preset:
         load_experiment(args.preset, overrides)  # a bad preset or --set is one line and exit 2, before the screen

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 from tuilab.app.series import Series, SeriesView
 from tuilab.engine.config import Experiment
-from tuilab.engine.events import Diverged, EpochEnd, Finished, Notice, Progress, Started, SurfaceDone
+from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Notice, Progress, Started, SurfaceDone
 from tuilab.engine.records import RunRecords, default_out
-from tuilab.engine.runner import DataOptions
-from tuilab.engine.train import Control
+from tuilab.engine.training.runner import DataOptions
 
 LOSS_POINTS = 240  # training-loss points kept per run for its sparkline
 
@@ -224,7 +223,7 @@ class LiveExperiment:
 
                 self.outcome = run_surfaces(self.experiment, self.on_event, self.control, records=records)
             else:
-                from tuilab.engine.runner import run_network
+                from tuilab.engine.training.runner import run_network
 
                 self.outcome = run_network(self.experiment, self.on_event, self.control, data=self.data,
                                            records=records, interleave=True)

@@ -1,11 +1,13 @@
 """What a training or surface run tells its listener: small frozen dataclasses.
 
 The Trainer emits them to one callback; the headless printer, the run records and
-the Textual app each read them and nothing else of the engine's insides.
+the Textual app each read them and nothing else of the engine's insides. The other way,
+they hold a `Control` (pause, resume, stop) that the runs check between chunks.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 STATUS_ORDER = ("interrupted", "diverged")  # an experiment takes the first of these any run has
@@ -84,3 +86,32 @@ class SurfaceDone:
     run: int
     label: str
     result: object
+
+
+class Control:
+    """Pause, resume and stop, shared between the one who asks and the training thread."""
+
+    def __init__(self):
+        self._running = threading.Event()
+        self._running.set()
+        self.stop_requested = threading.Event()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        self._running.set()  # a paused run must wake up to stop
+
+    def wait_while_paused(self) -> bool:
+        """Block while paused; True when training may go on, False when stopped."""
+        while not self._running.wait(0.1):
+            pass
+        return not self.stop_requested.is_set()

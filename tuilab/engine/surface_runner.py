@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tuilab.engine.config import Experiment
-from tuilab.engine.events import Notice, SurfaceDone, overall_status
+from tuilab.engine.events import Control, Notice, SurfaceDone, overall_status
 from tuilab.engine.records import RunRecords
 from tuilab.engine.surfaces import SurfaceResult, descend, landscape_of
-from tuilab.engine.train import Control
-from tuilab.engine.warmup import surface_kernels_ready
+from tuilab.engine.training.warmup import surface_kernels_ready
 from tuilab.errors import TuilabError
 
 TRAJECTORY_COLUMNS = ["run", "step", "x", "y", "f"]

@@ -12,10 +12,10 @@ two (batch x width) blocks:
              dW_a, update W_a and layers 2..
 
 Each side runs its own copy of the optimizer's scalar state (step count, beta powers):
-it depends on the step only, so all copies advance alike. The caller (engine.fit) hands
+it depends on the step only, so all copies advance alike. The caller (engine.training.fit) hands
 each side contiguous copies of its parameters and state and writes them back after.
 
-Both sides call BLAS on one thread each (engine.blas): with its own threads on, OpenBLAS
+Both sides call BLAS on one thread each (engine.training.threads): with its own threads on, OpenBLAS
 runs one caller's product at a time, and the split lost to one thread by 2-10x.
 """
 

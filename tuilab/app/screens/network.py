@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 
 from tuilab.app.live import LiveExperiment, RunView, WallClock
 from tuilab.app.widgets import CurvesPlot, GradBars, RunRow, duration, fmt
+from tuilab.engine.results import COLUMNS, ranked, result_rows
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 REFRESH_SECONDS = 0.2  # at most 5 redraws a second, whatever the event rate (keys redraw at once)
@@ -164,8 +165,7 @@ class NetworkScreen(ExperimentScreen):
         self.title = self.experiment.title
         self.sub_title = self.preset
         table = self.query_one("#results", DataTable)
-        table.add_columns("#", "run", "optimizer", "lr", "status", "epochs", "train loss", "val acc",
-                          "test acc", "test loss", "samples/s", "grad ratio")
+        table.add_columns(*COLUMNS)
         self._done_shown = False
 
     def clear_rows(self) -> None:
@@ -273,20 +273,14 @@ class NetworkScreen(ExperimentScreen):
                 row.show(v)
 
     def _results(self, views: list[RunView]) -> None:
-        from tuilab.headless import best_first
-
+        runs = [{**v.summary, "label": v.label, "optimizer": v.optimizer, "lr": v.lr, "status": v.status,
+                 **({"diverged_at": {"epoch": v.diverged_at[0], "step": v.diverged_at[1]}} if v.diverged_at else {})}
+                for v in views]
         table = self.query_one("#results", DataTable)
         table.clear()
-        ordered = sorted(views, key=lambda v: best_first({**v.summary, "status": v.status}))
-        for i, v in enumerate(ordered):
-            s = v.summary
-            status = v.status
-            if v.diverged_at:
-                status = f"diverged (epoch {v.diverged_at[0]}, step {v.diverged_at[1]:,})"
-            table.add_row(str(i + 1), v.label, v.optimizer, f"{v.lr:g}", status, str(s.get("epochs_done", 0)),
-                          fmt(s.get("train_loss"), ".4f"), fmt(s.get("val_accuracy"), ".2%"),
-                          fmt(s.get("test_accuracy"), ".2%"), fmt(s.get("test_loss"), ".4f"),
-                          fmt(s.get("samples_per_second"), ",.0f"), fmt(s.get("grad_ratio"), ".2g"))
+        for row in result_rows(runs):
+            table.add_row(*row)
+        ordered = [views[i] for i in ranked(runs)]
         best = next((v for v in ordered if v.confusion), None)
         conf = self.query_one("#confusion", Static)
         if best is None:

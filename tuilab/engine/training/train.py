@@ -8,53 +8,22 @@ listener hears from it a few times a second and a stop is answered quickly.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from tuilab.engine.blas import numba_blas
 from tuilab.engine.config import RunConfig
-from tuilab.engine.cores import budget
 from tuilab.engine.data import Prepared
-from tuilab.engine.events import Diverged, EpochEnd, Finished, Progress, Started
-from tuilab.engine.fit import steps_per_epoch, train_steps
+from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Progress, Started
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
-from tuilab.engine.paths import last_chunk_seconds
 from tuilab.engine.schedules import Schedule
+from tuilab.engine.training.fit import steps_per_epoch, train_steps
+from tuilab.engine.training.paths import last_chunk_seconds
+from tuilab.engine.training.threads import budget, numba_blas
 
 CHUNK_SECONDS = 0.1
-
-
-class Control:
-    """Pause, resume and stop, shared between the one who asks and the training thread."""
-
-    def __init__(self):
-        self._running = threading.Event()
-        self._running.set()
-        self.stop_requested = threading.Event()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def stop(self) -> None:
-        self.stop_requested.set()
-        self._running.set()  # a paused run must wake up to stop
-
-    def wait_while_paused(self) -> bool:
-        """Block while paused; True when training may go on, False when stopped."""
-        while not self._running.wait(0.1):
-            pass
-        return not self.stop_requested.is_set()
 
 
 def _accuracy(data: Prepared, out: np.ndarray, labels: np.ndarray | None) -> float:

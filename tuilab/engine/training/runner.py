@@ -21,12 +21,12 @@ import numpy as np
 
 from tuilab.engine import data as data_mod
 from tuilab.engine.config import Experiment, RunConfig
-from tuilab.engine.cores import budget
-from tuilab.engine.events import EpochEnd, Finished, Notice, overall_status
-from tuilab.engine.fit import train_on_one_core
+from tuilab.engine.events import Control, EpochEnd, Finished, Notice, overall_status
 from tuilab.engine.records import RunRecords
-from tuilab.engine.train import Control, Trainer, metric_columns
-from tuilab.engine.warmup import compile_network_kernels, network_kernels_ready
+from tuilab.engine.training.fit import train_on_one_core
+from tuilab.engine.training.threads import budget
+from tuilab.engine.training.train import Trainer, metric_columns
+from tuilab.engine.training.warmup import compile_network_kernels, network_kernels_ready
 
 
 @dataclass
@@ -186,7 +186,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
 def _race(trainers: list[Trainer], control: Control) -> None:
     """Train every run at once: as many threads as the process has cores take the runs' chunks in
     turn (round-robin), so each run advances every few tenths of a second, the cores stay busy, and
-    no more threads train than there are cores (each chunk also holds its path's cores: engine.cores).
+    no more threads train than there are cores (each chunk also holds its path's cores: training.threads).
 
     With at least as many runs as cores, each run trains on one core: two runs side by side on
     one thread each got the 18-run zoo done in 13.4 s, each in turn on the split path in 15.9.

@@ -8,7 +8,7 @@
   thread (kernels.column_split; the same arithmetic, sums in another order).
 
 Which is fastest depends on the shape, the batch, the data's size and the machine, and
-no rule of thumb held across them (engine.autotune times them instead). Every path
+no rule of thumb held across them (training.autotune times them instead). Every path
 takes the same arguments and leaves theta, the optimizer's state and its scalars as
 the plain kernel would; on an exception none of them is left half-updated.
 """
@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tuilab.engine.blas import set_blas_threads
-from tuilab.engine.cores import budget
 from tuilab.engine.model import MLP
+from tuilab.engine.training.threads import budget, set_blas_threads
 from tuilab.kernels.column_split import N_FLAGS, STOP, lead_steps, partner_steps
 from tuilab.kernels.fpu import current_fpu, restore_fpu
 from tuilab.kernels.mlp import gather_rows, train_chunk

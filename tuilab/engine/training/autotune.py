@@ -1,16 +1,16 @@
 """Choosing how a shape trains on this machine: time every path that fits, keep the fastest.
 
 On first use of a shape (layer sizes, activations, loss, dtype, batch size and
-the data's size, to the nearest power of two), each candidate of engine.paths runs a few
+the data's size, to the nearest power of two), each candidate of training.paths runs a few
 steps on copies of the parameters and optimizer state with learning rate 0, in
 alternating rounds so that a passing disturbance does not decide; the fastest of its
 rounds counts. Nothing of the real run is touched, so the choice changes no result
 beyond the rounding of the split. The choice is kept per machine in a JSON file beside
 numba's cache and read back on later launches, so a shape is timed once. A path within
-TIE of a simpler one (earlier in engine.paths.PATHS) loses to it: two that time alike
+TIE of a simpler one (earlier in training.paths.PATHS) loses to it: two that time alike
 should not make a run's digits depend on noise.
 
-TUILAB_PATH=NAME (one of engine.paths.PATHS) skips the timing and runs that path where it
+TUILAB_PATH=NAME (one of training.paths.PATHS) skips the timing and runs that path where it
 fits; TUILAB_PATH_CACHE=FILE puts the cache elsewhere.
 """
 
@@ -27,10 +27,9 @@ from pathlib import Path as FsPath
 
 import numpy as np
 
-from tuilab.engine.blas import numba_blas, set_blas_threads
-from tuilab.engine.cores import budget
 from tuilab.engine.model import MLP
-from tuilab.engine.paths import PATHS, Chunk, Path, candidates
+from tuilab.engine.training.paths import PATHS, Chunk, Path, candidates
+from tuilab.engine.training.threads import budget, numba_blas, set_blas_threads
 from tuilab.errors import TuilabError
 
 log = logging.getLogger("tuilab.paths")

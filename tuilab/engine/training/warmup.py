@@ -22,7 +22,7 @@ def _cached(dispatcher, dtype: str | None = None) -> bool:
 
 
 def network_kernels_ready(dtype: str = "float32") -> bool:
-    from tuilab.engine.paths import SPLIT_AVAILABLE
+    from tuilab.engine.training.paths import SPLIT_AVAILABLE
     from tuilab.kernels import column_split, fpu, mlp
 
     kernels = (mlp.train_chunk, mlp.gather_rows, mlp.mlp_evaluate, mlp.mlp_predict)
@@ -41,7 +41,7 @@ def compile_network_kernels(dtype: str = "float32") -> None:
     """Run every training path once on a tiny network, so that every kernel they call is compiled."""
     from tuilab.engine.model import MLP
     from tuilab.engine.optim import Optimizer
-    from tuilab.engine.paths import PATHS, Chunk, run_path
+    from tuilab.engine.training.paths import PATHS, Chunk, run_path
 
     net = MLP([32, 2, 2], "relu", "softmax", "cross_entropy", dtype)
     X = np.zeros((4, 32), net.dtype)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tuilab.engine import autotune
-from tuilab.engine.cores import limit_to
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
-from tuilab.engine.paths import Chunk, run_path
+from tuilab.engine.training import autotune
+from tuilab.engine.training.paths import Chunk, run_path
+from tuilab.engine.training.threads import limit_to
 from tuilab.errors import TuilabError
 
 
@@ -41,8 +41,8 @@ def train_steps(
     Returns (steps done, per-step losses); fewer steps than asked means a NaN/Inf
     loss at the next one (its loss is losses[done]). grad_sq, if given, is
     (len(lrs), n_layers) and receives each layer's squared gradient norm per step.
-    The steps run on the path engine.autotune chose for this shape on this machine
-    (engine.paths): one thread, BLAS on two, rows gathered ahead by a helper (the same
+    The steps run on the path training.autotune chose for this shape on this machine
+    (training.paths): one thread, BLAS on two, rows gathered ahead by a helper (the same
     bits), or the first layer shared with a partner thread (sums in another order, so
     equal up to rounding). max_cores caps the cores a path may keep busy: runs racing
     each other train one a core, which gets more done than each in turn on every core.
