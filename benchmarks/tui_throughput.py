@@ -27,7 +27,7 @@ def _overrides(preset_epochs: int, dataset: str | None):
 
 
 def headless_worker(preset: str, epochs: int, dataset: str | None, jobs: int, out: str) -> dict:
-    from tuilab.engine.config import load_experiment
+    from tuilab.engine.presets import load_experiment
     from tuilab.engine.records import RunRecords
     from tuilab.engine.training.runner import run_network
 

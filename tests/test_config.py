@@ -4,11 +4,13 @@ import tomllib
 
 import pytest
 
-from tuilab.engine import config
-from tuilab.engine.config import build_experiment, load_experiment, parse_override
+from tuilab.engine import presets
+from tuilab.engine.config import build_experiment
+from tuilab.engine.overrides import parse_override
+from tuilab.engine.presets import load_experiment
 from tuilab.errors import TuilabError
 
-SHIPPED = [name for name, _ in config.preset_paths()["builtin"]]
+SHIPPED = [name for name, _ in presets.preset_paths()["builtin"]]
 REQUIRED = ["shallow-sigmoid", "shallow-adam", "lr-sweep", "deep-sigmoid", "deep-relu", "tapered-relu",
             "optimizer-zoo", "jax-mlp", "digit-regression", "xor", "spirals"]
 
@@ -136,6 +138,6 @@ def test_user_files_and_bad_toml(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     (tmp_path / "cfg" / "tuilab" / "presets").mkdir(parents=True)
     (tmp_path / "cfg" / "tuilab" / "presets" / "own.toml").write_text('description = "my own"\n')
-    catalog = config.preset_catalog()
+    catalog = presets.preset_catalog()
     assert [e.name for e in catalog["Your presets"]] == ["own"]
     assert load_experiment("own").description == "my own"

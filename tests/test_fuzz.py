@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 from tuilab.app.edit_form import experiment_from_form
 from tuilab.cli import main as cli_main
-from tuilab.engine.config import build_experiment, load_experiment, parse_override, read_toml
+from tuilab.engine.config import build_experiment
 from tuilab.engine.idx import parse_idx, read_idx, write_idx
+from tuilab.engine.overrides import parse_override
+from tuilab.engine.presets import load_experiment, read_toml
 from tuilab.errors import TuilabError
 
 FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

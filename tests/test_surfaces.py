@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import torch_or_skip
-from tuilab.engine.config import load_experiment
+from tuilab.engine.presets import load_experiment
 from tuilab.engine.records import RunRecords
 from tuilab.engine.surface_runner import run_surfaces
 from tuilab.engine.surfaces import SURFACES, descend, make_landscape

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args) -> list[tuple[str, object]]:
-    from tuilab.engine.config import parse_override
+    from tuilab.engine.overrides import parse_override
 
     pairs = [parse_override(text) for text in args.overrides or []]
     if args.dataset is not None:
@@ -78,7 +78,7 @@ def overrides_from(args) -> list[tuple[str, object]]:
 
 
 def list_presets(stream) -> None:
-    from tuilab.engine.config import preset_catalog
+    from tuilab.engine.presets import preset_catalog
 
     catalog = preset_catalog()
     for group, entries in catalog.items():
@@ -110,7 +110,7 @@ def _run(args) -> int:
         if not args.preset:
             raise TuilabError(
                 "headless needs a preset: tuilab --preset NAME headless (`tuilab list` shows them)")
-        from tuilab.engine.config import load_experiment
+        from tuilab.engine.presets import load_experiment
         from tuilab.engine.records import default_out
         from tuilab.engine.training.runner import DataOptions
         from tuilab.headless import run_headless

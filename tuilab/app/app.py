@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from tuilab.app.live import LiveExperiment
-from tuilab.engine.config import load_experiment, preset_catalog
+from tuilab.engine.presets import load_experiment, preset_catalog
 from tuilab.engine.records import default_out
 from tuilab.engine.training.runner import DataOptions
 from tuilab.errors import TuilabError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def launch_dashboard(args, overrides) -> int:
-    from tuilab.engine.config import load_experiment
+    from tuilab.engine.presets import load_experiment
     from tuilab.engine.training.runner import DataOptions
 
     if args.preset:
