@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
                                           "of the runs on stdout, records on disk.")
     _add_run_options(headless, suppress=True)
     sub.add_parser("list", help="list the presets with their descriptions")
+    report = sub.add_parser("report", help="print the records of finished, stopped or killed runs",
+                            description="Read records folders back and print their results, best "
+                                        "first, with a chart of the training loss.")
+    report.add_argument("folders", nargs="+", metavar="RUNDIR", help="a folder a run wrote (runs/...)")
+    report.add_argument("--no-chart", action="store_true", help="the tables only")
     return parser
 
 
@@ -104,6 +109,10 @@ def _run(args) -> int:
     if args.command == "list":
         list_presets(sys.stdout)
         return 0
+    if args.command == "report":
+        from tuilab.report import report
+
+        return report(args.folders, sys.stdout, chart=not args.no_chart)
     if args.jobs is not None and args.jobs < 1:
         raise TuilabError(f"--jobs must be a whole number >= 1, got {args.jobs}")
     if args.command == "headless":

@@ -1,16 +1,23 @@
 """A run directory: config.toml, metrics.csv (flushed each epoch), summary.json and the rest.
 
-Written so that another tool can read it and so that a run killed half-way keeps
-what it finished: metrics rows go to disk as they come, the summary at the end.
+Written so that another tool can read it and so that a run killed at any moment (SIGKILL
+included) keeps what it finished: metrics rows go to disk as they come (one write each, at
+each epoch's end); config.toml, summary.json, params.npz and the other whole files are
+written to a temporary name and renamed into place, so a reader finds the old or the new
+file, never half of one. summary.json is there from the start (status "running") and is
+rewritten as each run ends. `read_records` reads a folder back, whatever state it was left in.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +62,15 @@ def _cell(value) -> str:
     return str(value)
 
 
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write a whole file so that it is either the old one or the new one, whatever happens."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
 class RunRecords:
     """The files of one experiment under `out`."""
 
@@ -67,7 +83,7 @@ class RunRecords:
         """Create the folder and write config.toml; an unwritable place is an error now, not later."""
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.toml").write_text(config_toml)
+            write_atomic(self.out / "config.toml", config_toml)
         except OSError as exc:
             raise TuilabError(f"cannot write records to {self.out}: {exc.strerror}; "
                               "choose another folder with --out") from None
@@ -95,23 +111,123 @@ class RunRecords:
         folder = self.out / slug(label)
         folder.mkdir(exist_ok=True)
         path = folder / "params.npz"
-        np.savez(path, theta=theta, **{k: np.asarray(v) for k, v in meta.items()})
+        buf = io.BytesIO()
+        np.savez(buf, theta=theta, **{k: np.asarray(v) for k, v in meta.items()})
+        write_atomic(path, buf.getvalue())
         return path
 
     def write_csv(self, name: str, columns: list[str], rows) -> None:
-        with open(self.out / name, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(columns)
-            w.writerows([_cell(v) for v in r] for r in rows)
+        text = io.StringIO(newline="")
+        w = csv.writer(text)
+        w.writerow(columns)
+        w.writerows([_cell(v) for v in r] for r in rows)
+        write_atomic(self.out / name, text.getvalue())
 
     def write_summary(self, summary: dict) -> None:
         """summary.json, written whole to a temporary name and moved into place."""
-        doc = {"started": self.started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **summary}
-        tmp = self.out / "summary.json.tmp"
-        tmp.write_text(json.dumps(_plain(doc), indent=2) + "\n")
-        tmp.replace(self.out / "summary.json")
+        ended = {} if summary.get("status") == "running" else {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        doc = {"started": self.started, **ended, **summary}
+        write_atomic(self.out / "summary.json", json.dumps(_plain(doc), indent=2) + "\n")
 
     def close(self) -> None:
         for f, _, _ in self._files.values():
             f.close()
         self._files.clear()
+
+
+# ---- reading a folder back ----
+
+@dataclass
+class Reopened:
+    """A records folder as it was left: finished, stopped, killed or written by an older tuilab."""
+
+    folder: Path
+    summary: dict  # summary.json, or {} when there is none
+    runs: list[dict]  # each run's summary, its epochs_done and status checked against metrics.csv
+    metrics: list[dict]  # metrics.csv rows (numbers as numbers)
+    status: str
+    notes: list[str] = field(default_factory=list)  # what was missing or had to be mended
+
+    @property
+    def lab(self) -> str:
+        return self.summary.get("kind", "network")
+
+    @property
+    def title(self) -> str:
+        return self.summary.get("title") or self.summary.get("preset") or self.folder.name
+
+
+def _number(text: str):
+    if text == "":
+        return math.nan
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def _read_table(path: Path, notes: list[str]) -> list[dict]:
+    if not path.exists():
+        return []
+    lines = path.read_text(errors="replace").splitlines()
+    rows = list(csv.reader(lines))
+    if not rows:
+        return []
+    header, body = rows[0], rows[1:]
+    whole = [r for r in body if len(r) == len(header)]
+    if len(whole) < len(body):
+        notes.append(f"{path.name}: {len(body) - len(whole)} incomplete row(s) left out (a write cut short)")
+    return [{k: _number(v) for k, v in zip(header, r, strict=True)} for r in whole]
+
+
+def read_records(folder) -> Reopened:
+    """The records in `folder`; a TuilabError (one line) when it holds none."""
+    folder = Path(folder)
+    if not (folder / "config.toml").is_file():
+        raise TuilabError(f"{folder} holds no tuilab records (no config.toml); "
+                          "give the folder a run wrote, e.g. runs/<time>-<preset>")
+    notes: list[str] = []
+    summary: dict = {}
+    if (folder / "summary.json").is_file():
+        try:
+            summary = json.loads((folder / "summary.json").read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            notes.append("summary.json is unreadable; the runs are rebuilt from metrics.csv")
+    else:
+        notes.append("no summary.json (written by an older tuilab, or killed before it): "
+                     "the runs are rebuilt from metrics.csv")
+    metrics = _read_table(folder / "metrics.csv", notes)
+    runs = [dict(r) for r in summary.get("runs", [])]
+    by_run: dict[int, list[dict]] = {}
+    for row in metrics:
+        if isinstance(row.get("run"), int):
+            by_run.setdefault(row["run"], []).append(row)
+    for i in sorted(by_run):
+        while len(runs) <= i:
+            runs.append({"label": f"run {len(runs) + 1}", "status": "pending"})
+    expected = ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "samples_per_second",
+                "grad_ratio")
+    if metrics:
+        missing = [c for c in expected if c not in metrics[0]]
+        if missing:
+            notes.append(f"metrics.csv has no {', '.join(missing)} (an older tuilab); shown as -")
+    alive = summary.get("status") == "running"
+    for i, r in enumerate(runs):
+        rows = by_run.get(i, [])
+        if rows and r.get("epochs_done", 0) != len(rows):
+            last = rows[-1]
+            r.update({k: last.get(k) for k in ("label", *expected) if k in last})
+            r["epochs_done"] = len(rows)
+            r["epoch"] = last.get("epoch")
+        r.setdefault("epochs_done", len(rows))
+        if alive and r.get("status") in ("pending", "running"):
+            r["status"] = "interrupted" if rows else "pending"
+    status = summary.get("status", "interrupted")
+    if alive:
+        status = "interrupted"
+        notes.append("the run did not finish writing its records (killed, or still running): "
+                     "every finished epoch is shown")
+    return Reopened(folder, summary, runs, metrics, status, notes)

@@ -21,7 +21,7 @@ import numpy as np
 
 from tuilab.engine import data as data_mod
 from tuilab.engine.config import Experiment, RunConfig
-from tuilab.engine.events import Control, EpochEnd, Finished, Notice, overall_status
+from tuilab.engine.events import Control, EpochEnd, Finished, Notice, Started, overall_status
 from tuilab.engine.records import RunRecords
 from tuilab.engine.training.fit import train_on_one_core
 from tuilab.engine.training.threads import budget
@@ -99,10 +99,26 @@ class NetworkRecords:
         layers = max(len(r["model"]["hidden"]) + 1 for r in experiment.runs)
         records.open(experiment.to_toml())
         records.start_table("metrics.csv", metric_columns(layers))
+        # a summary from the start, rewritten as each run ends: a run killed outright still
+        # leaves one that says what was run and which runs had ended (records.read_records)
+        self.runs = [{**_not_started(r), "status": "pending"} for r in experiment.runs]
+        self.dataset = ""
+        self._write_summary("running", "", [])
+
+    def _write_summary(self, status: str, dataset: str, notices: list, runs=None) -> None:
+        self.records.write_summary({
+            "preset": self.experiment.name, "title": self.experiment.title, "kind": "network",
+            "status": status, "dataset": dataset, "notices": notices, "runs": runs or self.runs})
 
     def __call__(self, event) -> None:
         if isinstance(event, EpochEnd):
             self.records.append("metrics.csv", event.metrics)
+        elif isinstance(event, Started):
+            self.runs[event.run] = {**self.runs[event.run], "status": "running"}
+            self.dataset = event.dataset
+        elif isinstance(event, Finished):
+            self.runs[event.run] = dict(event.summary)
+            self._write_summary("running", self.dataset, [])
 
     def finish(self, outcome: Outcome, confusions: dict) -> None:
         n_classes = max((m.shape[0] for m in confusions.values()), default=0)
@@ -113,10 +129,7 @@ class NetworkRecords:
         if rows:
             self.records.write_csv("confusion.csv", ["run", "label", "true", *map(str, range(n_classes))],
                                    rows)
-        self.records.write_summary({
-            "preset": self.experiment.name, "title": self.experiment.title, "kind": "network",
-            "status": outcome.status, "dataset": outcome.dataset, "notices": outcome.notices,
-            "runs": outcome.runs})
+        self._write_summary(outcome.status, outcome.dataset, outcome.notices, outcome.runs)
         self.records.close()
 
 
