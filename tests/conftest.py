@@ -25,6 +25,11 @@ def _own_path_cache_and_compiled_kernels(tmp_path_factory):
     kernels compiled before the first test, so that no test's time limit (the dashboard's waits
     for a first epoch) is spent by numba compiling on a fresh machine (30-40 s on 2 cores)."""
     os.environ["TUILAB_PATH_CACHE"] = str(tmp_path_factory.mktemp("paths") / "paths.json")
+    # no test reaches the internet: a preset that names MNIST fetches from a port that refuses
+    # at once (the download tests serve their own mirror on 127.0.0.1)
+    from tests.test_data import refused_url
+
+    os.environ["TUILAB_DATA_MIRROR"] = refused_url()
     from tuilab.engine.training.warmup import compile_network_kernels, network_kernels_ready
 
     for dtype in ("float32", "float64"):

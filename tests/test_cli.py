@@ -51,7 +51,10 @@ def test_headless_end_to_end(tmp_path):
 
 
 def test_missing_data_set_falls_back_and_records_say_so(tmp_path):
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "TUILAB_DATA": str(tmp_path / "none")}
+    from tests.test_data import refused_url
+
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "TUILAB_DATA": str(tmp_path / "none"),
+           "TUILAB_DATA_MIRROR": refused_url()}  # offline, as a test must be
     r = tuilab("--preset", "deep-relu", "--dataset", "kmnist", "--epochs", "1", "--out", str(tmp_path / "o"),
                "headless", env=env)
     assert r.returncode == 0, r.stderr
@@ -60,7 +63,9 @@ def test_missing_data_set_falls_back_and_records_say_so(tmp_path):
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["dataset"] == "digits"
     strict = tuilab("--preset", "deep-relu", "--dataset", "kmnist", "--strict-data", "--out",
                     str(tmp_path / "s"), "headless", env=env)
-    assert strict.returncode == 2 and strict.stderr.count("\n") == 1 and "kmnist" in strict.stderr
+    lines = strict.stderr.splitlines()
+    assert strict.returncode == 2 and lines[-1].startswith("tuilab: error: kmnist: not found on disk")
+    assert all(line.startswith("tuilab: fetching ") for line in lines[:-1])  # a line per file tried
 
 
 @pytest.mark.parametrize("args, words", [

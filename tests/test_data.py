@@ -1,8 +1,7 @@
 """IDX reading, the data-set search order and offline fallback, synthetic sets, splits, scaling."""
 
 import gzip
-import sys
-import types
+import socket
 
 import numpy as np
 import pytest
@@ -23,14 +22,21 @@ def make_image_set(folder, n_train=30, n_test=10, seed=0):
     return folder
 
 
+def refused_url() -> str:
+    """http://127.0.0.1:PORT where nothing listens: a connection there is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture
 def no_sources(tmp_path, monkeypatch):
-    """Nothing on disk, no $TUILAB_DATA, and torchvision not importable."""
+    """Nothing on disk, no $TUILAB_DATA, and the only mirror refuses connections (as offline)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("TUILAB_DATA", raising=False)
+    monkeypatch.setenv("TUILAB_DATA_MIRROR", refused_url())
     monkeypatch.setattr(data, "SYSTEM_DATA", tmp_path / "system")
-    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision -> ImportError
-    monkeypatch.setitem(sys.modules, "torchvision.datasets", None)
     return tmp_path
 
 
@@ -96,40 +102,10 @@ def test_search_order_data_dir_then_env_then_cache_then_system(no_sources, monke
 def test_missing_set_falls_back_to_digits_with_one_line(no_sources):
     src, notice = data.load_source("kmnist")
     assert src.name == "digits"
-    assert "\n" not in notice and "kmnist" in notice and "torchvision" in notice
-    assert "bundled digits" in notice and "--data-dir" in notice
-    with pytest.raises(TuilabError, match="kmnist: IDX files not found"):
+    assert "\n" not in notice and "kmnist" in notice and "could not be fetched" in notice
+    assert "could not connect" in notice and "bundled digits" in notice and "--data-dir" in notice
+    with pytest.raises(TuilabError, match="kmnist: not found on disk and could not be fetched"):
         data.load_source("kmnist", strict=True)
-
-
-def test_download_with_torchvision_goes_to_the_cache(no_sources, monkeypatch):
-    calls = []
-
-    class FashionMNIST:
-        def __init__(self, root, train, download):
-            calls.append((root, train, download))
-            make_image_set(data.Path(root) / "FashionMNIST" / "raw", n_train=25)
-
-    fake = types.ModuleType("torchvision.datasets")
-    fake.FashionMNIST = FashionMNIST
-    monkeypatch.setitem(sys.modules, "torchvision", types.ModuleType("torchvision"))
-    monkeypatch.setitem(sys.modules, "torchvision.datasets", fake)
-    src, notice = data.load_source("fashion-mnist")
-    assert notice is None and len(src.X_train) == 25 and calls[0][2] is True
-    assert src.origin.startswith(str(no_sources / "cache"))
-
-
-def test_download_failure_offline_is_a_clear_notice(no_sources, monkeypatch):
-    class MNIST:
-        def __init__(self, root, train, download):
-            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: <urlopen error [Errno -3]>")
-
-    fake = types.ModuleType("torchvision.datasets")
-    fake.MNIST = MNIST
-    monkeypatch.setitem(sys.modules, "torchvision", types.ModuleType("torchvision"))
-    monkeypatch.setitem(sys.modules, "torchvision.datasets", fake)
-    src, notice = data.load_source("mnist")
-    assert src.name == "digits" and "download failed" in notice and "\n" not in notice
 
 
 def test_mismatched_image_and_label_counts(no_sources):

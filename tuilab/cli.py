@@ -39,6 +39,8 @@ def _add_run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="where to look for IDX data sets first", **d)
     p.add_argument("--strict-data", action="store_true",
                    help="stop with an error instead of falling back to the bundled digits", **d)
+    p.add_argument("--data-mirror", metavar="URL",
+                   help="fetch MNIST, Fashion-MNIST and KMNIST from URL/<set>/<file> (or TUILAB_DATA_MIRROR)", **d)
     p.add_argument("--out", metavar="DIR", help="where the records go (default runs/<time>-<preset>/)", **d)
     p.add_argument("--jobs", type=int, metavar="N", help="run a comparison's runs in N processes", **d)
     p.add_argument("-v", "--verbose", action="store_true",
@@ -128,7 +130,7 @@ def _run(args) -> int:
             _say_what_runs_where()
         experiment = load_experiment(args.preset, overrides_from(args))
         out = args.out or default_out(experiment.name)
-        options = DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data))
+        options = DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data), mirror=args.data_mirror)
         return run_headless(experiment, out=out, data_options=options, jobs=args.jobs or 1)
     from tuilab.app.launch import launch_dashboard
 
@@ -137,7 +139,8 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for key in ("preset", "dataset", "epochs", "seed", "data_dir", "strict_data", "out", "jobs", "verbose"):
+    for key in ("preset", "dataset", "epochs", "seed", "data_dir", "data_mirror", "strict_data", "out", "jobs",
+                "verbose"):
         if not hasattr(args, key):
             setattr(args, key, None)
     try:

@@ -17,7 +17,8 @@ from tuilab.engine import synthetic
 from tuilab.engine.idx import read_idx
 from tuilab.errors import TuilabError, choice_error
 
-# name -> torchvision class (and its folder under a torchvision root)
+MIRROR_HINT = "TUILAB_DATA_MIRROR=URL (or --data-mirror URL)"
+# name -> torchvision class (and its folder under a torchvision root, still searched)
 IMAGE_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 BUNDLED = "digits"
 DATASETS = (*IMAGE_SETS, BUNDLED, *synthetic.CLASSIFICATION, *synthetic.REGRESSION)
@@ -118,22 +119,6 @@ def find_image_set(name: str, roots) -> tuple[dict | None, list[Path]]:
     return None, searched
 
 
-def download_image_set(name: str, root: Path) -> str | None:
-    """Fetch `name` with torchvision into root; None when done, else why it could not be."""
-    try:
-        import torchvision.datasets as tvd  # optional: only for fetching
-    except Exception as exc:  # ImportError, or an OSError from a torchvision built for CUDA
-        return f"torchvision is not usable ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        cls = getattr(tvd, IMAGE_SETS[name])
-        for train in (True, False):
-            cls(str(root), train=train, download=True)
-    except Exception as exc:
-        return f"download failed ({type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''})"
-    return None
-
-
 def _image_source(name: str, parts: dict) -> Source:
     Xtr, ytr = read_idx(parts["train_images"]), read_idx(parts["train_labels"])
     Xte, yte = read_idx(parts["test_images"]), read_idx(parts["test_labels"])
@@ -165,7 +150,8 @@ def synthetic_source(name: str, n_samples: int, noise: float, seed: int) -> Sour
 
 
 def load_source(name: str, *, data_dir=None, strict: bool = False, download: bool = True,
-                n_samples: int = 1000, noise: float = 0.1, seed: int = 0) -> tuple[Source, str | None]:
+                n_samples: int = 1000, noise: float = 0.1, seed: int = 0,
+                mirror: str | None = None) -> tuple[Source, str | None]:
     """The raw data set `name`, and a one-line notice when another one had to stand in."""
     if name not in DATASETS:
         raise choice_error("data set", name, DATASETS)
@@ -177,7 +163,9 @@ def load_source(name: str, *, data_dir=None, strict: bool = False, download: boo
     parts, searched = find_image_set(name, roots)
     why = None
     if parts is None and download:
-        why = download_image_set(name, cache_dir())
+        from tuilab.engine.download import fetch_image_set
+
+        why = fetch_image_set(name, cache_dir(), mirror)
         if why is None:
             parts, searched = find_image_set(name, roots)
     if parts is not None:
@@ -185,8 +173,9 @@ def load_source(name: str, *, data_dir=None, strict: bool = False, download: boo
     looked = ", ".join(str(p) for p in dict.fromkeys(s.parent if s.name == "raw" else s for s in searched))
     problem = f"{name}: IDX files not found (looked in {looked})"
     if download:
-        problem += f" and {why}"
-    howto = (f"put train-images-idx3-ubyte.gz etc. in <dir>/{name}/ and pass --data-dir <dir>"
+        problem = f"{name}: not found on disk and could not be fetched ({why})"
+    howto = (f"connect, set {MIRROR_HINT}, or put train-images-idx3-ubyte.gz etc. in <dir>/{name}/ "
+             "and pass --data-dir <dir>"
              + (", or apt-get install dataset-fashion-mnist" if name == "fashion-mnist" else ""))
     if strict:
         raise TuilabError(f"{problem}; {howto}")

@@ -34,6 +34,7 @@ class DataOptions:
     data_dir: str | None = None
     strict: bool = False
     download: bool = True
+    mirror: str | None = None  # else TUILAB_DATA_MIRROR, else each set's standard mirrors
 
 
 @dataclass
@@ -63,7 +64,8 @@ class DataCache:
         if skey not in self._sources:
             src, notice = data_mod.load_source(
                 d["name"], data_dir=self.options.data_dir, strict=self.options.strict,
-                download=self.options.download, n_samples=d["n_samples"], noise=d["noise"], seed=d["seed"])
+                download=self.options.download, n_samples=d["n_samples"], noise=d["noise"], seed=d["seed"],
+                mirror=self.options.mirror)
             self._sources[skey] = (src, notice)
             if notice:
                 self.notices.append(notice)
