@@ -120,9 +120,10 @@ class WallClock:
                 left += max(v.total_samples - v.samples, 0)
             elif v.status == "pending":
                 left += per_epoch * v.epochs
-        eta = left / rate if rate > 0 and math.isfinite(left) else (0.0 if left == 0 else math.nan)
-        return WallProgress(elapsed, eta if running or left else math.nan, rate, len(running),
-                        sum(v.paused for v in running))
+        # nothing left and nothing running: no ETA to give; paused (rate 0) or unknown: none either
+        known = (running or left) and rate > 0 and math.isfinite(left)
+        return WallProgress(elapsed, left / rate if known else math.nan, rate, len(running),
+                            sum(v.paused for v in running))
 
 
 class LiveExperiment:

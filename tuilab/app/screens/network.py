@@ -247,7 +247,7 @@ class NetworkScreen(ExperimentScreen):
                 state = "training" + (f" ({p.paused} paused)" if p.paused else "")
             else:
                 state = "pending" if all(v.status == "pending" for v in views) else "finished"
-            # wall-clock figures for the whole experiment; a run's own epoch and step beside them
+            # wall-clock figures for the whole experiment (and the epoch when it is one run)
             v = live[0] if live else views[-1]
             where = f"epoch {v.epoch}/{v.epochs}  " if len(views) == 1 else ""
             rate = p.rate if p.running else math.nan
