@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
                                         "first, with a chart of the training loss.")
     report.add_argument("folders", nargs="+", metavar="RUNDIR", help="a folder a run wrote (runs/...)")
     report.add_argument("--no-chart", action="store_true", help="the tables only")
+    resume = sub.add_parser("resume", help="continue a stopped, interrupted or killed experiment",
+                            description="Continue the experiment in RUNDIR: finished runs are kept, the "
+                                        "others go on from their last finished epoch, in the same records.")
+    resume.add_argument("folder", metavar="RUNDIR")
+    resume.add_argument("--jobs", type=int, metavar="N", help="run the remaining runs in N processes")
+    resume.add_argument("--data-dir", metavar="DIR", help="where to look for data sets first")
     return parser
 
 
@@ -111,6 +117,8 @@ def _run(args) -> int:
     if args.command == "list":
         list_presets(sys.stdout)
         return 0
+    if args.command == "resume":
+        return _resume(args)
     if args.command == "report":
         from tuilab.report import report
 
@@ -135,6 +143,31 @@ def _run(args) -> int:
     from tuilab.app.launch import launch_dashboard
 
     return launch_dashboard(args, overrides_from(args))
+
+
+def _resume(args) -> int:
+    from pathlib import Path
+
+    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.records import read_records, slug
+    from tuilab.engine.training.runner import DataOptions
+    from tuilab.headless import run_headless
+
+    rec = read_records(args.folder)
+    if rec.lab != "network":
+        raise TuilabError(f"{args.folder}: a surface experiment takes milliseconds; run it again instead")
+    experiment = load_experiment(str(Path(args.folder) / "config.toml"))
+    # finished and saved: a run that ended before the kill but whose params were not yet written
+    # goes on from its last checkpoint, which ends it at once and writes them
+    finished = {i: r for i, r in enumerate(rec.runs) if r.get("status") in ("completed", "diverged")
+                and i < len(experiment.runs)
+                and (Path(args.folder) / slug(experiment.runs[i].label) / "params.npz").is_file()}
+    if len(finished) == len(experiment.runs):
+        print(f"tuilab: every run in {args.folder} has finished; nothing to resume")
+        return 0
+    options = DataOptions(data_dir=args.data_dir, mirror=args.data_mirror)
+    return run_headless(experiment, out=Path(args.folder), data_options=options, jobs=args.jobs or 1,
+                        resume=finished)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,7 +155,8 @@ class InterruptToStop:
 EXIT_INTERRUPTED = 130
 
 
-def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, stdout=None) -> int:
+def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, stdout=None,
+                 resume: dict | None = None) -> int:
     """Run a preset with no screen; returns the process exit code."""
     from tuilab.engine.records import RunRecords
 
@@ -172,7 +173,7 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
             from tuilab.engine.training.runner import run_network
 
             outcome = run_network(experiment, printer, control, data=data_options, records=records,
-                                  jobs=jobs)
+                                  jobs=jobs, resume=resume)
     printer.close()
     if experiment.lab == "surface":
         from tuilab.surface_view import print_surface_results

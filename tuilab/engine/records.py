@@ -96,6 +96,44 @@ class RunRecords:
         f.flush()
         self._files[name] = (f, writer, columns)
 
+    def continue_table(self, name: str, columns: list[str], keep) -> None:
+        """Go on with a table a stopped run began: rows for which keep(row) is false are dropped
+        (rewritten whole first), and new rows are appended as with start_table."""
+        path = self.out / name
+        rows = []
+        if path.exists():
+            lines = path.read_text().splitlines()
+            reader = list(csv.reader(lines))
+            header = reader[0] if reader else columns
+            if header != columns:
+                raise TuilabError(f"{path}: its columns are not those this tuilab writes; cannot continue it")
+            rows = [r for r in reader[1:] if len(r) == len(columns) and keep(dict(zip(columns, r, strict=True)))]
+        text = io.StringIO(newline="")
+        w = csv.writer(text)
+        w.writerow(columns)
+        w.writerows(rows)
+        write_atomic(path, text.getvalue())
+        f = open(path, "a", newline="")
+        self._files[name] = (f, csv.writer(f), columns)
+
+    def read_csv_rows(self, name: str, keep) -> list[list]:
+        """The rows (after the header) of a table this folder has, those with keep(row) true."""
+        path = self.out / name
+        if not path.exists():
+            return []
+        return [r for r in list(csv.reader(path.read_text().splitlines()))[1:] if r and keep(r)]
+
+    def append_from_job(self, name: str, columns: list[str], row: dict) -> None:
+        """Append one row from another process: a single write to a file opened for appending, so
+        rows from several jobs never interleave, and the row is on disk before the job goes on."""
+        text = io.StringIO(newline="")
+        csv.writer(text).writerow([_cell(row.get(c)) for c in columns])
+        fd = os.open(self.out / name, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, text.getvalue().encode())
+        finally:
+            os.close(fd)
+
     def append(self, name: str, row: dict) -> None:
         f, writer, columns = self._files[name]
         writer.writerow([_cell(row.get(c)) for c in columns])

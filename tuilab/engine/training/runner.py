@@ -22,7 +22,8 @@ import numpy as np
 from tuilab.engine import data as data_mod
 from tuilab.engine.config import Experiment, RunConfig
 from tuilab.engine.events import Control, EpochEnd, Finished, Notice, Started, overall_status
-from tuilab.engine.records import RunRecords
+from tuilab.engine.records import RunRecords, slug
+from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training.fit import train_on_one_core
 from tuilab.engine.training.threads import budget
 from tuilab.engine.training.train import Trainer, metric_columns
@@ -95,15 +96,26 @@ def ensure_compiled(dtypes, emit) -> None:
 class NetworkRecords:
     """The records of a network experiment, fed by events."""
 
-    def __init__(self, records: RunRecords, experiment: Experiment):
+    def __init__(self, records: RunRecords, experiment: Experiment, resume: dict | None = None):
         self.records = records
         self.experiment = experiment
         layers = max(len(r["model"]["hidden"]) + 1 for r in experiment.runs)
-        records.open(experiment.to_toml())
-        records.start_table("metrics.csv", metric_columns(layers))
+        self.runs = [{**_not_started(r), "status": "pending"} for r in experiment.runs]
+        self.kept_confusion: list[list] = []
+        self.columns = metric_columns(layers)
+        self.rows_by_jobs = False  # with --jobs each job writes its own rows (before its checkpoint)
+        if resume is None:
+            records.open(experiment.to_toml())
+            records.start_table("metrics.csv", metric_columns(layers))
+        else:  # the same folder, continued: each run's rows up to its checkpoint, then on
+            keep = {i: resume.get(i, {}).get("epochs_done") if i in resume else checkpoint_epoch(records, run)
+                    for i, run in enumerate(experiment.runs)}
+            records.continue_table("metrics.csv", metric_columns(layers),
+                                   lambda row: int(row["epoch"]) <= (keep.get(int(row["run"])) or 0))
+            self.runs = [dict(resume[i]) if i in resume else r for i, r in enumerate(self.runs)]
+            self.kept_confusion = records.read_csv_rows("confusion.csv", lambda row: int(row[0]) in resume)
         # a summary from the start, rewritten as each run ends: a run killed outright still
         # leaves one that says what was run and which runs had ended (records.read_records)
-        self.runs = [{**_not_started(r), "status": "pending"} for r in experiment.runs]
         self.dataset = ""
         self._write_summary("running", "", [])
 
@@ -114,7 +126,8 @@ class NetworkRecords:
 
     def __call__(self, event) -> None:
         if isinstance(event, EpochEnd):
-            self.records.append("metrics.csv", event.metrics)
+            if not self.rows_by_jobs:
+                self.records.append("metrics.csv", event.metrics)
         elif isinstance(event, Started):
             self.runs[event.run] = {**self.runs[event.run], "status": "running"}
             self.dataset = event.dataset
@@ -123,8 +136,9 @@ class NetworkRecords:
             self._write_summary("running", self.dataset, [])
 
     def finish(self, outcome: Outcome, confusions: dict) -> None:
-        n_classes = max((m.shape[0] for m in confusions.values()), default=0)
-        rows = []
+        n_classes = max((m.shape[0] for m in confusions.values()), default=len(self.kept_confusion[0]) - 3
+                        if self.kept_confusion else 0)
+        rows = list(self.kept_confusion)  # runs finished before a resume keep theirs
         for run, m in sorted(confusions.items()):
             label = self.experiment.runs[run].label
             rows += [[run, label, t, *m[t]] for t in range(m.shape[0])]
@@ -141,16 +155,30 @@ def _not_started(run: RunConfig) -> dict:
             "epochs_done": 0, "steps_done": 0}
 
 
+def checkpoint_of(records: RunRecords | None, run: RunConfig):
+    """Where a run's checkpoint lives (beside its params.npz), or None without records."""
+    return None if records is None else records.out / slug(run.label) / checkpoint_mod.NAME
+
+
+def checkpoint_epoch(records: RunRecords, run: RunConfig) -> int:
+    return checkpoint_mod.epoch_of(checkpoint_of(records, run))
+
+
 def run_network(experiment: Experiment, emit=None, control: Control | None = None, *,
                 data: DataOptions | None = None, records: RunRecords | None = None,
-                interleave: bool = False, jobs: int = 1) -> Outcome:
-    """Run every run of a network experiment; records (if given) are kept whatever happens."""
+                interleave: bool = False, jobs: int = 1, resume: dict | None = None) -> Outcome:
+    """Run every run of a network experiment; records (if given) are kept whatever happens.
+
+    resume: continue the experiment in `records` (the same folder): {run index: summary} of the
+    runs already finished, which are not run again; the others go on from their checkpoints.
+    """
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()
     data = data if data is not None else DataOptions()
     cache = DataCache(data, emit)
     prepared = [cache.get(run) for run in experiment.runs]  # every data error before any record or training
-    book = NetworkRecords(records, experiment) if records is not None else None
+    book = NetworkRecords(records, experiment, resume) if records is not None else None
+    done = dict(resume or {})
 
     lock = threading.Lock()  # interleaved runs train, and so send, from several threads
 
@@ -167,10 +195,16 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     try:
         ensure_compiled([r["model"]["dtype"] for r in experiment.runs], send)
         if jobs > 1 and len(experiment.runs) > 1:
-            _run_parallel(experiment, send, control, data, jobs, summaries, confusions, records)
+            if book is not None:
+                book.rows_by_jobs = True
+            _run_parallel(experiment, send, control, data, jobs, summaries, confusions, records, done,
+                          resume is not None)
         else:
-            trainers = {i: Trainer(i, run, prepared[i], send, control)
-                        for i, run in enumerate(experiment.runs)}
+            trainers = {i: Trainer(i, run, prepared[i], send, control, checkpoint_of(records, run))
+                        for i, run in enumerate(experiment.runs) if i not in done}
+            if resume is not None:
+                for t in trainers.values():
+                    t.resume()
             if interleave:
                 _race(list(trainers.values()), control)
             else:
@@ -187,7 +221,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
                         records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
                                             activations=t.net.activations, loss=t.net.loss_name)
     finally:
-        runs = [summaries.get(i, _not_started(r)) for i, r in enumerate(experiment.runs)]
+        runs = [summaries.get(i, done.get(i, _not_started(r))) for i, r in enumerate(experiment.runs)]
         if any(r["status"] == "running" for r in runs):  # an exception mid-run
             for r in runs:
                 r["status"] = "interrupted" if r["status"] == "running" else r["status"]
@@ -247,7 +281,8 @@ def _race(trainers: list[Trainer], control: Control) -> None:
 
 # ---- parallel runs in worker processes ----
 
-def _worker(experiment: Experiment, indices: list[int], data: DataOptions, events, stop, out) -> None:
+def _worker(experiment: Experiment, indices: list[int], data: DataOptions, events, stop, out,
+            resume: bool = False) -> None:
     """Run some of an experiment's runs; events go back to the parent through `events`."""
     # A terminal's Ctrl+C reaches the whole process group; the parent alone decides, and stops
     # the jobs through `stop` at a chunk's end, as it stops runs in its own process
@@ -257,11 +292,23 @@ def _worker(experiment: Experiment, indices: list[int], data: DataOptions, event
     control.stop_requested = stop  # a multiprocessing Event has the same is_set()/set()
     records = RunRecords(out) if out else None
     cache = DataCache(data, lambda e: None)
+    columns = metric_columns(max(len(r["model"]["hidden"]) + 1 for r in experiment.runs))
+
+    def emit(event):
+        # the row goes to disk here, not through the parent: a checkpoint (written after the
+        # EpochEnd) is then never ahead of metrics.csv, whenever the process group is killed
+        if records is not None and isinstance(event, EpochEnd):
+            records.append_from_job("metrics.csv", columns, event.metrics)
+        events.put(event)
+
     try:
         for i in indices:
             if stop.is_set():
                 break
-            t = Trainer(i, experiment.runs[i], cache.get(experiment.runs[i]), events.put, control)
+            t = Trainer(i, experiment.runs[i], cache.get(experiment.runs[i]), emit, control,
+                        checkpoint_of(records, experiment.runs[i]))
+            if resume:
+                t.resume()
             t.run()
             if records is not None:
                 records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
@@ -283,13 +330,15 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, old)
 
 
-def _run_parallel(experiment, send, control, data, jobs, summaries, confusions, records) -> None:
+def _run_parallel(experiment, send, control, data, jobs, summaries, confusions, records, done,
+                  resuming) -> None:
     ctx = mp.get_context("spawn")  # fork after OpenBLAS has started threads can hang
     events = ctx.Queue()
     stop = ctx.Event()
-    groups = [list(range(k, len(experiment.runs), jobs)) for k in range(min(jobs, len(experiment.runs)))]
+    todo = [i for i in range(len(experiment.runs)) if i not in done]
+    groups = [g for g in (todo[k::jobs] for k in range(jobs)) if g]
     out = str(records.out) if records is not None else None
-    procs = [ctx.Process(target=_worker, args=(copy.deepcopy(experiment), g, data, events, stop, out),
+    procs = [ctx.Process(target=_worker, args=(copy.deepcopy(experiment), g, data, events, stop, out, resuming),
                          daemon=True) for g in groups]
     with _sigint_ignored():  # a spawned Python keeps an ignored SIGINT ignored while it imports
         for p in procs:

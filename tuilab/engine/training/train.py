@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Progress
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
 from tuilab.engine.schedules import Schedule
+from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training.fit import steps_per_epoch, train_steps
 from tuilab.engine.training.paths import last_chunk_seconds
 from tuilab.engine.training.threads import budget, numba_blas
@@ -70,8 +72,10 @@ class _Epoch:
 class Trainer:
     """Train one run of an experiment on prepared data; `run()` returns its summary."""
 
-    def __init__(self, run: int, config: RunConfig, data: Prepared, emit, control: Control | None = None):
+    def __init__(self, run: int, config: RunConfig, data: Prepared, emit, control: Control | None = None,
+                 checkpoint: Path | None = None):
         self.run_index = run
+        self.checkpoint = checkpoint  # where its state goes at each epoch's end (training.checkpoint)
         self.config = config
         self.data = data
         self.emit = emit
@@ -128,11 +132,19 @@ class Trainer:
             self.train_epoch()
         return self.summary()
 
+    def resume(self) -> int:
+        """Continue from the checkpoint, if there is one; returns the epochs it had finished."""
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            return 0
+        return checkpoint_mod.load(self.checkpoint, self)
+
     def start(self) -> None:
         self.status = "running"
         self.emit(Started(self.run_index, self.config.label, self.epochs, self.steps_per_epoch,
                           self.net.layout.size, tuple(self.net.sizes), self.data.name,
                           self.config["optimizer"]["name"], len(self.data.X_train)))
+        if self.epoch >= self.epochs:  # resumed from its last epoch's checkpoint: only the ending was lost
+            self._finish("completed")
 
     def train_epoch(self) -> None:
         """One epoch in chunks; afterwards status says whether there is more to do."""
@@ -205,6 +217,10 @@ class Trainer:
             metrics[f"weight_norm_{l + 1}"] = w
         self.last_metrics = metrics
         self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads)))
+        if self.checkpoint is not None:
+            # after the row (in one process the records write it within emit): a checkpoint on disk
+            # always has its row; a row whose checkpoint a kill prevented is redone on resume
+            checkpoint_mod.save(self.checkpoint, self)
         if self.epoch >= self.epochs:
             self._finish("completed")
         elif self.control.stop_requested.is_set():

@@ -1,0 +1,64 @@
+"""A run's checkpoint at an epoch's end: everything its remaining epochs depend on, written whole.
+
+theta, the optimizer's state and scalars, the bit generator that orders the minibatches,
+the epoch and step reached, and the figures the summary needs. Resumed from it, a run
+takes exactly the steps it would have taken uninterrupted (the schedule is a function of
+the epoch, Demon's of the step count in the scalars).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tuilab.engine.records import write_atomic
+from tuilab.errors import TuilabError
+
+NAME = "checkpoint.npz"
+
+
+def save(path: Path, trainer) -> None:
+    """Write `trainer`'s state to path (temporary name, then rename)."""
+    meta = {"epoch": trainer.epoch, "step": trainer.step, "samples_seen": trainer.samples_seen,
+            "train_seconds": trainer.train_seconds, "rng": trainer.order_rng.bit_generator.state,
+            "last_metrics": trainer.last_metrics}
+    buf = io.BytesIO()
+    np.savez(buf, theta=trainer.theta, state=trainer.opt.state, scal=trainer.opt.scal,
+             meta=np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buf.getvalue())
+
+
+def load(path: Path, trainer) -> int:
+    """Put the checkpoint's state into a freshly made `trainer` of the same run; returns its epoch."""
+    try:
+        with np.load(path) as z:
+            theta, state, scal = z["theta"], z["state"], z["scal"]
+            meta = json.loads(z["meta"].tobytes().decode())
+    except (OSError, KeyError, ValueError) as exc:
+        raise TuilabError(f"{path}: not a readable checkpoint ({type(exc).__name__}); "
+                          "delete it to redo that run from the start") from None
+    if theta.shape != trainer.theta.shape or state.shape != trainer.opt.state.shape:
+        raise TuilabError(f"{path}: the checkpoint is of another network or optimizer than config.toml says")
+    trainer.theta[:] = theta
+    trainer.opt.state[:] = state
+    trainer.opt.scal[:] = scal
+    trainer.order_rng.bit_generator.state = meta["rng"]
+    trainer.epoch, trainer.step = int(meta["epoch"]), int(meta["step"])
+    trainer.samples_seen, trainer.train_seconds = int(meta["samples_seen"]), float(meta["train_seconds"])
+    trainer.last_metrics = meta["last_metrics"]
+    return trainer.epoch
+
+
+def epoch_of(path: Path | None) -> int:
+    """The epoch a checkpoint was written at; 0 when there is none (the run starts over)."""
+    if path is None or not path.is_file():
+        return 0
+    try:
+        with np.load(path) as z:
+            return int(json.loads(z["meta"].tobytes().decode())["epoch"])
+    except (OSError, KeyError, ValueError):
+        return 0
