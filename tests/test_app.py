@@ -259,3 +259,32 @@ async def test_pause_then_edit_shows_each_run_as_it_is_and_space_resumes_the_res
         assert not any(v.paused for v in views(app)) and not screen.paused
         await pilot.press("s")
         await wait_for(pilot, lambda: not any(lv.running for lv in app.lives))
+
+
+async def test_open_shows_records_of_two_experiments_overlaid(tmp_path):
+    import subprocess
+    import sys
+
+    folders = []
+    for k, epochs in enumerate((4, 6)):
+        out = tmp_path / f"rec{k}"
+        r = subprocess.run([sys.executable, "-m", "tuilab", "--preset", "spirals", "--epochs", str(epochs),
+                            "--set", "data.n_samples=400", "--out", str(out), "headless"],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        folders.append(out)
+    (folders[1] / "summary.json").unlink()  # as a run killed before it, or an older tuilab, leaves it
+    app = make_app(opened=folders, records=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.lives) == 2 and not any(lv.running for lv in app.lives))
+        screen = app.screen
+        assert isinstance(screen, NetworkScreen)
+        await wait_for(pilot, lambda: len(list(screen.query(RunRow))) == 2)
+        vs = views(app)
+        assert [len(v.train_loss) for v in vs] == [4, 6] and [v.epoch for v in vs] == [4, 6]
+        assert vs[0].status == "completed" and vs[1].status == "interrupted"  # no summary: not known to have ended
+        screen.redraw(force=True)
+        await pilot.pause(0.2)
+        assert "first/last" in str(screen.query_one(GradBars).render())
+        assert "no summary.json" in str(screen.query_one("#notice").render())
+        assert not list(tmp_path.glob("runs*"))  # opening writes nothing

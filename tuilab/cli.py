@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "first, with a chart of the training loss.")
     report.add_argument("folders", nargs="+", metavar="RUNDIR", help="a folder a run wrote (runs/...)")
     report.add_argument("--no-chart", action="store_true", help="the tables only")
+    opener = sub.add_parser("open", help="the dashboard on records: curves, runs, confusion, gradients",
+                            description="Open records folders in the dashboard; several are overlaid.")
+    opener.add_argument("folders", nargs="+", metavar="RUNDIR")
     resume = sub.add_parser("resume", help="continue a stopped, interrupted or killed experiment",
                             description="Continue the experiment in RUNDIR: finished runs are kept, the "
                                         "others go on from their last finished epoch, in the same records.")
@@ -117,6 +120,16 @@ def _run(args) -> int:
     if args.command == "list":
         list_presets(sys.stdout)
         return 0
+    if args.command == "open":
+        from tuilab.engine.records import read_records
+
+        for folder in args.folders:
+            read_records(folder)  # a folder with no records is one line and exit 2, before the screen
+        from tuilab.app.app import make_app
+
+        app = make_app(opened=args.folders, records=False)
+        app.run()
+        return app.return_code or 0
     if args.command == "resume":
         return _resume(args)
     if args.command == "report":

@@ -47,8 +47,10 @@ class TuilabApp(App):
                 Binding("q", "quit", "Quit", show=False)]
 
     def __init__(self, preset: str | None = None, overrides=(), data: DataOptions | None = None,
-                 out_root: str | Path = "runs", records: bool = True, autostart: bool = True):
+                 out_root: str | Path = "runs", records: bool = True, autostart: bool = True,
+                 opened=()):
         super().__init__()
+        self.opened = [Path(f) for f in opened]  # records folders to show (tuilab open)
         self.initial_preset = preset
         self.overrides = list(overrides)
         self.data_options = data or DataOptions()
@@ -63,8 +65,38 @@ class TuilabApp(App):
         from tuilab.app.screens.browser import PresetBrowser
 
         self.push_screen(PresetBrowser())
-        if self.initial_preset:
+        if self.opened:
+            self.open_records(self.opened)
+        elif self.initial_preset:
             self.open_preset(self.initial_preset)
+
+    def open_records(self, folders) -> None:
+        """The network dashboard on records folders, each replayed as an experiment beside the others."""
+        from tuilab.app.live import ReplayedExperiment
+        from tuilab.app.screens.network import NetworkScreen
+        from tuilab.engine.records import read_records
+
+        first = None
+        for k, folder in enumerate(folders):
+            try:
+                rec = read_records(folder)
+                experiment = load_experiment(str(Path(folder) / "config.toml"))
+            except TuilabError as exc:
+                self.notify(str(exc), severity="error", timeout=8)
+                continue
+            if experiment.lab != "network":
+                self.notify(f"{folder}: surface records: `tuilab report {folder}` prints them", timeout=8)
+                continue
+            if first is None:
+                first = NetworkScreen(" + ".join(Path(f).name for f in folders), experiment)
+                self.install_screen(first, name=f"records:{folder}")
+                self.push_screen(first)
+            live = ReplayedExperiment(experiment, f"{Path(folder).name}-{k}", rec)
+            self.lives.append(live)
+            first.lives.append(live)
+            live.worker = self.run_worker(live.run, thread=True, name=live.tag, group="replay",
+                                          exit_on_error=False)
+            live.thread = _WorkerThread(live.worker)
 
     # -- presets and runs --
 

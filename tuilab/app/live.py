@@ -243,6 +243,30 @@ class LiveExperiment:
             self.thread.join(wait)
 
 
+class ReplayedExperiment(LiveExperiment):
+    """A records folder shown as if live: its events replayed from metrics.csv and summary.json."""
+
+    def __init__(self, experiment: Experiment, tag: str, reopened):
+        super().__init__(experiment, tag, out=reopened.folder, records=False)
+        self.reopened = reopened
+
+    def run(self) -> None:
+        from tuilab.engine.replay import replayed_events
+
+        self._began = time.monotonic()
+        for event in replayed_events(self.reopened, self.experiment):
+            self.on_event(event)
+            if isinstance(event, EpochEnd):  # the row's sparkline: per epoch here, per chunk when live
+                with self._lock:
+                    self._runs[event.run]["losses"].append(event.metrics.get("train_loss", math.nan))
+        with self._lock:
+            self._notices.extend(f"{self.reopened.folder.name}: {n}" for n in self.reopened.notes)
+            for r in self._runs.values():  # what was under way when it stopped is shown stopped
+                if r["status"] in ("pending", "running"):
+                    r["status"] = "interrupted" if r.get("epoch") else "pending"
+        self._ended = self._began  # nothing trained now: no wall-clock figures to give
+
+
 def wait_all(experiments, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     for live in experiments:
