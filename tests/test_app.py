@@ -287,4 +287,13 @@ async def test_open_shows_records_of_two_experiments_overlaid(tmp_path):
         await pilot.pause(0.2)
         assert "first/last" in str(screen.query_one(GradBars).render())
         assert "no summary.json" in str(screen.query_one("#notice").render())
+        bars = screen.query_one(GradBars)
+        assert "epoch 6 of 6 ([ ] step)" in str(bars.render())
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert "epoch 4 of 6" in str(bars.render())  # two epochs back, the norms of then
+        for _ in range(8):
+            await pilot.press("left_square_bracket")
+        assert "epoch 1 of 6" in str(bars.render())  # no further back than the first
+        await pilot.press(*["right_square_bracket"] * 9)
+        assert "epoch 6 of 6 ([ ] step)" in str(bars.render()) and screen.grad_epoch is None
         assert not list(tmp_path.glob("runs*"))  # opening writes nothing

@@ -20,6 +20,7 @@ from tuilab.engine.records import RunRecords, default_out
 from tuilab.engine.training.runner import DataOptions
 
 LOSS_POINTS = 240  # training-loss points kept per run for its sparkline
+GRAD_EPOCHS = 2000  # the last epochs whose per-layer gradient norms can be stepped through
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class RunView:
     val_loss: SeriesView = SeriesView()
     grad_norms: tuple[float, ...] = ()
     grad_ratio: float = math.nan
+    grad_history: tuple = ()  # (epoch, norms, first/last ratio) of the last GRAD_EPOCHS epochs
     sizes: tuple[int, ...] = ()
     summary: dict = field(default_factory=dict)
     confusion: tuple = ()
@@ -142,7 +144,8 @@ class LiveExperiment:
             o = run["optimizer"]
             self._runs[i] = {"key": f"{tag}:{i}", "label": run.label, "optimizer": o["name"], "lr": o["lr"],
                              "status": "pending", "epochs": run.tables.get("train", {}).get("epochs", 0),
-                             "losses": deque(maxlen=LOSS_POINTS), "train_loss": Series(),
+                             "losses": deque(maxlen=LOSS_POINTS), "grad_history": deque(maxlen=GRAD_EPOCHS),
+                             "train_loss": Series(),
                              "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series()}
         self._notices: list[str] = []
         self._compiling = False
@@ -192,6 +195,7 @@ class LiveExperiment:
                 r[key].append(m[key])
             r.update(epoch=e.epoch, grad_norms=e.grad_norms, grad_ratio=m["grad_ratio"],
                      samples_per_second=m["samples_per_second"])
+            r["grad_history"].append((e.epoch, e.grad_norms, m["grad_ratio"]))
         elif isinstance(e, Diverged):
             r["diverged_at"] = (e.epoch, e.step)
         elif isinstance(e, Finished):

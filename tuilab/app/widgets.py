@@ -98,22 +98,27 @@ class GradBars(Static):
 
     DEFAULT_CSS = "GradBars { width: 1fr; height: 1fr; padding: 0 1; }"
 
-    def show(self, view: RunView | None) -> None:
+    def show(self, view: RunView | None, epoch: int | None = None) -> None:
+        """The norms of `epoch` (the latest when None, or when it is no longer kept)."""
         if view is None or not view.grad_norms:
             self.update(Text("gradient norms appear after the first epoch", style="dim"))
             return
-        norms = list(view.grad_norms)
+        at, norms, ratio = view.epoch, list(view.grad_norms), view.grad_ratio
+        if epoch is not None:
+            kept = [h for h in view.grad_history if h[0] <= epoch]
+            if kept:
+                at, norms, ratio = kept[-1][0], list(kept[-1][1]), kept[-1][2]
         logs = [math.log10(n) if n > 0 else -12.0 for n in norms]
         lo, hi = min(min(logs), -6.0), max(max(logs), 0.0)
         width = max(6, (self.size.width or 30) - 22)
-        text = Text(f"{view.label}: gradient norm per layer (log)\n", style="bold")
+        where = f"epoch {at} of {view.epoch}" + ("" if epoch is not None else " ([ ] step)")
+        text = Text(f"{view.label}: gradient norm per layer (log), {where}\n", style="bold")
         for l, (n, g) in enumerate(zip(norms, logs, strict=True)):
             filled = int(round((g - lo) / (hi - lo) * width)) if hi > lo else width
             text.append(f"L{l + 1:<2} ")
             text.append("█" * filled, style="cyan")
             text.append("░" * (width - filled), style="grey30")
             text.append(f" {n:8.1e}\n")
-        ratio = view.grad_ratio
         if math.isfinite(ratio) and ratio < VANISHING:
             text.append(f"first/last {ratio:.1e}  vanishing", style="bold red")
         elif math.isfinite(ratio) and ratio > EXPLODING:

@@ -135,7 +135,28 @@ class ExperimentScreen(Screen):
 
 
 class NetworkScreen(ExperimentScreen):
-    BINDINGS = [Binding("a", "toggle_curve", "Loss/accuracy")]
+    BINDINGS = [Binding("a", "toggle_curve", "Loss/accuracy"),
+                Binding("left_square_bracket", "grad_epoch(-1)", "Earlier grads", key_display="["),
+                Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]")]
+
+    grad_epoch: int | None = None  # the epoch the gradient bars show; None: the latest
+
+    def action_grad_epoch(self, delta: int) -> None:
+        """Step the gradient bars one epoch back or on (past the latest: follow it again)."""
+        v = self._grad_view()
+        if v is None:
+            return
+        shown = v.epoch if self.grad_epoch is None else self.grad_epoch
+        first = v.grad_history[0][0] if v.grad_history else v.epoch
+        target = max(first, shown + delta)
+        self.grad_epoch = None if target >= v.epoch else target
+        self.query_one("#grads", GradBars).show(v, self.grad_epoch)
+
+    def _grad_view(self):
+        views = [r for lv in self.lives for r in lv.snapshot().runs if r.key not in self.hidden and r.grad_norms]
+        running = [v for v in views if v.status == "running"]
+        return (running or views or [None])[-1]
+
     curve = "loss"
 
     def action_toggle_curve(self) -> None:
@@ -193,7 +214,7 @@ class NetworkScreen(ExperimentScreen):
             self.query_one("#curves", CurvesPlot).show(views, self.curve)
             grads = [v for v in views if v.grad_norms]
             running = [v for v in grads if v.status == "running"]
-            self.query_one("#grads", GradBars).show((running or grads or [None])[-1])
+            self.query_one("#grads", GradBars).show((running or grads or [None])[-1], self.grad_epoch)
         finished = bool(views) and all(v.finished for v in views)
         status_key = tuple((v.key, v.status) for v in views)
         if finished and (force or status_key != self._seen.get("status")):
