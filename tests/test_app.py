@@ -297,3 +297,36 @@ async def test_open_shows_records_of_two_experiments_overlaid(tmp_path):
         await pilot.press(*["right_square_bracket"] * 9)
         assert "epoch 6 of 6 ([ ] step)" in str(bars.render()) and screen.grad_epoch is None
         assert not list(tmp_path.glob("runs*"))  # opening writes nothing
+
+
+async def test_u_resumes_opened_records_that_did_not_finish(tmp_path):
+    import csv
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    p = subprocess.Popen([sys.executable, "-m", "tuilab", "--preset", "spirals", "--epochs", "150",
+                          "--set", "data.n_samples=4000", "--set", "model.hidden=[64, 64]", "--out", str(out),
+                          "headless"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # a few epochs in, then killed outright
+        if (out / "metrics.csv").exists() and len((out / "metrics.csv").read_text().splitlines()) > 5:
+            break
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(timeout=30)
+    app = make_app(opened=[out], records=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.lives and not app.lives[0].running)
+        assert views(app)[0].status == "interrupted"
+        await pilot.press("u")
+        await wait_for(pilot, lambda: len(app.lives) == 2 and app.lives[1].outcome is not None, timeout=120)
+        resumed = app.lives[1].snapshot().runs[0]
+        assert resumed.status == "completed" and resumed.epoch == 150
+        await wait_for(pilot, lambda: len(list(app.screen.query(RunRow))) == 1)  # the replayed row gave way
+    epochs = [int(r["epoch"]) for r in csv.DictReader((out / "metrics.csv").read_text().splitlines())]
+    assert epochs == list(range(1, 151))
+    assert json.loads((out / "summary.json").read_text())["status"] == "completed"

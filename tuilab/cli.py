@@ -161,20 +161,11 @@ def _run(args) -> int:
 def _resume(args) -> int:
     from pathlib import Path
 
-    from tuilab.engine.presets import load_experiment
-    from tuilab.engine.records import read_records, slug
+    from tuilab.engine.resume import plan_resume
     from tuilab.engine.training.runner import DataOptions
     from tuilab.headless import run_headless
 
-    rec = read_records(args.folder)
-    if rec.lab != "network":
-        raise TuilabError(f"{args.folder}: a surface experiment takes milliseconds; run it again instead")
-    experiment = load_experiment(str(Path(args.folder) / "config.toml"))
-    # finished and saved: a run that ended before the kill but whose params were not yet written
-    # goes on from its last checkpoint, which ends it at once and writes them
-    finished = {i: r for i, r in enumerate(rec.runs) if r.get("status") in ("completed", "diverged")
-                and i < len(experiment.runs)
-                and (Path(args.folder) / slug(experiment.runs[i].label) / "params.npz").is_file()}
+    experiment, finished = plan_resume(args.folder)
     if len(finished) == len(experiment.runs):
         print(f"tuilab: every run in {args.folder} has finished; nothing to resume")
         return 0

@@ -123,11 +123,13 @@ class TuilabApp(App):
         if self.autostart:
             self.call_after_refresh(screen.start)
 
-    def start_live(self, experiment, tag: str) -> LiveExperiment:
-        """Start an experiment in a thread worker; the screen reads its snapshots."""
-        out = default_out(f"{experiment.name}", self.out_root) if self.records else None
+    def start_live(self, experiment, tag: str, out=None, resume: dict | None = None) -> LiveExperiment:
+        """Start an experiment in a thread worker; the screen reads its snapshots. With `resume`,
+        it continues the records in `out` (opened records), whether or not new records are on."""
+        if out is None:
+            out = default_out(f"{experiment.name}", self.out_root) if self.records else None
         live = LiveExperiment(experiment, f"{experiment.name}-{tag}", data=self.data_options, out=out,
-                              records=self.records)
+                              records=out is not None, resume=resume)
         self.lives.append(live)
         live.worker = self.run_worker(live.run, thread=True, name=live.tag, group="training",
                                       exit_on_error=False)

@@ -132,8 +132,9 @@ class LiveExperiment:
     """One preset (or one edited run) started from the dashboard: its thread, control and state."""
 
     def __init__(self, experiment: Experiment, tag: str, *, data: DataOptions | None = None,
-                 out=None, records: bool = True):
+                 out=None, records: bool = True, resume: dict | None = None):
         self.experiment = experiment
+        self.resume = resume  # continue the records in `out` (engine.resume.plan_resume)
         self.tag = tag
         self.data = data or DataOptions()
         self.control = Control()
@@ -231,7 +232,7 @@ class LiveExperiment:
                 from tuilab.engine.training.runner import run_network
 
                 self.outcome = run_network(self.experiment, self.on_event, self.control, data=self.data,
-                                           records=records, interleave=True)
+                                           records=records, interleave=True, resume=self.resume)
         except Exception as exc:  # shown on screen; a user's mistake is one line, a bug its type too
             with self._lock:
                 self._error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
@@ -253,6 +254,7 @@ class ReplayedExperiment(LiveExperiment):
     def __init__(self, experiment: Experiment, tag: str, reopened):
         super().__init__(experiment, tag, out=reopened.folder, records=False)
         self.reopened = reopened
+        self.resumed = False  # continued with u: its rows give way to the resumed runs
 
     def run(self) -> None:
         from tuilab.engine.replay import replayed_events

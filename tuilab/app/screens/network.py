@@ -136,6 +136,7 @@ class ExperimentScreen(Screen):
 
 class NetworkScreen(ExperimentScreen):
     BINDINGS = [Binding("a", "toggle_curve", "Loss/accuracy"),
+                Binding("u", "resume_records", "Resume", show=False),
                 Binding("left_square_bracket", "grad_epoch(-1)", "Earlier grads", key_display="["),
                 Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]")]
 
@@ -151,6 +152,31 @@ class NetworkScreen(ExperimentScreen):
         target = max(first, shown + delta)
         self.grad_epoch = None if target >= v.epoch else target
         self.query_one("#grads", GradBars).show(v, self.grad_epoch)
+
+    def action_resume_records(self) -> None:
+        """u: continue the opened records that did not finish, in their own folders."""
+        from tuilab.app.live import ReplayedExperiment
+        from tuilab.engine.resume import plan_resume
+        from tuilab.errors import TuilabError
+
+        started = 0
+        for lv in [lv for lv in self.lives if isinstance(lv, ReplayedExperiment) and not lv.resumed]:
+            try:
+                experiment, finished = plan_resume(lv.reopened.folder)
+            except TuilabError as exc:
+                self.notify(str(exc), severity="error", timeout=8)
+                continue
+            if len(finished) == len(experiment.runs):
+                continue
+            lv.resumed = True
+            self.hidden |= {r.key for r in lv.snapshot().runs}  # the resumed runs take their rows
+            self.clear_rows()
+            live = self.app.start_live(experiment, f"resumed-{len(self.lives)}", out=lv.reopened.folder,
+                                       resume=finished)
+            self.lives.append(live)
+            started += 1
+        self.notify(f"resuming {started} experiment(s) in their folders" if started
+                    else "nothing to resume: every opened run has finished", timeout=3)
 
     def _grad_view(self):
         views = [r for lv in self.lives for r in lv.snapshot().runs if r.key not in self.hidden and r.grad_norms]

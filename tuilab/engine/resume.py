@@ -1,0 +1,24 @@
+"""What `tuilab resume` (and the dashboard's resume of opened records) will continue, and what it keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuilab.engine.config import Experiment
+from tuilab.engine.presets import load_experiment
+from tuilab.engine.records import read_records, slug
+from tuilab.errors import TuilabError
+
+
+def plan_resume(folder) -> tuple[Experiment, dict[int, dict]]:
+    """The experiment in `folder` and {run index: summary} of its runs that need no more training."""
+    folder = Path(folder)
+    rec = read_records(folder)
+    if rec.lab != "network":
+        raise TuilabError(f"{folder}: a surface experiment takes milliseconds; run it again instead")
+    experiment = load_experiment(str(folder / "config.toml"))
+    # finished and saved: a run that ended before a kill but whose params were not yet written
+    # goes on from its last checkpoint, which ends it at once and writes them
+    finished = {i: r for i, r in enumerate(rec.runs) if r.get("status") in ("completed", "diverged")
+                and i < len(experiment.runs) and (folder / slug(experiment.runs[i].label) / "params.npz").is_file()}
+    return experiment, finished
