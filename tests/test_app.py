@@ -330,3 +330,22 @@ async def test_u_resumes_opened_records_that_did_not_finish(tmp_path):
     epochs = [int(r["epoch"]) for r in csv.DictReader((out / "metrics.csv").read_text().splitlines())]
     assert epochs == list(range(1, 151))
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+
+
+async def test_open_shows_surface_records_with_their_trajectories(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "surf"
+    r = subprocess.run([sys.executable, "-m", "tuilab", "--preset", "rosenbrock", "--out", str(out), "headless"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    app = make_app(opened=[out], records=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.lives and not app.lives[0].running)
+        assert isinstance(app.screen, SurfaceScreen)
+        results = dict(app.lives[0].snapshot().surface_results)
+        assert len(results) == len(summary["runs"])
+        for res, s in zip(results.values(), summary["runs"], strict=True):
+            assert res.status == s["status"] and res.final == pytest.approx((s["x"], s["y"]), rel=1e-12)

@@ -39,15 +39,16 @@ def test_help(snap_compare, tmp_path):
 
 
 async def _surface_done(pilot):
-    import asyncio
-
+    """Until every run has ended and its path has finished growing on screen (a fixed sleep for the
+    growth made the snapshot flaky on a loaded machine)."""
     app = pilot.app
-    for _ in range(200):
+    for _ in range(600):
         await pilot.pause(0.05)
         lives = app.lives
-        if lives and not lives[0].running and all(v.finished for v in lives[0].snapshot().runs):
+        screen = next((s for s in app.screen_stack if hasattr(s, "_grow_start")), None)
+        if (lives and not lives[0].running and all(v.finished for v in lives[0].snapshot().runs)
+                and screen is not None and screen._drawn and screen._grow_start is None):
             break
-    await asyncio.sleep(2.0)  # the paths finish growing
     await pilot.pause()
 
 

@@ -74,6 +74,7 @@ class TuilabApp(App):
         """The network dashboard on records folders, each replayed as an experiment beside the others."""
         from tuilab.app.live import ReplayedExperiment
         from tuilab.app.screens.network import NetworkScreen
+        from tuilab.app.screens.surface import SurfaceScreen
         from tuilab.engine.records import read_records
 
         first = None
@@ -84,11 +85,12 @@ class TuilabApp(App):
             except TuilabError as exc:
                 self.notify(str(exc), severity="error", timeout=8)
                 continue
-            if experiment.lab != "network":
-                self.notify(f"{folder}: surface records: `tuilab report {folder}` prints them", timeout=8)
+            cls = SurfaceScreen if experiment.lab == "surface" else NetworkScreen
+            if first is not None and not isinstance(first, cls):
+                self.notify(f"{folder}: a {experiment.lab} experiment among others; open it by itself", timeout=8)
                 continue
             if first is None:
-                first = NetworkScreen(" + ".join(Path(f).name for f in folders), experiment)
+                first = cls(" + ".join(Path(f).name for f in folders), experiment)
                 self.install_screen(first, name=f"records:{folder}")
                 self.push_screen(first)
             live = ReplayedExperiment(experiment, f"{Path(folder).name}-{k}", rec)

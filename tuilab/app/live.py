@@ -257,10 +257,11 @@ class ReplayedExperiment(LiveExperiment):
         self.resumed = False  # continued with u: its rows give way to the resumed runs
 
     def run(self) -> None:
-        from tuilab.engine.replay import replayed_events
+        from tuilab.engine.replay import replayed_events, replayed_surface_events
 
         self._began = time.monotonic()
-        for event in replayed_events(self.reopened, self.experiment):
+        replay = replayed_surface_events if self.experiment.lab == "surface" else replayed_events
+        for event in replay(self.reopened, self.experiment):
             self.on_event(event)
             if isinstance(event, EpochEnd):  # the row's sparkline: per epoch here, per chunk when live
                 with self._lock:

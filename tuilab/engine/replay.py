@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from tuilab.engine.events import EpochEnd, Finished, Started
+from tuilab.engine.events import EpochEnd, Finished, Started, SurfaceDone
 from tuilab.engine.records import Reopened
 
 
@@ -43,4 +43,36 @@ def replayed_events(rec: Reopened, experiment) -> list:
         status = summary.get("status", "pending")
         if status not in ("pending", "running"):
             events.append(Finished(i, run.label, status, dict(summary), confusion.get(i, ())))
+    return events
+
+
+def replayed_surface_events(rec: Reopened, experiment) -> list:
+    """A SurfaceDone per run that has its trajectory in trajectory.csv, rebuilt as a SurfaceResult."""
+    import csv
+
+    import numpy as np
+
+    from tuilab.engine.surfaces import SurfaceResult, landscape_of
+
+    landscape = landscape_of(experiment.runs[0]["surface"])
+    path = rec.folder / "trajectory.csv"
+    points: dict[int, list] = {}
+    if path.exists():
+        for row in list(csv.reader(path.read_text().splitlines()))[1:]:
+            try:
+                points.setdefault(int(row[0]), []).append([float(v) for v in row[1:5]])
+            except (ValueError, IndexError):
+                continue  # a row cut short
+    events = []
+    for i, run in enumerate(experiment.runs):
+        if i not in points:
+            continue
+        pts = np.array(points[i])
+        s = rec.runs[i] if i < len(rec.runs) else {}
+        hit = s.get("steps_to_1e-3")
+        result = SurfaceResult(run.label, run["optimizer"]["name"], float(run["optimizer"]["lr"]),
+                               pts[:, 0].astype(np.int64), pts[:, 1:3].copy(), pts[:, 3].copy(),
+                               int(s.get("steps_done", pts[-1, 0])), hit if isinstance(hit, int) else None,
+                               str(s.get("status", "interrupted")), landscape)
+        events.append(SurfaceDone(i, run.label, result))
     return events
