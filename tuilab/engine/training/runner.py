@@ -106,11 +106,11 @@ class NetworkRecords:
         self.rows_by_jobs = False  # with --jobs each job writes its own rows (before its checkpoint)
         if resume is None:
             records.open(experiment.to_toml())
-            records.start_table("metrics.csv", metric_columns(layers))
+            records.start_table("metrics.csv", self.columns)
         else:  # the same folder, continued: each run's rows up to its checkpoint, then on
-            keep = {i: resume.get(i, {}).get("epochs_done") if i in resume else checkpoint_epoch(records, run)
+            keep = {i: resume[i].get("epochs_done") if i in resume else checkpoint_epoch(records, run)
                     for i, run in enumerate(experiment.runs)}
-            records.continue_table("metrics.csv", metric_columns(layers),
+            records.continue_table("metrics.csv", self.columns,
                                    lambda row: int(row["epoch"]) <= (keep.get(int(row["run"])) or 0))
             self.runs = [dict(resume[i]) if i in resume else r for i, r in enumerate(self.runs)]
             self.kept_confusion = records.read_csv_rows("confusion.csv", lambda row: int(row[0]) in resume)
@@ -136,8 +136,8 @@ class NetworkRecords:
             self._write_summary("running", self.dataset, [])
 
     def finish(self, outcome: Outcome, confusions: dict) -> None:
-        n_classes = max((m.shape[0] for m in confusions.values()), default=len(self.kept_confusion[0]) - 3
-                        if self.kept_confusion else 0)
+        kept_classes = len(self.kept_confusion[0]) - 3 if self.kept_confusion else 0  # after run, label, true
+        n_classes = max((m.shape[0] for m in confusions.values()), default=kept_classes)
         rows = list(self.kept_confusion)  # runs finished before a resume keep theirs
         for run, m in sorted(confusions.items()):
             label = self.experiment.runs[run].label

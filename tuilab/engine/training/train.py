@@ -26,6 +26,7 @@ from tuilab.engine.training.paths import last_chunk_seconds
 from tuilab.engine.training.threads import budget, numba_blas
 
 CHUNK_SECONDS = 0.1
+CHECKPOINT_SECONDS = 0.5  # the least time between two checkpoints of a run (and at its end, or a stop)
 
 
 def _accuracy(data: Prepared, out: np.ndarray, labels: np.ndarray | None) -> float:
@@ -75,7 +76,8 @@ class Trainer:
     def __init__(self, run: int, config: RunConfig, data: Prepared, emit, control: Control | None = None,
                  checkpoint: Path | None = None):
         self.run_index = run
-        self.checkpoint = checkpoint  # where its state goes at each epoch's end (training.checkpoint)
+        self.checkpoint = checkpoint  # where its state goes at epochs' ends (training.checkpoint)
+        self._checkpointed = -math.inf
         self.config = config
         self.data = data
         self.emit = emit
@@ -217,10 +219,15 @@ class Trainer:
             metrics[f"weight_norm_{l + 1}"] = w
         self.last_metrics = metrics
         self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads)))
-        if self.checkpoint is not None:
+        now = time.monotonic()
+        if self.checkpoint is not None and (now - self._checkpointed >= CHECKPOINT_SECONDS
+                                            or self.epoch >= self.epochs or self.control.stop_requested.is_set()):
             # after the row (in one process the records write it within emit): a checkpoint on disk
-            # always has its row; a row whose checkpoint a kill prevented is redone on resume
+            # always has its row; rows past it (a kill came first) are redone, bit for bit, on resume.
+            # At most every CHECKPOINT_SECONDS: at every epoch, spirals' 2,000 epochs took 8.8-11.9 s
+            # against 3.9-4.0 s without
             checkpoint_mod.save(self.checkpoint, self)
+            self._checkpointed = now
         if self.epoch >= self.epochs:
             self._finish("completed")
         elif self.control.stop_requested.is_set():
