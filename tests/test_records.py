@@ -115,3 +115,15 @@ def test_sigkill_at_twenty_random_moments_leaves_records_that_load(tmp_path):
 def test_params_are_written_whole(finished):
     with np.load(finished / "adam-lr-0.01" / "params.npz") as z:
         assert z["theta"].size > 0 and list(z["sizes"])[0] == 2
+
+
+def test_surface_records_report_with_their_table_and_charts(tmp_path):
+    out = tmp_path / "saddle"
+    r = subprocess.run([sys.executable, "-m", "tuilab", "--preset", "saddle", "--out", str(out), "headless"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "summary.json").read_text())["runs"][0]["log10_error"] is None  # NaN kept as null
+    code, text, err = _report(out)
+    assert code == 0, err
+    assert "final x" in text and "converged" in text and "a saddle at the origin" in text  # table and contour
+    assert "log10(f - f*) by step" in text  # the error chart

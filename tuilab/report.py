@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import math
-import re
 
 from tuilab.engine.records import Reopened, read_records
-from tuilab.engine.results import cell
 from tuilab.headless import results_table
 
 
-def _surface_table(runs: list[dict]) -> str:
-    header = ["run", "optimizer", "lr", "status", "x", "y", "f", "steps"]
-    rows = [[str(r.get("label", "")), str(r.get("optimizer", "")), cell(r.get("lr"), "g"),
-             str(r.get("status", "")), cell(r.get("x"), ".6g"), cell(r.get("y"), ".6g"), cell(r.get("f"), ".3g"),
-             str(r.get("steps_done", ""))] for r in runs]
-    widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-                     for line in [header, ["-" * w for w in widths], *rows])
+def print_surface_report(rec: Reopened, stream) -> None:
+    """The surface lab's own table, contour with trajectories and error chart (surface_view),
+    from trajectory.csv and summary.json."""
+    from types import SimpleNamespace
+
+    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.replay import replayed_surface_events
+    from tuilab.engine.surfaces import landscape_of
+    from tuilab.surface_view import print_surface_results
+
+    experiment = load_experiment(str(rec.folder / "config.toml"))
+    # summary.json keeps NaN as null (JSON has no NaN); the table wants the numbers back
+    runs = [{k: math.nan if v is None and k in ("distance", "log10_error") else v for k, v in r.items()}
+            for r in rec.runs]
+    results = [e.result for e in replayed_surface_events(rec, experiment)]
+    outcome = SimpleNamespace(status=rec.status, runs=runs, results=results,
+                              landscape=landscape_of(experiment.runs[0]["surface"]))
+    print_surface_results(experiment, outcome, stream)
 
 
 def loss_chart(rec: Reopened, width: int = 100, height: int = 18) -> str:
-    """Training loss per epoch of every run, as plotext draws it (no colours: it may go to a file)."""
+    """Training loss per epoch of every run, as plotext draws it."""
     import plotext as plt
 
     plt.clear_figure()
@@ -38,7 +46,7 @@ def loss_chart(rec: Reopened, width: int = 100, height: int = 18) -> str:
         return ""
     plt.title("training loss per epoch")
     plt.xlabel("epoch")
-    return re.sub(r"\x1b\[[0-9;]*m", "", plt.build())  # plotext ends lines with colour resets
+    return plt.uncolorize(plt.build())  # no colours: it may go to a file
 
 
 def report(folders, stream, chart: bool = True) -> int:
@@ -47,11 +55,12 @@ def report(folders, stream, chart: bool = True) -> int:
         rec = read_records(folder)
         if k:
             print(file=stream)
-        data = rec.summary.get("dataset") or "?"
-        print(f"{rec.title} on {data}: {rec.status}   ({rec.folder})", file=stream)
         if rec.lab == "surface":
-            print(_surface_table(rec.runs), file=stream)
+            print(f"({rec.folder})", file=stream)
+            print_surface_report(rec, stream)
         else:
+            data = rec.summary.get("dataset") or "?"
+            print(f"{rec.title} on {data}: {rec.status}   ({rec.folder})", file=stream)
             print(results_table(rec.runs) if rec.runs else "(no runs recorded)", file=stream)
             drawn = loss_chart(rec) if chart else ""
             if drawn:

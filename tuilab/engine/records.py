@@ -207,7 +207,8 @@ def _number(text: str):
             return text
 
 
-def _read_table(path: Path, notes: list[str]) -> list[dict]:
+def read_table(path: Path, notes: list[str]) -> list[dict]:
+    """A CSV table's rows as dicts, numbers as numbers; rows cut short are left out and said in notes."""
     if not path.exists():
         return []
     lines = path.read_text(errors="replace").splitlines()
@@ -237,7 +238,7 @@ def read_records(folder) -> Reopened:
     else:
         notes.append("no summary.json (written by an older tuilab, or killed before it): "
                      "the runs are rebuilt from metrics.csv")
-    metrics = _read_table(folder / "metrics.csv", notes)
+    metrics = read_table(folder / "metrics.csv", notes)
     runs = [dict(r) for r in summary.get("runs", [])]
     by_run: dict[int, list[dict]] = {}
     for row in metrics:

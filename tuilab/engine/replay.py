@@ -6,21 +6,14 @@ from __future__ import annotations
 import math
 
 from tuilab.engine.events import EpochEnd, Finished, Started, SurfaceDone
-from tuilab.engine.records import Reopened
+from tuilab.engine.records import Reopened, read_table
 
 
 def _confusions(rec: Reopened) -> dict[int, tuple]:
-    path = rec.folder / "confusion.csv"
-    if not path.exists():
-        return {}
-    import csv
-
     out: dict[int, list] = {}
-    for row in list(csv.reader(path.read_text().splitlines()))[1:]:
-        try:
-            out.setdefault(int(row[0]), []).append(tuple(int(c) for c in row[3:]))
-        except (ValueError, IndexError):
-            continue
+    for row in read_table(rec.folder / "confusion.csv", []):
+        counts = list(row.values())[3:]  # after run, label, true
+        out.setdefault(int(row["run"]), []).append(tuple(int(c) for c in counts))
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -48,21 +41,14 @@ def replayed_events(rec: Reopened, experiment) -> list:
 
 def replayed_surface_events(rec: Reopened, experiment) -> list:
     """A SurfaceDone per run that has its trajectory in trajectory.csv, rebuilt as a SurfaceResult."""
-    import csv
-
     import numpy as np
 
     from tuilab.engine.surfaces import SurfaceResult, landscape_of
 
     landscape = landscape_of(experiment.runs[0]["surface"])
-    path = rec.folder / "trajectory.csv"
     points: dict[int, list] = {}
-    if path.exists():
-        for row in list(csv.reader(path.read_text().splitlines()))[1:]:
-            try:
-                points.setdefault(int(row[0]), []).append([float(v) for v in row[1:5]])
-            except (ValueError, IndexError):
-                continue  # a row cut short
+    for row in read_table(rec.folder / "trajectory.csv", []):
+        points.setdefault(int(row["run"]), []).append([float(row[k]) for k in ("step", "x", "y", "f")])
     events = []
     for i, run in enumerate(experiment.runs):
         if i not in points:
