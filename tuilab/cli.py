@@ -17,6 +17,8 @@ examples:
   tuilab --preset optimizer-zoo --epochs 3 --jobs 2 headless
   tuilab --preset shallow-sigmoid --dataset fashion-mnist --set optimizer.lr=0.01 headless
   tuilab --preset my-experiment.toml --out results/try1 headless
+  tuilab --preset shallow-sigmoid --sweep 'train.seed=[0, 1, 2]' headless
+  tuilab --preset lr-sweep --cluster tcp://scheduler:8786 headless
   tuilab --preset rosenbrock headless      optimizers racing on a 2-D landscape
   tuilab list                              every preset with its description
 
@@ -33,6 +35,9 @@ def _add_run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append",
                    help="override a setting, e.g. --set optimizer.lr=0.01 (repeatable)",
                    **(d or {"default": []}))
+    p.add_argument("--sweep", dest="sweeps", metavar="KEY=[VALUES]", action="append",
+                   help="run the preset at each value, e.g. --sweep 'optimizer.lr=[1e-3, 1e-2]' "
+                        "(a TOML list; repeatable: every combination)", **(d or {"default": []}))
     p.add_argument("--dataset", metavar="NAME", help="same as --set data.name=NAME", **d)
     p.add_argument("--epochs", type=int, metavar="N", help="same as --set train.epochs=N", **d)
     p.add_argument("--seed", type=int, metavar="N", help="same as --set train.seed=N", **d)
@@ -43,6 +48,9 @@ def _add_run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
                    help="fetch MNIST, Fashion-MNIST and KMNIST from URL/<set>/<file> (or TUILAB_DATA_MIRROR)", **d)
     p.add_argument("--out", metavar="DIR", help="where the records go (default runs/<time>-<preset>/)", **d)
     p.add_argument("--jobs", type=int, metavar="N", help="run a comparison's runs in N processes", **d)
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="train the runs on Dask: local:N (N worker processes here) or tcp://HOST:PORT (a "
+                        "running scheduler); or TUILAB_CLUSTER. Needs pip install \"tuilab[cluster]\"", **d)
     p.add_argument("-v", "--verbose", action="store_true",
                    help="headless: also say which BLAS the kernels call and which training path each "
                         "network shape runs on (timed on its first use on this machine)", **d)
@@ -76,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "others go on from their last finished epoch, in the same records.")
     resume.add_argument("folder", metavar="RUNDIR")
     resume.add_argument("--jobs", type=int, metavar="N", help="run the remaining runs in N processes")
+    resume.add_argument("--cluster", metavar="ADDRESS", help="run the remaining runs on Dask (as for a run)")
     resume.add_argument("--data-dir", metavar="DIR", help="where to look for data sets first")
     return parser
 
@@ -91,6 +100,12 @@ def overrides_from(args) -> list[tuple[str, object]]:
     if args.seed is not None:
         pairs.append(("train.seed", args.seed))
     return pairs
+
+
+def sweeps_from(args) -> list[tuple[str, tuple]]:
+    from tuilab.engine.sweep import parse_sweep_option
+
+    return [parse_sweep_option(text) for text in getattr(args, "sweeps", None) or []]
 
 
 def list_presets(stream) -> None:
@@ -149,13 +164,24 @@ def _run(args) -> int:
 
         if args.verbose:
             _say_what_runs_where()
-        experiment = load_experiment(args.preset, overrides_from(args))
+        experiment = load_experiment(args.preset, overrides_from(args), sweeps_from(args))
         out = args.out or default_out(experiment.name)
         options = DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data), mirror=args.data_mirror)
-        return run_headless(experiment, out=out, data_options=options, jobs=args.jobs or 1)
+        cluster = _cluster_of(args)
+        return run_headless(experiment, out=out, data_options=options, jobs=args.jobs or 1, cluster=cluster)
     from tuilab.app.launch import launch_dashboard
 
-    return launch_dashboard(args, overrides_from(args))
+    return launch_dashboard(args, overrides_from(args), sweeps_from(args))
+
+
+def _cluster_of(args) -> str | None:
+    """--cluster, else TUILAB_CLUSTER, checked now: a bad address is one line before any record."""
+    from tuilab.engine.training.executors import CLUSTER_ENV, check_cluster_address
+
+    cluster = args.cluster or os.environ.get(CLUSTER_ENV) or None
+    if cluster:
+        check_cluster_address(cluster)
+    return cluster
 
 
 def _resume(args) -> int:
@@ -171,13 +197,13 @@ def _resume(args) -> int:
         return 0
     options = DataOptions(data_dir=args.data_dir, mirror=args.data_mirror)
     return run_headless(experiment, out=Path(args.folder), data_options=options, jobs=args.jobs or 1,
-                        resume=finished)
+                        resume=finished, cluster=_cluster_of(args))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for key in ("preset", "dataset", "epochs", "seed", "data_dir", "data_mirror", "strict_data", "out", "jobs",
-                "verbose"):
+                "verbose", "cluster"):
         if not hasattr(args, key):
             setattr(args, key, None)
     try:

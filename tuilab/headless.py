@@ -156,7 +156,7 @@ EXIT_INTERRUPTED = 130
 
 
 def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, stdout=None,
-                 resume: dict | None = None) -> int:
+                 resume: dict | None = None, cluster: str | None = None) -> int:
     """Run a preset with no screen; returns the process exit code."""
     from tuilab.engine.records import RunRecords
 
@@ -173,7 +173,7 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
             from tuilab.engine.training.runner import run_network
 
             outcome = run_network(experiment, printer, control, data=data_options, records=records,
-                                  jobs=jobs, resume=resume)
+                                  jobs=jobs, resume=resume, cluster=cluster)
     printer.close()
     if experiment.lab == "surface":
         from tuilab.surface_view import print_surface_results

@@ -48,8 +48,10 @@ class TuilabApp(App):
 
     def __init__(self, preset: str | None = None, overrides=(), data: DataOptions | None = None,
                  out_root: str | Path = "runs", records: bool = True, autostart: bool = True,
-                 opened=()):
+                 opened=(), sweeps=(), cluster: str | None = None):
         super().__init__()
+        self.cluster = cluster  # --cluster: where the runs train (None: here, or TUILAB_CLUSTER)
+        self.sweeps = list(sweeps)  # --sweep axes, for the preset named on the command line
         self.opened = [Path(f) for f in opened]  # records folders to show (tuilab open)
         self.initial_preset = preset
         self.overrides = list(overrides)
@@ -110,7 +112,8 @@ class TuilabApp(App):
                 self.push_screen(screen)
             return
         try:
-            experiment = load_experiment(name, self.overrides)
+            experiment = load_experiment(name, self.overrides,
+                                         self.sweeps if name == self.initial_preset else ())
         except TuilabError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
@@ -131,7 +134,7 @@ class TuilabApp(App):
         if out is None:
             out = default_out(f"{experiment.name}", self.out_root) if self.records else None
         live = LiveExperiment(experiment, f"{experiment.name}-{tag}", data=self.data_options, out=out,
-                              records=out is not None, resume=resume)
+                              records=out is not None, resume=resume, cluster=self.cluster)
         self.lives.append(live)
         live.worker = self.run_worker(live.run, thread=True, name=live.tag, group="training",
                                       exit_on_error=False)

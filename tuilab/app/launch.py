@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 
-def launch_dashboard(args, overrides) -> int:
+def launch_dashboard(args, overrides, sweeps=()) -> int:
     from tuilab.engine.presets import load_experiment
     from tuilab.engine.training.runner import DataOptions
 
-    if args.preset:
-        load_experiment(args.preset, overrides)  # a bad preset or --set is one line and exit 2, before the screen
+    if args.preset:  # a bad preset, --set or --sweep is one line and exit 2, before the screen
+        load_experiment(args.preset, overrides, sweeps)
+    if args.cluster:
+        from tuilab.engine.training.executors import check_cluster_address
+
+        check_cluster_address(args.cluster)  # no Dask, or no scheduler there: said before the screen too
     from tuilab.app.app import make_app
 
-    app = make_app(args.preset, overrides, data=DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data),
-                                                      mirror=args.data_mirror),
-                   out_root=args.out or "runs")
+    data = DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data), mirror=args.data_mirror)
+    app = make_app(args.preset, overrides, sweeps=sweeps, data=data, out_root=args.out or "runs",
+                   cluster=args.cluster)
     app.run()
     return app.return_code or 0

@@ -132,8 +132,9 @@ class LiveExperiment:
     """One preset (or one edited run) started from the dashboard: its thread, control and state."""
 
     def __init__(self, experiment: Experiment, tag: str, *, data: DataOptions | None = None,
-                 out=None, records: bool = True, resume: dict | None = None):
+                 out=None, records: bool = True, resume: dict | None = None, cluster: str | None = None):
         self.experiment = experiment
+        self.cluster = cluster
         self.resume = resume  # continue the records in `out` (engine.resume.plan_resume)
         self.tag = tag
         self.data = data or DataOptions()
@@ -232,7 +233,8 @@ class LiveExperiment:
                 from tuilab.engine.training.runner import run_network
 
                 self.outcome = run_network(self.experiment, self.on_event, self.control, data=self.data,
-                                           records=records, interleave=True, resume=self.resume)
+                                           records=records, interleave=True, resume=self.resume,
+                                           cluster=self.cluster)
         except Exception as exc:  # shown on screen; a user's mistake is one line, a bug its type too
             with self._lock:
                 self._error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tuilab.engine import data as data_mod
 from tuilab.engine.model import MLP
@@ -21,6 +21,16 @@ from tuilab.engine.optim import OPTIMIZER_NAMES, resolve_hyperparameters
 from tuilab.engine.overrides import overrides_as_tables
 from tuilab.engine.schedules import SCHEDULES, Schedule
 from tuilab.engine.schema import NETWORK_TABLES, SCHEMA, SURFACE_TABLES, TOP_KEYS
+from tuilab.engine.sweep import (
+    Sweep,
+    as_tables,
+    axes_of_runs,
+    axis_names,
+    check_combinations,
+    parse_sweep_table,
+    settings_label,
+    with_axes,
+)
 from tuilab.errors import TuilabError
 
 
@@ -30,6 +40,7 @@ class RunConfig:
 
     label: str
     tables: dict
+    settings: dict = field(default_factory=dict)  # a sweep's axes -> this run's values
 
     def __getitem__(self, table: str) -> dict:
         return self.tables[table]
@@ -46,13 +57,18 @@ class Experiment:
     base: dict
     runs: tuple[RunConfig, ...]
     source: str
+    sweep: Sweep | None = None
 
     def to_toml(self) -> str:
-        """The resolved configuration, loadable again with --preset (each run fully spelt out)."""
+        """The resolved configuration, loadable again with --preset (each run fully spelt out, with
+        its sweep settings; [sweep] keeps the options, not the axes, which the runs already are)."""
         from tuilab.engine.tomlwrite import dumps
 
         doc = {"title": self.title, "description": self.description, **copy.deepcopy(self.base)}
-        doc["runs"] = [{"label": r.label, **copy.deepcopy(r.tables)} for r in self.runs]
+        if self.sweep is not None:
+            doc["sweep"] = self.sweep.options()
+        doc["runs"] = [{"label": r.label, **({"settings": dict(r.settings)} if r.settings else {}),
+                        **copy.deepcopy(r.tables)} for r in self.runs]
         return dumps(doc)
 
 
@@ -180,8 +196,9 @@ def _check_surface_run(source: str, label: str, t: dict) -> None:
         raise TuilabError(f"{source}: run {label!r}: [surface] {exc}") from None
 
 
-def build_experiment(doc: dict, source: str, name: str, overrides=()) -> Experiment:
-    """Validate a parsed preset, merge runs over the base, apply --set overrides."""
+def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=()) -> Experiment:
+    """Validate a parsed preset, merge runs over the base, expand the sweep (its [sweep] and the
+    --sweep axes), apply --set overrides; each run is base <- [[runs]] entry <- sweep values <- --set."""
     for key in doc:
         if key not in TOP_KEYS:
             raise _unknown(source, None, key, TOP_KEYS)
@@ -202,6 +219,16 @@ def build_experiment(doc: dict, source: str, name: str, overrides=()) -> Experim
     raw_runs = doc.get("runs", [{}])
     if not isinstance(raw_runs, list) or not all(isinstance(r, dict) for r in raw_runs) or not raw_runs:
         raise TuilabError(f"{source}: runs must be a list of tables ([[runs]] entries)")
+    sweep = with_axes(parse_sweep_table(doc["sweep"], source) if "sweep" in doc else None, sweeps)
+    combos = [{}]
+    if sweep is not None and sweep.axes:
+        for key, _ in sweep.axes:
+            if key.split(".")[0] not in tables:
+                raise TuilabError(f"{source}: sweep axis {key!r}: the table must be one of {', '.join(tables)}")
+            if key in dict(overrides):
+                raise TuilabError(f"--set {key} and the sweep axis {key} both set it; drop one of them")
+        combos = check_combinations(sweep, source)
+    names = axis_names(k for k, _ in sweep.axes) if sweep is not None else {}
 
     def resolve(t: dict, where: str) -> dict:
         out = {}
@@ -225,25 +252,36 @@ def build_experiment(doc: dict, source: str, name: str, overrides=()) -> Experim
     labels: dict[str, int] = {}
     for i, entry in enumerate(raw_runs):
         where = f"{source}: [[runs]] {i + 1}" if "runs" in doc else source
-        extra = set(entry) - {"label", *tables}
+        extra = set(entry) - {"label", "settings", *tables}
         if extra:
             raise _unknown(where, "runs", sorted(extra)[0], ("label", *tables))
         for table in tables:
             if table in entry and not isinstance(entry[table], dict):
                 raise TuilabError(f"{where}: {table} must be a table ({{ key = value, ... }})")
-        merged = _merge_tables(_merge_tables(base, {t: entry[t] for t in tables if t in entry}), over_tables)
-        resolved = resolve(merged, where)
-        label = entry.get("label") or _default_label(resolved)
-        if not isinstance(label, str):
-            raise TuilabError(f"{where}: label must be a string")
-        if label in labels:
-            labels[label] += 1
-            label = f"{label} #{labels[label]}"
-        labels.setdefault(label, 1)
-        check = _check_surface_run if lab == "surface" else _check_network_run
-        check(source, label, resolved)
-        runs.append(RunConfig(label, resolved))
+        if not isinstance(entry.get("settings", {}), dict):
+            raise TuilabError(f"{where}: settings must be a table of the sweep's values")
+        own = _merge_tables(base, {t: entry[t] for t in tables if t in entry})
+        for combo in combos:
+            at = f"{where} (sweep {settings_label(combo, names)})" if combo else where
+            merged = _merge_tables(_merge_tables(own, as_tables(combo)), over_tables)
+            resolved = resolve(merged, at)
+            label = entry.get("label")
+            if label is not None and not isinstance(label, str):
+                raise TuilabError(f"{where}: label must be a string")
+            if combo:
+                label = " ".join(filter(None, [label if "runs" in doc else None, settings_label(combo, names)]))
+            label = label or _default_label(resolved)
+            if label in labels:
+                labels[label] += 1
+                label = f"{label} #{labels[label]}"
+            labels.setdefault(label, 1)
+            check = _check_surface_run if lab == "surface" else _check_network_run
+            check(source, label, resolved)
+            runs.append(RunConfig(label, resolved, {**entry.get("settings", {}), **combo}))
+    if sweep is not None and not sweep.axes:  # config.toml: the runs carry their settings
+        axes = axes_of_runs(r.settings for r in runs)
+        sweep = Sweep(axes, sweep.mode, sweep.prune, sweep.rung_epochs, sweep.keep)
     base_out = resolve(_merge_tables(base, over_tables), source)
     return Experiment(name, over_top.get("title", doc.get("title", name)),
                       over_top.get("description", doc.get("description", "")), lab, base_out,
-                      tuple(runs), source)
+                      tuple(runs), source, sweep)

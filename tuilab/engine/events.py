@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-STATUS_ORDER = ("interrupted", "diverged")  # an experiment takes the first of these any run has
+STATUS_ORDER = ("interrupted", "failed", "diverged")  # an experiment takes the first of these any run has
 
 
 def overall_status(statuses) -> str:
-    """interrupted if any run was stopped, else diverged if any diverged, else completed."""
+    """interrupted if any run was stopped, else failed if any failed (its worker lost twice), else
+    diverged if any diverged, else completed (pruned runs included)."""
     statuses = list(statuses)
     return next((s for s in STATUS_ORDER if s in statuses), "completed")
 

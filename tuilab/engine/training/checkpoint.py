@@ -22,27 +22,38 @@ NAME = "checkpoint.npz"
 
 def save(path: Path, trainer) -> None:
     """Write `trainer`'s state to path (temporary name, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, to_bytes(trainer))
+
+
+def to_bytes(trainer) -> bytes:
+    """`trainer`'s state as the bytes of a checkpoint file (sent from a worker to the client)."""
     meta = {"epoch": trainer.epoch, "step": trainer.step, "samples_seen": trainer.samples_seen,
             "train_seconds": trainer.train_seconds, "rng": trainer.order_rng.bit_generator.state,
             "last_metrics": trainer.last_metrics}
     buf = io.BytesIO()
     np.savez(buf, theta=trainer.theta, state=trainer.opt.state, scal=trainer.opt.scal,
              meta=np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, buf.getvalue())
+    return buf.getvalue()
 
 
-def load(path: Path, trainer) -> int:
+def restore(data: bytes, trainer) -> int:
+    """A checkpoint's bytes (to_bytes) into a freshly made `trainer` of the same run; returns its epoch."""
+    return load(io.BytesIO(data), trainer, "the checkpoint sent with the task")
+
+
+def load(path, trainer, shown=None) -> int:
     """Put the checkpoint's state into a freshly made `trainer` of the same run; returns its epoch."""
+    path_shown = shown or path
     try:
         with np.load(path) as z:
             theta, state, scal = z["theta"], z["state"], z["scal"]
             meta = json.loads(z["meta"].tobytes().decode())
     except (OSError, KeyError, ValueError) as exc:
-        raise TuilabError(f"{path}: not a readable checkpoint ({type(exc).__name__}); "
+        raise TuilabError(f"{path_shown}: not a readable checkpoint ({type(exc).__name__}); "
                           "delete it to redo that run from the start") from None
     if theta.shape != trainer.theta.shape or state.shape != trainer.opt.state.shape:
-        raise TuilabError(f"{path}: the checkpoint is of another network or optimizer than config.toml says")
+        raise TuilabError(f"{path_shown}: the checkpoint is of another network or optimizer than config.toml says")
     trainer.theta[:] = theta
     trainer.opt.state[:] = state
     trainer.opt.scal[:] = scal

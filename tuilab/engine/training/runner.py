@@ -2,17 +2,15 @@
 
 `run_network(experiment, emit, ...)` loads (and shares) the data, compiles the
 kernels with a notice when needed, runs the Trainers one after the other, all at once
-chunk by chunk (`interleave`, for a live race on screen), or in `jobs` processes, and keeps
-the records up to date. Every event goes to `emit` as well.
+chunk by chunk (`interleave`, for a live race on screen), or as tasks on local processes or a
+Dask cluster (executors, waves), and keeps the records up to date. A sweep with halving runs
+in waves up to each rung (halving). Every event goes to `emit` as well.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import multiprocessing as mp
-import queue as queue_mod
-import signal
+import math
+import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,10 +22,12 @@ from tuilab.engine.config import Experiment, RunConfig
 from tuilab.engine.events import Control, EpochEnd, Finished, Notice, Started, overall_status
 from tuilab.engine.records import RunRecords, slug
 from tuilab.engine.training import checkpoint as checkpoint_mod
-from tuilab.engine.training.fit import train_on_one_core
+from tuilab.engine.training import executors
+from tuilab.engine.training.halving import rungs_of, survivors
 from tuilab.engine.training.threads import budget
 from tuilab.engine.training.train import Trainer, metric_columns
 from tuilab.engine.training.warmup import compile_network_kernels, network_kernels_ready
+from tuilab.engine.training.waves import Span, WaveRunner
 
 
 @dataclass
@@ -57,7 +57,13 @@ class DataCache:
         self.emit = emit
         self._sources: dict = {}
         self._prepared: dict = {}
+        self.fingerprints: dict = {}  # source key -> tasks.fingerprint, for workers to check their copies
         self.notices: list[str] = []
+
+    def source(self, run: RunConfig) -> data_mod.Source:
+        self.get(run)
+        d = run["data"]
+        return self._sources[(d["name"], d["n_samples"], d["noise"], d["seed"])][0]
 
     def get(self, run: RunConfig) -> data_mod.Prepared:
         d, dtype = run["data"], run["model"]["dtype"]
@@ -103,7 +109,7 @@ class NetworkRecords:
         self.runs = [{**_not_started(r), "status": "pending"} for r in experiment.runs]
         self.kept_confusion: list[list] = []
         self.columns = metric_columns(layers)
-        self.rows_by_jobs = False  # with --jobs each job writes its own rows (before its checkpoint)
+        self.rows_by_jobs = False  # local processes write their own rows (before their checkpoints)
         if resume is None:
             records.open(experiment.to_toml())
             records.start_table("metrics.csv", self.columns)
@@ -120,9 +126,19 @@ class NetworkRecords:
         self._write_summary("running", "", [])
 
     def _write_summary(self, status: str, dataset: str, notices: list, runs=None) -> None:
+        sweep = {"sweep": self.experiment.sweep.describe()} if self.experiment.sweep is not None else {}
+        runs = [{**r, "settings": dict(c.settings)} if c.settings else r
+                for r, c in zip(runs or self.runs, self.experiment.runs, strict=True)]
         self.records.write_summary({
             "preset": self.experiment.name, "title": self.experiment.title, "kind": "network",
-            "status": status, "dataset": dataset, "notices": notices, "runs": runs or self.runs})
+            "status": status, "dataset": dataset, "notices": notices, **sweep, "runs": runs})
+
+    def drop_rows(self, run: int, after_epoch: int) -> None:
+        """Forget a run's rows past an epoch (its worker died; it trains them again)."""
+        f, _, _ = self.records._files.pop("metrics.csv")
+        f.close()
+        self.records.continue_table("metrics.csv", self.columns,
+                                    lambda row: int(row["run"]) != run or int(row["epoch"]) <= after_epoch)
 
     def __call__(self, event) -> None:
         if isinstance(event, EpochEnd):
@@ -166,19 +182,24 @@ def checkpoint_epoch(records: RunRecords, run: RunConfig) -> int:
 
 def run_network(experiment: Experiment, emit=None, control: Control | None = None, *,
                 data: DataOptions | None = None, records: RunRecords | None = None,
-                interleave: bool = False, jobs: int = 1, resume: dict | None = None) -> Outcome:
+                interleave: bool = False, jobs: int = 1, resume: dict | None = None,
+                cluster: str | None = None) -> Outcome:
     """Run every run of a network experiment; records (if given) are kept whatever happens.
 
+    In this process (one run after another, or all at once with `interleave`), or as tasks on
+    `jobs` local processes or a Dask `cluster` (executors.make_executor; TUILAB_CLUSTER too).
     resume: continue the experiment in `records` (the same folder): {run index: summary} of the
     runs already finished, which are not run again; the others go on from their checkpoints.
     """
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()
     data = data if data is not None else DataOptions()
+    cluster = cluster or os.environ.get(executors.CLUSTER_ENV) or None
     cache = DataCache(data, emit)
     prepared = [cache.get(run) for run in experiment.runs]  # every data error before any record or training
     book = NetworkRecords(records, experiment, resume) if records is not None else None
     done = dict(resume or {})
+    todo = [i for i in range(len(experiment.runs)) if i not in done]
 
     lock = threading.Lock()  # interleaved runs train, and so send, from several threads
 
@@ -190,37 +211,23 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
 
     summaries: dict[int, dict] = {}
     confusions: dict[int, np.ndarray] = {}
-    trainers: dict[int, Trainer] = {}
     dataset = ", ".join(dict.fromkeys(p.name for p in prepared))
+    executor = None
     try:
         ensure_compiled([r["model"]["dtype"] for r in experiment.runs], send)
-        if jobs > 1 and len(experiment.runs) > 1:
+        if cluster or (jobs > 1 and len(todo) > 1):
+            executor = executors.make_executor(cluster, jobs)
+            send(Notice(f"training on {executor.describe()}", "info"))
             if book is not None:
-                book.rows_by_jobs = True
-            _run_parallel(experiment, send, control, data, jobs, summaries, confusions, records, done,
-                          resume is not None)
+                book.rows_by_jobs = executor.shares_files
+            _on_executor(experiment, executor, send, control, cache, book, records, todo, resume is not None,
+                         summaries, confusions)
         else:
-            trainers = {i: Trainer(i, run, prepared[i], send, control, checkpoint_of(records, run))
-                        for i, run in enumerate(experiment.runs) if i not in done}
-            if resume is not None:
-                for t in trainers.values():
-                    t.resume()
-            if interleave:
-                _race(list(trainers.values()), control)
-            else:
-                for t in trainers.values():
-                    if control.stop_requested.is_set():
-                        break
-                    t.run()
-            for i, t in trainers.items():
-                if t.status != "pending":
-                    summaries[i] = t.summary()
-                    if t.confusion is not None:
-                        confusions[i] = t.confusion
-                    if records is not None:
-                        records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
-                                            activations=t.net.activations, loss=t.net.loss_name)
+            _in_process(experiment, prepared, send, control, records, todo, resume is not None, interleave,
+                        summaries, confusions)
     finally:
+        if executor is not None:
+            executor.close()
         runs = [summaries.get(i, done.get(i, _not_started(r))) for i, r in enumerate(experiment.runs)]
         if any(r["status"] == "running" for r in runs):  # an exception mid-run
             for r in runs:
@@ -230,6 +237,110 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
         if book is not None:
             book.finish(outcome, confusions)
     return outcome
+
+
+def _rung_notice(rung: int, kept: set, ranked: dict, experiment) -> Notice:
+    names = ", ".join(experiment.runs[i].label for i in sorted(ranked) if i not in kept) or "none"
+    return Notice(f"halving at epoch {rung}: {len(kept)} of {len(ranked)} runs go on; pruned: {names}", "info")
+
+
+def _in_process(experiment, prepared, send, control, records, todo, resuming, interleave, summaries,
+                confusions) -> None:
+    runs = experiment.runs
+    trainers = {i: Trainer(i, runs[i], prepared[i], send, control, checkpoint_of(records, runs[i])) for i in todo}
+    if resuming:
+        for t in trainers.values():
+            t.resume()
+    alive = dict(trainers)
+    for rung in [*rungs_of(experiment), None]:
+        wave = {i: t for i, t in alive.items() if rung is None or t.epoch < rung}  # the others passed it
+        for t in wave.values():
+            t.stop_at = rung
+        if interleave:
+            _race(list(wave.values()), control)
+        else:
+            for t in wave.values():
+                if control.stop_requested.is_set():
+                    break
+                t.run()
+        if rung is None:
+            break
+        paused = {i: t for i, t in wave.items() if t.status == "paused"}
+        if control.stop_requested.is_set():
+            for t in paused.values():
+                t._finish("interrupted")
+            break
+        kept = survivors({i: t.last_metrics.get("val_loss", math.nan) for i, t in paused.items()},
+                         experiment.sweep.keep)
+        for i, t in paused.items():
+            if i not in kept:
+                t.status = "pruned"
+                send(Finished(i, t.config.label, "pruned", t.summary(), ()))
+        if paused:
+            send(_rung_notice(rung, kept, paused, experiment))
+        alive = {i: t for i, t in alive.items() if i in kept or (i not in wave)}
+    for i, t in trainers.items():
+        if t.status != "pending":
+            summaries[i] = t.summary()
+            if t.confusion is not None and t.status != "pruned":
+                confusions[i] = t.confusion
+            if records is not None:
+                records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
+                                    activations=t.net.activations, loss=t.net.loss_name)
+
+
+def _on_executor(experiment, executor, send, control, cache, book, records, todo, resuming, summaries,
+                 confusions) -> None:
+    columns = book.columns if book is not None else metric_columns(
+        max(len(r["model"]["hidden"]) + 1 for r in experiment.runs))
+    waves = WaveRunner(experiment, executor, send, control, cache, columns, book, records)
+    spans = {}
+    for i in todo:
+        path = checkpoint_of(records, experiment.runs[i]) if resuming else None
+        if path is not None and path.is_file():
+            spans[i] = Span(path.read_bytes(), checkpoint_mod.epoch_of(path), None)
+        else:
+            spans[i] = Span(None, 0, None)
+
+    def keep(i, r, status=None):
+        summary = dict(r.summary)
+        if status is not None:
+            summary["status"] = status
+            send(Finished(i, experiment.runs[i].label, status, dict(summary), ()))
+        summaries[i] = summary
+        if r.confusion is not None and status is None:
+            confusions[i] = r.confusion
+        if records is not None:
+            records.save_params(experiment.runs[i].label, r.theta, **r.meta)
+
+    alive = list(todo)
+    for rung in [*rungs_of(experiment), None]:
+        wave = {i: Span(spans[i].start, spans[i].start_epoch, rung) for i in alive
+                if rung is None or spans[i].start_epoch < rung}
+        paused = {}
+        for i, r in waves.run_wave(wave).items():
+            if r is None:  # stopped before it began
+                continue
+            if isinstance(r, dict):  # failed: its worker was lost twice
+                summaries[i] = r
+            elif r.status == "paused":
+                paused[i] = r
+                spans[i] = Span(r.state, r.epochs_done, None)
+            else:
+                keep(i, r)
+        if rung is None:
+            break
+        if control.stop_requested.is_set():
+            for i, r in paused.items():
+                keep(i, r, "interrupted")
+            break
+        kept = survivors({i: r.summary.get("val_loss", math.nan) for i, r in paused.items()}, experiment.sweep.keep)
+        for i, r in paused.items():
+            if i not in kept:
+                keep(i, r, "pruned")
+        if paused:
+            send(_rung_notice(rung, kept, paused, experiment))
+        alive = [i for i in alive if i in kept or i not in wave]
 
 
 def _race(trainers: list[Trainer], control: Control) -> None:
@@ -277,93 +388,3 @@ def _race(trainers: list[Trainer], control: Control) -> None:
     for t in trainers:
         if t.status == "running":
             t._finish("interrupted")
-
-
-# ---- parallel runs in worker processes ----
-
-def _worker(experiment: Experiment, indices: list[int], data: DataOptions, events, stop, out,
-            resume: bool = False) -> None:
-    """Run some of an experiment's runs; events go back to the parent through `events`."""
-    # A terminal's Ctrl+C reaches the whole process group; the parent alone decides, and stops
-    # the jobs through `stop` at a chunk's end, as it stops runs in its own process
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    train_on_one_core()  # the other jobs have the other cores
-    control = Control()
-    control.stop_requested = stop  # a multiprocessing Event has the same is_set()/set()
-    records = RunRecords(out) if out else None
-    cache = DataCache(data, lambda e: None)
-    columns = metric_columns(max(len(r["model"]["hidden"]) + 1 for r in experiment.runs))
-
-    def emit(event):
-        # the row goes to disk here, not through the parent: a checkpoint (written after the
-        # EpochEnd) is then never ahead of metrics.csv, whenever the process group is killed
-        if records is not None and isinstance(event, EpochEnd):
-            records.append_from_job("metrics.csv", columns, event.metrics)
-        events.put(event)
-
-    try:
-        for i in indices:
-            if stop.is_set():
-                break
-            t = Trainer(i, experiment.runs[i], cache.get(experiment.runs[i]), emit, control,
-                        checkpoint_of(records, experiment.runs[i]))
-            if resume:
-                t.resume()
-            t.run()
-            if records is not None:
-                records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
-                                    activations=t.net.activations, loss=t.net.loss_name)
-            events.put(("confusion", i, t.confusion))
-    finally:
-        events.put(("done", indices))
-
-
-@contextlib.contextmanager
-def _sigint_ignored():
-    if threading.current_thread() is not threading.main_thread():  # the dashboard's worker thread
-        yield
-        return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
-def _run_parallel(experiment, send, control, data, jobs, summaries, confusions, records, done,
-                  resuming) -> None:
-    ctx = mp.get_context("spawn")  # fork after OpenBLAS has started threads can hang
-    events = ctx.Queue()
-    stop = ctx.Event()
-    todo = [i for i in range(len(experiment.runs)) if i not in done]
-    groups = [g for g in (todo[k::jobs] for k in range(jobs)) if g]
-    out = str(records.out) if records is not None else None
-    procs = [ctx.Process(target=_worker, args=(copy.deepcopy(experiment), g, data, events, stop, out, resuming),
-                         daemon=True) for g in groups]
-    with _sigint_ignored():  # a spawned Python keeps an ignored SIGINT ignored while it imports
-        for p in procs:
-            p.start()
-    pending = len(procs)
-    try:
-        while pending:
-            if control.stop_requested.is_set():
-                stop.set()
-            try:
-                item = events.get(timeout=0.1)
-            except queue_mod.Empty:
-                if not any(p.is_alive() for p in procs):
-                    break
-                continue
-            if isinstance(item, tuple):
-                if item[0] == "done":
-                    pending -= 1
-                elif item[0] == "confusion" and item[2] is not None:
-                    confusions[item[1]] = item[2]
-                continue
-            if isinstance(item, Finished):
-                summaries[item.run] = item.summary
-            send(item)
-    finally:
-        stop.set()
-        for p in procs:
-            p.join(timeout=10)

@@ -108,6 +108,7 @@ class Trainer:
         self.samples_seen = 0
         self._chunk = 8
         self._current: _Epoch | None = None  # the epoch under way, between its chunks
+        self.stop_at: int | None = None  # pause (status "paused") at this epoch: a halving rung
         self.max_cores: int | None = None  # a cap on the cores its chunks' path keeps busy (runner._race)
         numba_blas()  # found once, before any chunk is timed
 
@@ -220,7 +221,8 @@ class Trainer:
         self.last_metrics = metrics
         self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads)))
         now = time.monotonic()
-        if self.checkpoint is not None and (now - self._checkpointed >= CHECKPOINT_SECONDS
+        at_rung = self.stop_at is not None and self.epoch >= self.stop_at
+        if self.checkpoint is not None and (now - self._checkpointed >= CHECKPOINT_SECONDS or at_rung
                                             or self.epoch >= self.epochs or self.control.stop_requested.is_set()):
             # after the row (in one process the records write it within emit): a checkpoint on disk
             # always has its row; rows past it (a kill came first) are redone, bit for bit, on resume.
@@ -232,6 +234,8 @@ class Trainer:
             self._finish("completed")
         elif self.control.stop_requested.is_set():
             self._finish("interrupted")
+        elif at_rung:
+            self.status = "paused"  # no Finished: the runner decides whether it goes on (engine.halving)
 
     def _finish(self, status: str) -> None:
         self.status = status

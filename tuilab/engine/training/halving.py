@@ -1,0 +1,32 @@
+"""Successive halving (as in Hyperband/ASHA): at each rung only the best `keep` of the runs go on.
+
+The rungs are synchronous: every run still training reaches the rung (its state kept), then
+they are ranked on validation loss and the rest stop with status "pruned". That makes the
+decision a function of the runs alone, never of which worker was quicker, so a sweep prunes
+the same runs on one process, on local processes and on a cluster.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def rungs_of(experiment) -> list[int]:
+    """The epochs at which the experiment's sweep compares its runs (none without halving)."""
+    sweep = experiment.sweep
+    if sweep is None or sweep.prune != "halving":
+        return []
+    return sweep.rungs(min(r["train"]["epochs"] for r in experiment.runs))
+
+
+def survivors(val_losses: dict[int, float], keep: float) -> set[int]:
+    """The runs kept: the ceil(keep * n) lowest validation losses (NaN last; ties to the earlier run)."""
+    if not val_losses:
+        return set()
+    n = max(1, math.ceil(keep * len(val_losses) - 1e-9))
+
+    def rank(i):
+        v = val_losses[i]
+        return (v is None or not math.isfinite(v), v if v is not None and math.isfinite(v) else 0.0, i)
+
+    return set(sorted(val_losses, key=rank)[:n])
