@@ -53,6 +53,9 @@ class ProgressPrinter:
             self._line(f"tuilab: {prefix}: {event.text}")
         elif isinstance(event, Started):
             self.started[event.run] = event
+            if event.first_epoch:
+                self._line(f"{self._name(event.run)}: goes on from epoch {event.first_epoch}")
+                return
             self._line(f"{self._name(event.run)}: {event.optimizer} on {event.dataset}, "
                        f"network {'-'.join(map(str, event.sizes))} ({event.n_params:,} parameters), "
                        f"{event.epochs} epochs of {event.steps_per_epoch} steps")
@@ -78,6 +81,9 @@ class ProgressPrinter:
             if event.status == "interrupted":
                 self._line(f"{self._name(event.run)}: stopped after {event.summary.get('epochs_done', 0)} "
                            "epochs")
+            elif event.status == "pruned":
+                self._line(f"{self._name(event.run)}: pruned after {event.summary.get('epochs_done', 0)} epochs "
+                           f"(val loss {cell(event.summary.get('val_loss'))})")
 
     def _epoch_line(self, e: EpochEnd) -> str:
         m = e.metrics
@@ -153,6 +159,18 @@ class InterruptToStop:
 
 
 EXIT_INTERRUPTED = 130
+EXIT_FAILED = 1  # a run whose worker was lost twice: the others' results stand, but not all are there
+
+
+def print_sweep(folder, stdout, chart: bool = True) -> None:
+    """The sweep's grouped table, heat table and charts, from its records (every epoch's figures)."""
+    from tuilab.engine.records import read_records
+    from tuilab.engine.sweep_results import from_records
+    from tuilab.sweep_view import sweep_text
+
+    results = from_records(read_records(folder))
+    if results is not None:
+        print(sweep_text(results, chart=chart), file=stdout)
 
 
 def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, stdout=None,
@@ -182,5 +200,7 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
     else:
         print(f"\n{experiment.title} on {outcome.dataset}: {outcome.status}", file=stdout)
         print(results_table(outcome.runs), file=stdout)
+        if experiment.sweep is not None and experiment.sweep.axes:
+            print_sweep(outcome.out, stdout)
     print(f"records: {outcome.out}", file=stdout)
-    return EXIT_INTERRUPTED if outcome.status == "interrupted" else 0
+    return {"interrupted": EXIT_INTERRUPTED, "failed": EXIT_FAILED}.get(outcome.status, 0)

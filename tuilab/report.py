@@ -65,6 +65,12 @@ def report(folders, stream, chart: bool = True) -> int:
             drawn = loss_chart(rec) if chart else ""
             if drawn:
                 print(drawn, file=stream)
+            from tuilab.engine.sweep_results import from_records
+            from tuilab.sweep_view import sweep_text
+
+            sweep = from_records(rec)
+            if sweep is not None:
+                print(sweep_text(sweep, chart=chart), file=stream)
         for note in rec.notes:
             print(f"note: {note}", file=stream)
     return 0

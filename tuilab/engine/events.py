@@ -39,6 +39,7 @@ class Started:
     dataset: str
     optimizer: str
     samples_per_epoch: int  # training rows: an epoch trains each once
+    first_epoch: int = 0  # the epochs it had already done: a resumed run, or one going on past a rung
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,7 @@ def value_text(value) -> str:
 def axis_names(keys) -> dict[str, str]:
     """Short names for labels: the key's last part, unless two axes share it."""
     keys = list(keys)
-    last = [k.split(".")[1] for k in keys]
+    last = ["optimizer" if k == "optimizer.name" else k.split(".")[1] for k in keys]
     return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
 
 

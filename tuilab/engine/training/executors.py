@@ -96,6 +96,10 @@ class LocalProcesses:
     def request_stop(self) -> None:
         self.stop.set()
 
+    def cancel_waiting(self, futures) -> None:
+        for f in futures:
+            f.cancel()  # only those no process has taken yet
+
     def scatter(self, source):
         return source  # the processes read the data sets from this machine's disks
 
@@ -178,6 +182,9 @@ class DaskCluster:
 
     def request_stop(self) -> None:
         self.stop.set()
+
+    def cancel_waiting(self, futures) -> None:
+        pass  # a Dask cancel drops running tasks too; those not begun see the stop and return at once
 
     def scatter(self, source):
         return self.client.scatter(source, broadcast=False)

@@ -19,8 +19,14 @@ def rungs_of(experiment) -> list[int]:
     return sweep.rungs(min(r["train"]["epochs"] for r in experiment.runs))
 
 
+def figure(metrics: dict) -> float:
+    """What a rung ranks a run by: its validation loss, or its training loss without a validation set."""
+    v = metrics.get("val_loss", math.nan)
+    return v if v is not None and math.isfinite(v) else metrics.get("train_loss", math.nan)
+
+
 def survivors(val_losses: dict[int, float], keep: float) -> set[int]:
-    """The runs kept: the ceil(keep * n) lowest validation losses (NaN last; ties to the earlier run)."""
+    """The runs kept: the ceil(keep * n) lowest losses (NaN last; ties to the earlier run)."""
     if not val_losses:
         return set()
     n = max(1, math.ceil(keep * len(val_losses) - 1e-9))

@@ -9,7 +9,6 @@ in waves up to each rung (halving). Every event goes to `emit` as well.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections import deque
@@ -23,7 +22,7 @@ from tuilab.engine.events import Control, EpochEnd, Finished, Notice, Started, o
 from tuilab.engine.records import RunRecords, slug
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training import executors
-from tuilab.engine.training.halving import rungs_of, survivors
+from tuilab.engine.training.halving import figure, rungs_of, survivors
 from tuilab.engine.training.threads import budget
 from tuilab.engine.training.train import Trainer, metric_columns
 from tuilab.engine.training.warmup import compile_network_kernels, network_kernels_ready
@@ -270,8 +269,7 @@ def _in_process(experiment, prepared, send, control, records, todo, resuming, in
             for t in paused.values():
                 t._finish("interrupted")
             break
-        kept = survivors({i: t.last_metrics.get("val_loss", math.nan) for i, t in paused.items()},
-                         experiment.sweep.keep)
+        kept = survivors({i: figure(t.last_metrics) for i, t in paused.items()}, experiment.sweep.keep)
         for i, t in paused.items():
             if i not in kept:
                 t.status = "pruned"
@@ -334,7 +332,7 @@ def _on_executor(experiment, executor, send, control, cache, book, records, todo
             for i, r in paused.items():
                 keep(i, r, "interrupted")
             break
-        kept = survivors({i: r.summary.get("val_loss", math.nan) for i, r in paused.items()}, experiment.sweep.keep)
+        kept = survivors({i: figure(r.summary) for i, r in paused.items()}, experiment.sweep.keep)
         for i, r in paused.items():
             if i not in kept:
                 keep(i, r, "pruned")

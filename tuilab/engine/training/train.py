@@ -145,7 +145,7 @@ class Trainer:
         self.status = "running"
         self.emit(Started(self.run_index, self.config.label, self.epochs, self.steps_per_epoch,
                           self.net.layout.size, tuple(self.net.sizes), self.data.name,
-                          self.config["optimizer"]["name"], len(self.data.X_train)))
+                          self.config["optimizer"]["name"], len(self.data.X_train), self.epoch))
         if self.epoch >= self.epochs:  # resumed from its last epoch's checkpoint: only the ending was lost
             self._finish("completed")
 

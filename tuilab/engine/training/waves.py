@@ -109,8 +109,7 @@ class WaveRunner:
             if self.control.stop_requested.is_set() and not self.stop_sent:
                 self.stop_sent = True
                 self.executor.request_stop()
-                for f in futures:
-                    f.cancel()
+                self.executor.cancel_waiting(futures)
             done = self.executor.wait(futures, 0.1) if futures else set()
             if not futures:
                 time.sleep(0.02)
