@@ -46,6 +46,7 @@ class WaveRunner:
         self.retried: set[int] = set()
         self.last_metrics: dict[int, dict] = {}
         self.scattered: dict = {}  # source key -> the cluster's copy of the client's data set
+        self.data_tries: dict[int, int] = {}
         self.stop_sent = False
 
     # -- tasks --
@@ -153,8 +154,11 @@ class WaveRunner:
 
     def _send_data(self, i: int, span: Span, why: str):
         key = self._source_key(i)
-        if key in self.scattered:
-            raise RuntimeError(f"a worker refused the data set sent to it: {why}")
+        if key in self.scattered:  # it had left before the copy was sent: again, with the copy
+            self.data_tries[i] = self.data_tries.get(i, 0) + 1
+            if self.data_tries[i] > 1:
+                raise RuntimeError(f"a worker refused the data set sent to it: {why}")
+            return self._submit(i, span)
         src = self.cache.source(self.experiment.runs[i])
         mb = sum(a.nbytes for a in (src.X_train, src.y_train, src.X_test, src.y_test) if a is not None) / 1e6
         self.send(Notice(f"a worker cannot load {src.name} ({why}); sending it the client's copy "

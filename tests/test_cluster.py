@@ -1,0 +1,255 @@
+"""Sweeps on Dask, with real components: a distributed.LocalCluster of worker processes, and a
+`dask scheduler` with two `dask worker` processes on 127.0.0.1. Their records equal a local run's
+bit for bit; a worker killed mid-sweep costs a retry, not the sweep; Ctrl+C keeps every epoch."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+psutil = pytest.importorskip("psutil")  # a dependency of distributed
+
+from tests.test_data import make_image_set  # noqa: E402
+
+ENV = {**os.environ, "TUILAB_PATH": "1 thread"}  # one path in every process: the same last digits
+SWEEP = """
+title = "cluster trial"
+[data]
+name = "{data}"
+n_samples = 400
+[model]
+hidden = [16]
+activation = "tanh"
+[optimizer]
+name = "sgd"
+[train]
+epochs = {epochs}
+batch_size = 32
+[sweep]
+"optimizer.lr" = [1e-5, 0.05, 0.3]
+"train.seed" = [0, 1]
+{extra}
+"""
+HALVING = 'prune = "halving"\nrung_epochs = 2\nkeep = 0.5'
+
+
+def tuilab(*args, env=ENV, timeout=300):
+    return subprocess.run([sys.executable, "-m", "tuilab", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def preset(folder, data="spirals", epochs=8, extra=HALVING):
+    path = folder / "sweep.toml"
+    path.write_text(SWEEP.format(data=data, epochs=epochs, extra=extra))
+    return path
+
+
+def records(folder):
+    """Everything a run leaves but its timings: rows by (run, epoch), params, confusion, statuses."""
+    rows = list(csv.DictReader((folder / "metrics.csv").read_text().splitlines()))
+    for r in rows:
+        r.pop("seconds"), r.pop("samples_per_second")
+    rows.sort(key=lambda r: (int(r["run"]), int(r["epoch"])))
+    params = {}
+    for p in sorted(folder.glob("*/params.npz")):
+        with np.load(p) as z:
+            params[p.parent.name] = z["theta"].tobytes()
+    summary = json.loads((folder / "summary.json").read_text())
+    statuses = [(r["label"], r["status"], r["epochs_done"], r.get("settings")) for r in summary["runs"]]
+    confusion = sorted((folder / "confusion.csv").read_text().splitlines())
+    return rows, params, statuses, confusion, summary["sweep"]
+
+
+@pytest.fixture(scope="module")
+def local_reference(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ref")
+    r = tuilab("--preset", str(preset(folder)), "--out", str(folder / "r"), "headless")
+    assert r.returncode == 0, r.stderr
+    return folder / "r"
+
+
+def test_a_local_cluster_writes_the_records_of_a_local_run_bit_for_bit(local_reference, tmp_path):
+    r = tuilab("--preset", str(preset(tmp_path)), "--out", str(tmp_path / "c"), "--cluster", "local:2", "headless")
+    assert r.returncode == 0, r.stderr
+    assert "training on a local Dask cluster of 2 workers" in r.stderr
+    assert "halving at epoch 2" in r.stderr and "pruned" in r.stdout
+    ours, ref = records(tmp_path / "c"), records(local_reference)
+    assert len(ours[0]) == len(ref[0]) > 6
+    assert ours == ref
+    # the client wrote each run's checkpoint as it came back, as a local run does
+    assert len(list((tmp_path / "c").glob("*/checkpoint.npz"))) == 6
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def scheduler(tmp_path):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1; stopped at the end. The
+    workers have no data sets beyond what any machine has (no $TUILAB_DATA, a cache of their own)."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {k: v for k, v in ENV.items() if k != "TUILAB_DATA"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "worker-cache")
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the scheduler did not start"
+                time.sleep(0.2)
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--host",
+                 "127.0.0.1", "--no-dashboard", "--death-timeout", "60"], env=env, cwd=tmp_path,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_a_sweep_through_a_running_scheduler_and_workers(scheduler, local_reference, tmp_path):
+    r = tuilab("--preset", str(preset(tmp_path)), "--out", str(tmp_path / "s"), "--cluster", scheduler, "headless")
+    assert r.returncode == 0, r.stderr
+    assert f"2 Dask workers at {scheduler}" in r.stderr
+    assert records(tmp_path / "s") == records(local_reference)
+
+
+def test_a_worker_without_the_data_set_gets_the_clients_copy_once(scheduler, tmp_path):
+    make_image_set(tmp_path / "data" / "kmnist", n_train=60, n_test=20)
+    env = {**ENV, "TUILAB_DATA": str(tmp_path / "data")}  # the client has kmnist; the workers do not
+    r = tuilab("--preset", str(preset(tmp_path, data="kmnist", epochs=3, extra="")), "--out", str(tmp_path / "k"),
+               "--cluster", scheduler, "headless", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("sending it the client's copy") == 1, r.stderr
+    assert "on kmnist" in r.stdout and "completed" in r.stdout
+    local = tuilab("--preset", str(preset(tmp_path, data="kmnist", epochs=3, extra="")), "--out",
+                   str(tmp_path / "l"), "headless", env=env)
+    assert local.returncode == 0
+    assert records(tmp_path / "k")[:2] == records(tmp_path / "l")[:2]
+
+
+def _rows_per_run(folder) -> dict:
+    rows = list(csv.DictReader((folder / "metrics.csv").read_text().splitlines()))
+    out: dict = {}
+    for r in rows:
+        out.setdefault(int(r["run"]), []).append(int(r["epoch"]))
+    return out
+
+
+def _started(args, tmp_path, **kw):
+    """tuilab in the background, its output in files (a pipe nobody reads would fill and stop it)."""
+    out, err = open(tmp_path / "stdout", "w+"), open(tmp_path / "stderr", "w+")
+    return subprocess.Popen([sys.executable, "-m", "tuilab", *args], stdout=out, stderr=err, text=True, env=ENV,
+                            **kw), out, err
+
+
+def _finish(p, files, timeout):
+    p.wait(timeout=timeout)
+    texts = []
+    for f in files:
+        f.seek(0)
+        texts.append(f.read())
+        f.close()
+    return texts
+
+
+def _wait_for_rows(folder, runs: int, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (folder / "metrics.csv").exists() and len(_rows_per_run(folder)) >= runs:
+            return
+        time.sleep(0.2)
+    raise AssertionError("no rows came")
+
+
+def test_a_worker_killed_mid_sweep_costs_a_retry_not_the_sweep(tmp_path):
+    out = tmp_path / "k"
+    p, *files = _started(["--preset", str(preset(tmp_path, epochs=1500, extra="")), "--set", "train.batch_size=400",
+                          "--sweep", "train.seed=[0]", "--sweep", "optimizer.lr=[0.05, 0.3]",
+                          "--out", str(out), "--cluster", "local:2", "headless"], tmp_path)
+    try:
+        _wait_for_rows(out, 2)
+        workers = [c for c in psutil.Process(p.pid).children(recursive=True)
+                   if "spawn_main" in " ".join(c.cmdline())]
+        assert len(workers) == 2, [c.cmdline() for c in workers]
+        workers[0].send_signal(signal.SIGKILL)
+        stdout, stderr = _finish(p, files, 300)
+    finally:
+        p.kill()
+    assert p.returncode == 0, stderr
+    assert "trying it again from the start" in stderr and "Traceback" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["status"] for r in summary["runs"]] == ["completed", "completed"]
+    # every epoch once: the lost try's rows gave way to the retry's
+    assert _rows_per_run(out) == {0: list(range(1, 1501)), 1: list(range(1, 1501))}
+
+
+@pytest.mark.parametrize("where", [["--jobs", "2"], ["--cluster", "local:2"]])
+def test_ctrl_c_mid_sweep_keeps_every_finished_epoch(where, tmp_path):
+    out = tmp_path / "c"
+    p, *files = _started(["--preset", str(preset(tmp_path, epochs=5000, extra="")), "--out", str(out), *where,
+                          "headless"], tmp_path, start_new_session=True)
+    try:
+        _wait_for_rows(out, 2)
+        time.sleep(1)
+        os.killpg(p.pid, signal.SIGINT)  # as a terminal does: to the whole process group
+        stdout, stderr = _finish(p, files, 60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, stderr
+    assert "Traceback" not in stderr and "stopped after" in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    rows = _rows_per_run(out)
+    for i, run in enumerate(summary["runs"]):
+        epochs = rows.get(i, [])
+        assert epochs == list(range(1, len(epochs) + 1))
+        assert run["epochs_done"] == len(epochs), (run, len(epochs))
+    assert sum(len(e) > 0 for e in rows.values()) >= 2
+
+
+def test_a_cluster_that_cannot_be_reached_is_one_line_within_ten_seconds(tmp_path):
+    for address, words in ((f"tcp://127.0.0.1:{_free_port()}", "no Dask scheduler answered"),
+                           ("local:two", "local:N"), ("scheduler:8786", "tcp://HOST:PORT")):
+        began = time.monotonic()
+        r = tuilab("--preset", "xor", "--out", str(tmp_path / "x"), "--cluster", address, "headless")
+        assert r.returncode == 2 and time.monotonic() - began < 10
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0], r.stderr
+        assert not (tmp_path / "x").exists()  # said before any record
+
+
+def test_without_dask_the_cluster_option_says_how_to_install_it(monkeypatch):
+    from tuilab.engine.training import executors
+    from tuilab.errors import TuilabError
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    with pytest.raises(TuilabError, match=r'pip install "tuilab\[cluster\]"'):
+        executors.check_cluster_address("local:2")
