@@ -349,3 +349,32 @@ async def test_open_shows_surface_records_with_their_trajectories(tmp_path):
         assert len(results) == len(summary["runs"])
         for res, s in zip(results.values(), summary["runs"], strict=True):
             assert res.status == s["status"] and res.final == pytest.approx((s["x"], s["y"]), rel=1e-12)
+
+
+async def test_a_sweep_fills_its_tab_as_runs_finish_and_x_changes_the_axis(tmp_path):
+    from tuilab.app.widgets import SweepPlot
+
+    app = make_app("xor", [("train.epochs", 40)], sweeps=[("optimizer.lr", (0.01, 0.1, 1.0)),
+                                                           ("train.seed", (0, 1))], out_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, NetworkScreen) and len(screen.experiment.runs) == 6
+        await wait_for(pilot, lambda: screen.query_one("#lower").active == "tab-results")  # all finished
+        await pilot.press("w")
+        assert screen.query_one("#lower").active == "tab-sweep"
+        await wait_for(pilot, lambda: str(screen.query_one("#sweep-table").render()).count("2 completed") == 3)
+        table = str(screen.query_one("#sweep-table").render())
+        assert "best train loss over train.seed" in table and "*" in table  # the best one marked
+        chart = screen.query_one("#sweep-chart", SweepPlot)
+        assert "against optimizer.lr" in chart.plt.build() and "log scale" in chart.plt.build()
+        await pilot.press("x")  # one numeric axis: x stays on it
+        assert screen.sweep_axis == 1 and "against optimizer.lr" in chart.plt.build()
+
+
+async def test_no_sweep_no_sweep_key(tmp_path):
+    app = make_app("xor", [("train.epochs", 2)], out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: all(v.finished for v in views(app)))
+        await pilot.press("w")
+        assert app.screen.query_one("#lower").active != "tab-sweep"
+        assert not app.screen.query("#tab-sweep")

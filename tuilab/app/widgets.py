@@ -148,3 +148,18 @@ class CurvesPlot(PlotextPlot):
         if not drawn:
             plt.title("curves appear after the first epoch")
         self.refresh()
+
+
+class SweepPlot(PlotextPlot):
+    """A sweep's best figure against one of its numeric axes (sweep_view.draw_axis_chart)."""
+
+    def show(self, results, axis: int | None) -> None:
+        from tuilab.sweep_view import draw_axis_chart
+
+        plt = self.plt
+        plt.clear_data()
+        if results is None or axis is None:
+            plt.title("no numeric axis to plot against: see the table")
+        else:
+            draw_axis_chart(plt, results, axis)
+        self.refresh()

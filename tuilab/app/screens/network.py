@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from tuilab.app.live import LiveExperiment, RunView, WallClock
-from tuilab.app.widgets import CurvesPlot, GradBars, RunRow, duration, fmt
+from tuilab.app.widgets import CurvesPlot, GradBars, RunRow, SweepPlot, duration, fmt
 from tuilab.engine.results import COLUMNS, ranked, result_rows
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -138,7 +138,28 @@ class NetworkScreen(ExperimentScreen):
     BINDINGS = [Binding("a", "toggle_curve", "Loss/accuracy"),
                 Binding("u", "resume_records", "Resume", show=False),
                 Binding("left_square_bracket", "grad_epoch(-1)", "Earlier grads", key_display="["),
-                Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]")]
+                Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]"),
+                Binding("w", "sweep", "Sweep"), Binding("x", "sweep_axis", "Next axis", show=False)]
+
+    sweep_axis = 0  # which numeric axis the sweep chart is drawn against
+
+    @property
+    def is_sweep(self) -> bool:
+        s = self.experiment.sweep
+        return s is not None and bool(s.axes)
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in ("sweep", "sweep_axis") and not self.is_sweep:
+            return None  # not shown, and not taken, without a sweep
+        return True
+
+    def action_sweep(self) -> None:
+        self.query_one("#lower", TabbedContent).active = "tab-sweep"
+        self.redraw(force=True)
+
+    def action_sweep_axis(self) -> None:
+        self.sweep_axis += 1
+        self.action_sweep()
 
     grad_epoch: int | None = None  # the epoch the gradient bars show; None: the latest
 
@@ -205,6 +226,11 @@ class NetworkScreen(ExperimentScreen):
             with TabPane("Results", id="tab-results"):
                 yield DataTable(id="results", zebra_stripes=True)
                 yield Static(id="confusion")
+            if self.is_sweep:
+                with TabPane("Sweep", id="tab-sweep"), Horizontal():
+                    with VerticalScroll(id="sweep-tables"):
+                        yield Static(id="sweep-table")
+                    yield SweepPlot(id="sweep-chart")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -241,6 +267,8 @@ class NetworkScreen(ExperimentScreen):
             grads = [v for v in views if v.grad_norms]
             running = [v for v in grads if v.status == "running"]
             self.query_one("#grads", GradBars).show((running or grads or [None])[-1], self.grad_epoch)
+            if self.is_sweep:
+                self._sweep()
         finished = bool(views) and all(v.finished for v in views)
         status_key = tuple((v.key, v.status) for v in views)
         if finished and (force or status_key != self._seen.get("status")):
@@ -251,6 +279,26 @@ class NetworkScreen(ExperimentScreen):
                 self.query_one("#lower", TabbedContent).active = "tab-results"
         elif not finished:
             self._done_shown = False
+
+    def _sweep(self) -> None:
+        """The sweep tab from what the runs have done so far: it fills in as they train and finish."""
+        from tuilab.engine.sweep_results import sweep_results
+        from tuilab.sweep_view import grouped_table, heat_table
+
+        runs, histories = [], {}
+        for lv in self.lives:
+            for i, v in enumerate(lv.snapshot().runs):
+                if v.key in self.hidden:
+                    continue
+                histories[len(runs)] = [v.best]
+                runs.append({"status": v.status, "settings": lv.experiment.runs[i].settings})
+        results = sweep_results(self.experiment.sweep.axes, runs, histories)
+        heat = heat_table(results)
+        text = grouped_table(results) + (f"\n\n{heat}" if heat else "")
+        _update_if_changed(self.query_one("#sweep-table", Static), Text(text))
+        axes = results.numeric_axes()
+        axis = axes[self.sweep_axis % len(axes)] if axes else None
+        self.query_one("#sweep-chart", SweepPlot).show(results, axis)
 
     def _settings(self, snaps) -> None:
         from tuilab.app.summary import describe
