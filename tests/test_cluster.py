@@ -211,6 +211,47 @@ def test_a_worker_killed_mid_sweep_costs_a_retry_not_the_sweep(tmp_path):
     assert _rows_per_run(out) == {0: list(range(1, 1501)), 1: list(range(1, 1501))}
 
 
+def test_a_run_whose_worker_dies_twice_is_recorded_as_failed_with_its_epochs(tmp_path):
+    out = tmp_path / "k"
+    p, *files = _started(["--preset", str(preset(tmp_path, epochs=4000, extra="")), "--set", "train.batch_size=400",
+                          "--sweep", "train.seed=[0]", "--sweep", "optimizer.lr=[0.05, 0.3]",
+                          "--out", str(out), "--cluster", "local:2", "headless"], tmp_path)
+
+    def workers():
+        return [c for c in psutil.Process(p.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
+
+    try:
+        _wait_for_rows(out, 2)
+        first = workers()[0]
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        deadline = time.monotonic() + 120
+        while "trying it again" not in (tmp_path / "stderr").read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        said = (tmp_path / "stderr").read_text().split("trying it again")[0].rsplit("\n", 1)[-1]
+        retried = 0 if said.startswith("tuilab: warning: lr=0.05") else 1
+        label = ("lr=0.05 seed=0", "lr=0.3 seed=0")[retried]
+        # its second try is under way: begun again, with rows of its own
+        while ((tmp_path / "stderr").read_text().count(f"{label}: sgd on") < 2
+               or len(_rows_per_run(out).get(retried, [])) < 5):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        for w in workers():  # both: the retried run's second loss, the other's first
+            w.send_signal(signal.SIGKILL)
+        stdout, stderr = _finish(p, files, 300)
+    finally:
+        p.kill()
+    assert p.returncode == 1, stderr
+    assert "recorded as failed" in stderr and "Traceback" not in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    rows = _rows_per_run(out)
+    failed = summary["runs"][retried]
+    assert failed["status"] == "failed" and summary["status"] == "failed"
+    assert rows[retried] == list(range(1, failed["epochs_done"] + 1)) and failed["epochs_done"] >= 5
+    assert summary["runs"][1 - retried]["status"] == "completed" and rows[1 - retried] == list(range(1, 4001))
+
+
 @pytest.mark.parametrize("where", [["--jobs", "2"], ["--cluster", "local:2"]])
 def test_ctrl_c_mid_sweep_keeps_every_finished_epoch(where, tmp_path):
     out = tmp_path / "c"

@@ -93,10 +93,10 @@ class WaveRunner:
         if i in self.current:
             self.dead.add(self.current.pop(i))
         label = self.experiment.runs[i].label
-        self.send(Notice(f"{label}: {why} (epoch {span.start_epoch})", "warning"))
         if self.book is not None:
             self.book.drop_rows(i, span.start_epoch)
         self.last_metrics.pop(i, None)
+        self.send(Notice(f"{label}: {why} (epoch {span.start_epoch})", "warning"))
 
     # -- one wave --
 
