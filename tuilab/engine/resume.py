@@ -17,7 +17,8 @@ def plan_resume(folder) -> tuple[Experiment, dict[int, dict]]:
     if rec.lab != "network":
         raise TuilabError(f"{folder}: a surface experiment takes milliseconds; run it again instead")
     experiment = load_experiment(str(folder / "config.toml"))
-    # finished (a pruned run too: a sweep's halving stopped it for good) and saved: a run that ended before a kill but whose params were not yet written
+    # finished (a pruned run too: a sweep's halving stopped it for good) and saved: a run that
+    # ended before a kill but whose params were not yet written
     # goes on from its last checkpoint, which ends it at once and writes them
     finished = {i: r for i, r in enumerate(rec.runs) if r.get("status") in ("completed", "diverged", "pruned")
                 and i < len(experiment.runs) and (folder / slug(experiment.runs[i].label) / "params.npz").is_file()}
