@@ -294,3 +294,27 @@ def test_without_dask_the_cluster_option_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     with pytest.raises(TuilabError, match=r'pip install "tuilab\[cluster\]"'):
         executors.check_cluster_address("local:2")
+
+
+def test_the_dashboard_trains_a_sweep_on_a_local_cluster(tmp_path):
+    """Under Textual, stderr has no file descriptor: the nannies' processes must start all the same."""
+    import asyncio
+
+    from tuilab.app.app import make_app
+
+    async def drive():
+        app = make_app("xor", [("train.epochs", 5)], sweeps=[("optimizer.lr", (0.1, 0.5))], out_root=tmp_path,
+                       cluster="local:2")
+        async with app.run_test(size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                await pilot.pause(0.2)
+                snap = app.lives[0].snapshot() if app.lives else None
+                if snap is not None and (snap.error or all(r.finished for r in snap.runs)):
+                    break
+            return snap
+
+    snap = asyncio.run(drive())
+    assert snap.error is None and [r.status for r in snap.runs] == ["completed", "completed"]
+    assert [r.epoch for r in snap.runs] == [5, 5]  # the workers' epochs reached the screen
+    assert any("local Dask cluster" in n for n in snap.notices)

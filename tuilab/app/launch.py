@@ -10,9 +10,10 @@ def launch_dashboard(args, overrides, sweeps=()) -> int:
     if args.preset:  # a bad preset, --set or --sweep is one line and exit 2, before the screen
         load_experiment(args.preset, overrides, sweeps)
     if args.cluster:
-        from tuilab.engine.training.executors import check_cluster_address
+        from tuilab.engine.training.executors import check_cluster_address, start_resource_tracker
 
         check_cluster_address(args.cluster)  # no Dask, or no scheduler there: said before the screen too
+        start_resource_tracker()  # while stderr is still the terminal's
     from tuilab.app.app import make_app
 
     data = DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data), mirror=args.data_mirror)

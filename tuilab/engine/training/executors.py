@@ -43,6 +43,25 @@ def sigint_ignored():
         signal.signal(signal.SIGINT, old)
 
 
+def start_resource_tracker() -> None:
+    """multiprocessing's resource tracker started with the real stderr: started later, under the
+    dashboard, it would be handed Textual's stand-in for stderr (no file descriptor) and fail, and
+    with it every Dask nanny ("bad value(s) in fds_to_keep")."""
+    import sys
+    from multiprocessing import resource_tracker
+
+    swapped = False
+    try:
+        os.fstat(sys.stderr.fileno())  # Textual's stand-in says -1
+    except Exception:
+        swapped, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        if swapped:
+            sys.stderr = swapped
+
+
 def _init_local_process(events, stop) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tasks_mod._LINK = tasks_mod.EventLink(events.put, stop)
@@ -56,6 +75,7 @@ class LocalProcesses:
     def __init__(self, jobs: int):
         self.jobs = jobs
         self.ctx = mp.get_context("spawn")  # fork after OpenBLAS has started threads can hang
+        start_resource_tracker()
         self.events = self.ctx.Queue()
         self.stop = self.ctx.Event()
         self.pool = self._new_pool()
@@ -124,6 +144,7 @@ class DaskCluster:
             logging.getLogger(name).setLevel(logging.CRITICAL)  # the run's own output says what happened
         self.address = address
         self.cluster = None
+        start_resource_tracker()
         if address.startswith("local:"):
             n = address.split(":", 1)[1]
             if not n.isdigit() or int(n) < 1:
