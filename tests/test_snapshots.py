@@ -58,9 +58,17 @@ def test_surface_view(snap_compare, tmp_path):
 
 
 def test_edit_form_over_surface(snap_compare, tmp_path):
+    from tuilab.app.screens.edit import EditRun
+
     async def run_before(pilot):
         await _surface_done(pilot)
         await pilot.press("e")
+        # until the form is up and laid out, not for a fixed time (0.3 s was short on a loaded machine)
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if isinstance(pilot.app.screen, EditRun) and pilot.app.screen.query("#edit-buttons"):
+                break
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause(0.3)
 
     assert snap_compare(make_app("rosenbrock-fast", out_root=tmp_path), run_before=run_before,
