@@ -180,6 +180,11 @@ def _finish(p, files, timeout):
     return texts
 
 
+def _dask_workers(p) -> list:
+    """The worker processes of the LocalCluster that tuilab process `p` started (its nannies' children)."""
+    return [c for c in psutil.Process(p.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
+
+
 def _wait_for_rows(folder, runs: int, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -189,15 +194,19 @@ def _wait_for_rows(folder, runs: int, timeout=120):
     raise AssertionError("no rows came")
 
 
+def _two_runs_on_a_local_cluster(tmp_path, out, epochs):
+    """Two long runs of full-batch epochs (one each for the two workers), in the background."""
+    return _started(["--preset", str(preset(tmp_path, epochs=epochs, extra="")), "--set", "train.batch_size=400",
+                     "--sweep", "train.seed=[0]", "--sweep", "optimizer.lr=[0.05, 0.3]",
+                     "--out", str(out), "--cluster", "local:2", "headless"], tmp_path)
+
+
 def test_a_worker_killed_mid_sweep_costs_a_retry_not_the_sweep(tmp_path):
     out = tmp_path / "k"
-    p, *files = _started(["--preset", str(preset(tmp_path, epochs=1500, extra="")), "--set", "train.batch_size=400",
-                          "--sweep", "train.seed=[0]", "--sweep", "optimizer.lr=[0.05, 0.3]",
-                          "--out", str(out), "--cluster", "local:2", "headless"], tmp_path)
+    p, *files = _two_runs_on_a_local_cluster(tmp_path, out, 1500)
     try:
         _wait_for_rows(out, 2)
-        workers = [c for c in psutil.Process(p.pid).children(recursive=True)
-                   if "spawn_main" in " ".join(c.cmdline())]
+        workers = _dask_workers(p)
         assert len(workers) == 2, [c.cmdline() for c in workers]
         workers[0].send_signal(signal.SIGKILL)
         stdout, stderr = _finish(p, files, 300)
@@ -213,16 +222,10 @@ def test_a_worker_killed_mid_sweep_costs_a_retry_not_the_sweep(tmp_path):
 
 def test_a_run_whose_worker_dies_twice_is_recorded_as_failed_with_its_epochs(tmp_path):
     out = tmp_path / "k"
-    p, *files = _started(["--preset", str(preset(tmp_path, epochs=4000, extra="")), "--set", "train.batch_size=400",
-                          "--sweep", "train.seed=[0]", "--sweep", "optimizer.lr=[0.05, 0.3]",
-                          "--out", str(out), "--cluster", "local:2", "headless"], tmp_path)
-
-    def workers():
-        return [c for c in psutil.Process(p.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
-
+    p, *files = _two_runs_on_a_local_cluster(tmp_path, out, 4000)
     try:
         _wait_for_rows(out, 2)
-        first = workers()[0]
+        first = _dask_workers(p)[0]
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         deadline = time.monotonic() + 120
@@ -237,7 +240,7 @@ def test_a_run_whose_worker_dies_twice_is_recorded_as_failed_with_its_epochs(tmp
                or len(_rows_per_run(out).get(retried, [])) < 5):
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        for w in workers():  # both: the retried run's second loss, the other's first
+        for w in _dask_workers(p):  # both: the retried run's second loss, the other's first
             w.send_signal(signal.SIGKILL)
         stdout, stderr = _finish(p, files, 300)
     finally:

@@ -6,16 +6,25 @@ import tomllib
 
 from tuilab.errors import TuilabError
 
+NOT_TOML = object()  # what split_setting gives for a value that is not TOML
+
+
+def split_setting(text: str, option: str, form: str, example: str) -> tuple[str, object]:
+    """'KEY=VALUE' (of --set or --sweep) -> (key, the value read as TOML, or NOT_TOML)."""
+    if "=" not in text:
+        raise TuilabError(f"{option} {text!r}: write it as {form}, e.g. {option} {example}")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    try:
+        return key, tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, NOT_TOML
+
 
 def parse_override(text: str) -> tuple[str, object]:
     """'optimizer.lr=0.01' -> ('optimizer.lr', 0.01); the value is read as TOML, else as a string."""
-    if "=" not in text:
-        raise TuilabError(f"--set {text!r}: write it as key=value, e.g. --set optimizer.lr=0.01")
-    key, raw = (s.strip() for s in text.split("=", 1))
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw  # a bare word: a name such as adam or fashion-mnist
+    key, value = split_setting(text, "--set", "key=value", "optimizer.lr=0.01")
+    if value is NOT_TOML:
+        value = text.split("=", 1)[1].strip()  # a bare word: a name such as adam or fashion-mnist
     return key, value
 
 

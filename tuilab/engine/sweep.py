@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import tomllib
 from dataclasses import dataclass
 
 from tuilab.errors import TuilabError
@@ -113,13 +112,9 @@ def parse_sweep_table(table, where: str) -> Sweep:
 
 def parse_sweep_option(text: str) -> tuple[str, tuple]:
     """--sweep 'optimizer.lr=[1e-3, 1e-2]' -> ('optimizer.lr', (0.001, 0.01))."""
-    if "=" not in text:
-        raise TuilabError(f"--sweep {text!r}: write it as key=[values], e.g. --sweep 'optimizer.lr=[1e-3, 1e-2]'")
-    key, raw = (s.strip() for s in text.split("=", 1))
-    try:
-        values = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        values = None
+    from tuilab.engine.overrides import split_setting
+
+    key, values = split_setting(text, "--sweep", "key=[values]", "'optimizer.lr=[1e-3, 1e-2]'")
     if not isinstance(values, list):
         raise TuilabError(f"--sweep {key}: the values must be a TOML list, e.g. --sweep '{key}=[1e-3, 1e-2]' "
                           "(strings in quotes: 'optimizer.name=[\"sgd\", \"adam\"]')")
