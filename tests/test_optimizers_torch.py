@@ -63,6 +63,9 @@ CASES = [
     ("adamax", dict(), "Adamax", dict()),
     ("adamax", dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.05), "Adamax",
      dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.05)),
+    ("rprop", dict(), "Rprop", dict()),
+    ("rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2)), "Rprop",
+     dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2))),
 ]
 
 

@@ -37,7 +37,10 @@ _PARAM_RULES = {
     "nus": "unit_closed",
     "nu": "unit_closed",
     "momentum_decay": "nonneg",
+    "etas": "positive",
+    "step_sizes": "nonneg",
 }
+PAIRS = ("betas", "nus", "etas", "step_sizes")  # hyperparameters given as two numbers
 _BOOLS = {"nesterov", "amsgrad", "centered", "decoupled_weight_decay", "demon"}
 
 
@@ -64,7 +67,7 @@ class OptimizerSpec:
 def _flat_names(order):
     out = []
     for name in order:
-        out += [f"{name}[0]", f"{name}[1]"] if name in ("betas", "nus") else [name]
+        out += [f"{name}[0]", f"{name}[1]"] if name in PAIRS else [name]
     return out
 
 
@@ -168,6 +171,12 @@ _register(OptimizerSpec("lion", K.lion_step, ("betas", "weight_decay"),
                         ("exp_avg",), "Lion, sign momentum (Chen et al. 2023)",
                         momentum_param="betas[0]"))
 
+_register(OptimizerSpec("rprop", K.rprop_step, ("etas", "step_sizes"),
+                        dict(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)),
+                        ("prev", "step_size"), "resilient backpropagation, for full batches (torch.optim.Rprop)",
+                        slot_init={"step_size": "lr"}))
+
+
 def _momentum_default(spec: OptimizerSpec) -> float:
     key = spec.momentum_param or ""
     return spec.defaults["betas"][0] if key == "betas[0]" else spec.defaults.get(key, 0.0)
@@ -219,7 +228,7 @@ def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
             if not isinstance(value, (bool, np.bool_)):
                 raise TuilabError(f"{name}: {key} must be true or false, got {value!r}")
             out[key] = bool(value)
-        elif key in ("betas", "nus"):
+        elif key in PAIRS:
             if not isinstance(value, (tuple, list)) or len(value) != 2:
                 raise TuilabError(f"{name}: {key} must be a pair of numbers, got {value!r}")
             out[key] = tuple(_check_number(name, f"{key}[{k}]", v, _PARAM_RULES[key])
@@ -229,6 +238,11 @@ def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
                 raise TuilabError(f"{name}: demon_steps must be a whole number >= 0, got {value!r}")
         else:
             out[key] = _check_number(name, key, value, _PARAM_RULES[key])
+    if "etas" in out and not out["etas"][0] < 1 < out["etas"][1]:
+        raise TuilabError(f"{name}: etas must be (etaminus, etaplus) with 0 < etaminus < 1 < etaplus, "
+                          f"got {list(out['etas'])}")
+    if "step_sizes" in out and not out["step_sizes"][0] <= out["step_sizes"][1]:
+        raise TuilabError(f"{name}: step_sizes must be (min, max) with min <= max, got {list(out['step_sizes'])}")
     if out.get("nesterov") and (out["momentum"] <= 0 or out["dampening"] != 0):
         raise TuilabError(f"{name}: nesterov needs momentum > 0 and dampening = 0")
     return out
@@ -238,7 +252,7 @@ def _hp_vector(spec: OptimizerSpec, hyper: dict) -> np.ndarray:
     flat = []
     for key in spec.hp_order:
         value = hyper.get(key, False)
-        flat += list(value) if key in ("betas", "nus") else [float(value)]
+        flat += list(value) if key in PAIRS else [float(value)]
     return np.array(flat, dtype=np.float64)
 
 

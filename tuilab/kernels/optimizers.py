@@ -363,6 +363,29 @@ def lion_step(theta, grad, state, scal, hp, lr):
 
 
 @kernel
+def rprop_step(theta, grad, state, scal, hp, lr):
+    """s <- clip(s * (eta+ if g g_prev > 0, eta- if < 0, else 1), s_min, s_max); g <- 0 where it shrank; theta <- theta - sign(g) s; g_prev <- g.
+
+    hp: etaminus, etaplus, step_size_min, step_size_max.  state: prev, step_size (starts at lr).
+    The learning rate only sets the first step sizes (torch.optim.Rprop); a schedule has no effect.
+    """
+    em, ep, smin, smax = like(theta, hp[0]), like(theta, hp[1]), like(theta, hp[2]), like(theta, hp[3])
+    one = like(theta, 1.0)
+    prev, size = state[0], state[1]
+    for i in range(theta.shape[0]):
+        g = grad[i]
+        prod = g * prev[i]
+        f = ep if prod > 0 else (em if prod < 0 else one)
+        s = min(max(size[i] * f, smin), smax)
+        size[i] = s
+        if f == em:  # torch zeroes the gradient wherever the factor is eta-
+            g = g * 0.0
+        sg = 1.0 if g > 0 else (-1.0 if g < 0 else 0.0)
+        theta[i] = theta[i] - sg * s
+        prev[i] = g
+
+
+@kernel
 def demon_beta(beta_init, t, total):
     """beta_t = beta_init (1 - t/T) / ((1 - beta_init) + beta_init (1 - t/T))  (Chen et al. 2019), t from 0; 0 from T on."""
     # the schedule decays momentum to 0 at T; past it the formula turns negative (beta 0.9, T 100:
@@ -386,6 +409,7 @@ STEP_KERNELS = (
     qhm_step,
     qhadam_step,
     lion_step,
+    rprop_step,
 )
 
 
