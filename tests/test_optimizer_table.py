@@ -77,3 +77,28 @@ def test_a_registry_entry_whose_kernel_is_not_in_the_table_is_refused():
     with pytest.raises(TuilabError, match="hp_order names 'nu'"):
         optim._register(_spec(hp_order=("momentum", "nu")))
     assert "trial" not in REGISTRY
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "rprop", "demon_adam"])
+def test_maximize_takes_identical_steps_on_both_paths(name):
+    """Ascending the ill-conditioned bowl: the surface loop negates as optimizer_step does."""
+    land = make_landscape("ill-conditioned")
+    hyper = {"maximize": True, "lr": 0.01, **_hyper(name)}
+    got = descend(land, name, (-9.0, 3.0), 50, max_points=51, **hyper)
+    opt = Optimizer(name, 2, np.float64, total_steps=50, **hyper)
+    theta = np.array((-9.0, 3.0), np.float64)
+    points = [theta.copy()]
+    for _ in range(got.steps_done):
+        opt.step(theta, np.array(land.gradient(*theta), np.float64))
+        points.append(theta.copy())
+    np.testing.assert_array_equal(got.path, np.array(points))
+    assert land.value(*theta) > land.value(-9.0, 3.0)  # it went up
+
+
+def test_maximize_is_for_the_optimizers_torch_has():
+    from tuilab.engine.optim import resolve_hyperparameters
+
+    assert resolve_hyperparameters("adamw", {"maximize": True})["maximize"] is True
+    assert "maximize" not in resolve_hyperparameters("adam", {})  # off, and unnamed, unless given
+    with pytest.raises(TuilabError, match="maximize"):
+        resolve_hyperparameters("lion", {"maximize": True})

@@ -118,3 +118,48 @@ def test_float32_adam_tracks_torch_float32():
         topt.step()
     assert theta.dtype == np.float32
     np.testing.assert_allclose(theta, p.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+# maximize (torch negates the gradient before anything else, weight decay included): each side is fed
+# the negated gradient, so both descend and stay comparable over every step
+MAXIMIZE = [
+    ("sgd", dict(lr=0.02, momentum=0.8, weight_decay=0.01), "SGD", dict(lr=0.02, momentum=0.8, weight_decay=0.01)),
+    ("nesterov", dict(lr=0.02), "SGD", dict(lr=0.02, momentum=0.9, nesterov=True)),
+    ("adagrad", dict(lr=0.1, weight_decay=0.02), "Adagrad", dict(lr=0.1, weight_decay=0.02)),
+    ("rmsprop", dict(lr=0.005, momentum=0.5, centered=True), "RMSprop", dict(lr=0.005, momentum=0.5, centered=True)),
+    ("adadelta", dict(weight_decay=0.1), "Adadelta", dict(weight_decay=0.1)),
+    ("adam", dict(lr=0.01, weight_decay=0.05, amsgrad=True), "Adam", dict(lr=0.01, weight_decay=0.05, amsgrad=True)),
+    ("adamw", dict(lr=0.01, weight_decay=0.1), "AdamW", dict(lr=0.01, weight_decay=0.1)),
+    ("nadam", dict(lr=0.01, weight_decay=0.05), "NAdam", dict(lr=0.01, weight_decay=0.05)),
+    ("radam", dict(lr=0.01, weight_decay=0.05), "RAdam", dict(lr=0.01, weight_decay=0.05)),
+    ("adamax", dict(lr=0.01, weight_decay=0.05), "Adamax", dict(lr=0.01, weight_decay=0.05)),
+    ("rprop", dict(lr=0.05), "Rprop", dict(lr=0.05)),
+]
+
+
+@pytest.mark.parametrize("name,ours,torch_name,theirs", MAXIMIZE, ids=[c[0] for c in MAXIMIZE])
+def test_maximize_matches_torch_and_is_descent_on_the_negated_gradient(name, ours, torch_name, theirs):
+    torch = torch_or_skip()
+    torch.set_default_dtype(torch.float64)
+    rng = np.random.default_rng(11)
+    c, b = rng.uniform(1.0, 3.0, N), rng.normal(size=N)
+    start = rng.normal(size=N) * 2
+    noise = rng.normal(size=(STEPS, N))
+    up, down = start.copy(), start.copy()
+    opt_up = Optimizer(name, N, np.float64, maximize=True, **ours)
+    opt_down = Optimizer(name, N, np.float64, **ours)
+    p = torch.nn.Parameter(torch.tensor(start.copy(), dtype=torch.float64))
+    topt = getattr(torch.optim, torch_name)([p], maximize=True, **theirs)
+    for step in range(STEPS):
+        g = -gradient(up, c, b, noise[step])
+        given = g.copy()
+        opt_up.step(up, g)
+        assert np.array_equal(g, given)  # the caller's gradient is left as it was
+        opt_down.step(down, gradient(down, c, b, noise[step]))
+        p.grad = torch.from_numpy(-gradient(p.detach().numpy().copy(), c, b, noise[step]))
+        topt.step()
+        ref = p.detach().numpy()
+        err = np.max(np.abs(up - ref)) / np.max(np.abs(ref))
+        assert err < 1e-10, f"step {step}: relative difference {err:.3g}"
+        assert np.array_equal(up, down), f"step {step}: maximize on -g is not descent on g"
+    assert np.max(np.abs(up - start)) > 1e-3

@@ -41,7 +41,7 @@ _PARAM_RULES = {
     "step_sizes": "nonneg",
 }
 PAIRS = ("betas", "nus", "etas", "step_sizes")  # hyperparameters given as two numbers
-_BOOLS = {"nesterov", "amsgrad", "centered", "decoupled_weight_decay", "demon"}
+_BOOLS = {"nesterov", "amsgrad", "centered", "decoupled_weight_decay", "demon", "maximize"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class OptimizerSpec:
     momentum_param: str | None = None  # what Demon decays: a name in hp_order
     slot_init: dict = field(default_factory=dict)  # slot -> hyperparameter giving its start value
     fixed: dict = field(default_factory=dict)  # hp not settable under this name (e.g. adamw)
+    maximize: bool = False  # takes torch's `maximize` (ascend): the optimizers torch.optim has
 
     @property
     def opt_id(self) -> int:
@@ -72,9 +73,14 @@ def _flat_names(order):
 
 
 REGISTRY: dict[str, OptimizerSpec] = {}
+# the optimizers torch.optim has, which take its `maximize`
+TORCH_NAMED = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "amsgrad", "adamw",
+               "nadam", "radam", "adamax", "rprop"}
 
 
 def _register(spec: OptimizerSpec) -> None:
+    if spec.name in TORCH_NAMED and not spec.maximize:
+        spec = OptimizerSpec(**{**spec.__dict__, "maximize": True})
     # a registry entry that cannot be checked or handed to a kernel fails here, at import,
     # in words, rather than as a KeyError on the first run that sets the hyperparameter
     if spec.step not in K.STEP_KERNELS:
@@ -187,7 +193,7 @@ for _base in [s for s in REGISTRY.values() if _momentum_default(s) > 0]:
     _register(OptimizerSpec(
         f"demon_{_base.name}", _base.step, _base.hp_order, dict(_base.defaults, demon_steps=0),
         _base.slots, f"{_base.summary} with Demon decaying momentum (Chen et al. 2019)",
-        _base.momentum_param, _base.slot_init, dict(_base.fixed, demon=True)))
+        _base.momentum_param, _base.slot_init, dict(_base.fixed, demon=True), _base.maximize))
 del _base
 
 OPTIMIZER_NAMES = tuple(REGISTRY)
@@ -215,6 +221,8 @@ def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
     allowed = set(spec.defaults)
     if spec.momentum_param:
         allowed |= {"demon", "demon_steps"}
+    if spec.maximize:
+        allowed.add("maximize")  # off unless given: configs that never name it stay as they were
     for key in hyper:
         if key in spec.fixed and hyper[key] == spec.fixed[key]:
             continue
@@ -276,6 +284,8 @@ class Optimizer:
             self.state[self.spec.slots.index(slot)] = self.hyper[key]
         self.scal = np.zeros(K.N_SCALARS, dtype=np.float64)
         self.scal[K.S_B1POW] = self.scal[K.S_B2POW] = self.scal[K.S_MU_PRODUCT] = 1.0
+        if self.hyper.get("maximize"):
+            self.scal[K.S_MAXIMIZE] = 1.0
         if self.hyper.get("demon"):
             steps = self.hyper.get("demon_steps") or total_steps
             if not steps:
@@ -305,5 +315,7 @@ class Optimizer:
     def step(self, theta: np.ndarray, grad: np.ndarray, lr: float | None = None) -> None:
         """One update of theta in place with gradient grad."""
         self._check(theta, grad)
+        if self.hyper.get("maximize"):
+            grad = grad.copy()  # the kernel negates it in place; the caller's array stays theirs
         K.optimizer_step(self.opt_id, theta, grad, self.state, self.scal, self.hp,
                          self.lr if lr is None else float(lr))

@@ -31,7 +31,8 @@ S_B2POW = 2  # product of beta2 over the steps taken
 S_MU_PRODUCT = 3  # NAdam's running product of mu_t
 S_DEMON_T = 4  # Demon: total steps T (0: Demon off)
 S_DEMON_IDX = 5  # Demon: index in hp of the momentum coefficient it decays
-N_SCALARS = 6
+S_MAXIMIZE = 6  # 1: ascend (torch's maximize): the gradient is negated before the rule sees it
+N_SCALARS = 7
 
 
 @kernel
@@ -460,7 +461,11 @@ _step_by_id = dispatch_on_id()
 
 @kernel
 def optimizer_step(opt_id, theta, grad, state, scal, hp, lr):
-    """One update of optimizer `opt_id` (a row of STEP_KERNELS) on theta in place."""
+    """One update of optimizer `opt_id` (a row of STEP_KERNELS) on theta in place (with maximize on,
+    grad is negated in place first, as torch does before anything else: a scratch buffer here)."""
+    if scal[S_MAXIMIZE] != 0.0:
+        for i in range(grad.shape[0]):
+            grad[i] = -grad[i]
     demon = scal[S_DEMON_T] > 0.0
     hp_t = hp.copy() if demon else hp
     begin_step(scal, hp, hp_t, demon)

@@ -128,8 +128,12 @@ def _descend_with(step):
         done = 0
         hp_t = hp.copy()
         demon = scal[O.S_DEMON_T] > 0.0
+        maximize = scal[O.S_MAXIMIZE] != 0.0
         for s in range(1, n_steps + 1):
             surface_grad(surface_id, theta[0], theta[1], p, g)
+            if maximize:  # as optimizer_step does
+                g[0] = -g[0]
+                g[1] = -g[1]
             # O.begin_step written out: called (inlined by numba or not) 100k Adam steps took
             # 7.3-8.7 ms against 5.8-6.6 ms like this; test_optimizer_table holds the two paths
             # to identical trajectories, Demon past T included

@@ -56,7 +56,7 @@ def load(path, trainer, shown=None) -> int:
         raise TuilabError(f"{path_shown}: the checkpoint is of another network or optimizer than config.toml says")
     trainer.theta[:] = theta
     trainer.opt.state[:] = state
-    trainer.opt.scal[:] = scal
+    trainer.opt.scal[:len(scal)] = scal  # an older tuilab kept fewer scalars: the rest start fresh
     trainer.order_rng.bit_generator.state = meta["rng"]
     trainer.epoch, trainer.step = int(meta["epoch"]), int(meta["step"])
     trainer.samples_seen, trainer.train_seconds = int(meta["samples_seen"]), float(meta["train_seconds"])
