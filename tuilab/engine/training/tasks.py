@@ -106,8 +106,6 @@ def _source_for(task: RunTask) -> data_mod.Source:
 
 
 def _prepared_for(task: RunTask) -> data_mod.Prepared:
-    import numpy as np
-
     d, dtype = task.config["data"], task.config["model"]["dtype"]
     src = _source_for(task)
     key = (task.source_name, task.fingerprint, tuple(sorted((k, str(v)) for k, v in d.items())), dtype)
