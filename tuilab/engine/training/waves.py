@@ -179,10 +179,11 @@ class WaveRunner:
         write_atomic(path, result.state)
 
     def _failed(self, i: int, why: str) -> dict:
+        from tuilab.engine.training.runner import _not_started
+
         run = self.experiment.runs[i]
         last = self.last_metrics.get(i, {})
-        o = run["optimizer"]
-        summary = {"label": run.label, "optimizer": o["name"], "lr": o["lr"], "status": "failed",
+        summary = {**_not_started(run), "status": "failed",
                    **{k: last.get(k, math.nan) for k in ("epoch", "step", "train_loss", "val_loss", "val_accuracy",
                                                          "test_loss", "test_accuracy", "grad_ratio")},
                    "epochs_done": int(last.get("epoch", 0) or 0), "steps_done": int(last.get("step", 0) or 0),
