@@ -53,10 +53,10 @@ def test_an_id_outside_the_table_raises_in_both_paths(bad):
     with pytest.raises(ValueError, match="unknown optimizer id"):
         K.optimizer_step(bad, theta, grad, state, scal, hp, 0.1)
     assert theta.tolist() == [0.0, 0.0]  # nothing ran (an unknown id used to run Lion)
-    path = np.empty((4, 4))
+    path = np.empty((4, 6))
     with pytest.raises(ValueError, match="unknown optimizer id"):
         S.surface_descent(S.QUADRATIC, np.array([1.0]), theta, state, scal, hp, bad, 0.1, 3,
-                          np.zeros((1, 2)), 1e-3, 1, path)
+                          np.zeros((1, 2)), 1e-3, 1, path, -1)
 
 
 def _spec(**kw):

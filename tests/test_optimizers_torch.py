@@ -66,6 +66,9 @@ CASES = [
     ("rprop", dict(), "Rprop", dict()),
     ("rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2)), "Rprop",
      dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2))),
+    ("asgd", dict(), "ASGD", dict()),
+    ("asgd", dict(lr=0.05, t0=40, weight_decay=0.05), "ASGD", dict(lr=0.05, t0=40, weight_decay=0.05)),
+    ("asgd", dict(lr=0.1, lambd=0.05, alpha=1.0, t0=0), "ASGD", dict(lr=0.1, lambd=0.05, alpha=1.0, t0=0)),
 ]
 
 
@@ -134,6 +137,7 @@ MAXIMIZE = [
     ("radam", dict(lr=0.01, weight_decay=0.05), "RAdam", dict(lr=0.01, weight_decay=0.05)),
     ("adamax", dict(lr=0.01, weight_decay=0.05), "Adamax", dict(lr=0.01, weight_decay=0.05)),
     ("rprop", dict(lr=0.05), "Rprop", dict(lr=0.05)),
+    ("asgd", dict(lr=0.05, t0=40, weight_decay=0.05), "ASGD", dict(lr=0.05, t0=40, weight_decay=0.05)),
 ]
 
 
@@ -163,3 +167,28 @@ def test_maximize_matches_torch_and_is_descent_on_the_negated_gradient(name, our
         assert err < 1e-10, f"step {step}: relative difference {err:.3g}"
         assert np.array_equal(up, down), f"step {step}: maximize on -g is not descent on g"
     assert np.max(np.abs(up - start)) > 1e-3
+
+
+@pytest.mark.parametrize("hyper", [dict(lr=0.05, t0=40), dict(lr=0.1, lambd=0.05, alpha=1.0, t0=0, weight_decay=0.02)])
+def test_asgd_average_matches_torch(hyper):
+    """ASGD's second trajectory, the running average ax, follows torch's state['ax'] (and moves apart from
+    the iterate once averaging starts at t0)."""
+    torch = torch_or_skip()
+    torch.set_default_dtype(torch.float64)  # torch keeps eta and mu as tensors of the default dtype
+    rng = np.random.default_rng(5)
+    c, b = rng.uniform(1.0, 3.0, N), rng.normal(size=N)
+    start = rng.normal(size=N) * 2
+    noise = rng.normal(size=(STEPS, N))
+    theta = start.copy()
+    opt = Optimizer("asgd", N, np.float64, **hyper)
+    p = torch.nn.Parameter(torch.tensor(start.copy()))
+    topt = torch.optim.ASGD([p], **hyper)
+    for step in range(STEPS):
+        opt.step(theta, gradient(theta, c, b, noise[step]))
+        p.grad = torch.from_numpy(gradient(p.detach().numpy().copy(), c, b, noise[step]))
+        topt.step()
+        ref = topt.state[p]["ax"].numpy()
+        ax = opt.state[opt.spec.slots.index("ax")]
+        err = np.max(np.abs(ax - ref)) / np.max(np.abs(ref))
+        assert err < 1e-10, f"step {step}: relative difference {err:.3g}"
+    assert np.max(np.abs(ax - theta)) > 1e-3  # the average is not the iterate

@@ -13,6 +13,7 @@ from tuilab.engine.records import RunRecords
 from tuilab.engine.surface_runner import run_surfaces
 from tuilab.engine.surfaces import SURFACES, descend, make_landscape
 from tuilab.errors import TuilabError
+from tuilab.surface_view import results_rows
 
 LANDSCAPES = [make_landscape(n) for n in SURFACES] + [
     make_landscape("rosenbrock", a=2.0, b=50.0), make_landscape("saddle", wall=0.25),
@@ -89,10 +90,14 @@ TORCH_CASES = [
     ("nesterov", {"lr": 1e-4, "momentum": 0.9}), ("adagrad", {"lr": 0.5}), ("rmsprop", {"lr": 1e-3}),
     ("adadelta", {"lr": 1.0}), ("adam", {"lr": 1e-2, "betas": (0.9, 0.99)}), ("amsgrad", {"lr": 1e-2}),
     ("adamw", {"lr": 1e-2}), ("nadam", {"lr": 1e-2}), ("radam", {"lr": 1e-4}), ("adamax", {"lr": 1e-2}),
+    ("rprop", {"lr": 1e-3}), ("asgd", {"lr": 1e-4, "t0": 100}),
 ]
+# the rest take torch's argument names as they are
+TORCH_CLASS = {"rprop": "Rprop", "asgd": "ASGD"}
 
 
-def torch_path(name, hyper, start, steps):
+def torch_path(name, hyper, start, steps, shadow=None):
+    """torch's trajectory over Rosenbrock (and, with shadow, that of its state[shadow])."""
     torch = torch_or_skip()
     p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     h = dict(hyper)
@@ -115,17 +120,20 @@ def torch_path(name, hyper, start, steps):
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        opt = make[name]()
+        opt = make[name]() if name in make else getattr(torch.optim, TORCH_CLASS[name])([p], lr=lr, **h)
         out = [p.detach().clone().numpy()]
+        second = []
         for _ in range(steps):
             opt.zero_grad()
             x, y = p[0], p[1]
             ((1 - x) ** 2 + 100 * (y - x * x) ** 2).backward()
             opt.step()
             out.append(p.detach().clone().numpy())
+            if shadow:
+                second.append(opt.state[p][shadow].clone().numpy())
     finally:
         torch.set_default_dtype(old)
-    return np.array(out)
+    return (np.array(out), np.array(second)) if shadow else np.array(out)
 
 
 @pytest.mark.parametrize("name, hyper", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
@@ -134,6 +142,19 @@ def test_trajectory_matches_torch_optim(name, hyper):
     ref = torch_path(name, hyper, [-1.5, 2.0], steps)
     r = descend(make_landscape("rosenbrock"), name, (-1.5, 2.0), steps, max_points=steps + 1, **hyper)
     assert np.allclose(r.path, ref, rtol=1e-11, atol=1e-13), np.abs(r.path - ref).max()
+
+
+def test_asgd_average_is_drawn_beside_its_iterate_and_matches_torch(tmp_path):
+    steps = 400
+    ref, ref_avg = torch_path("asgd", {"lr": 1e-4, "t0": 100}, [-1.5, 2.0], steps, shadow="ax")
+    r = descend(make_landscape("rosenbrock"), "asgd", (-1.5, 2.0), steps, max_points=steps + 1, lr=1e-4, t0=100)
+    assert np.allclose(r.average[1:], ref_avg, rtol=1e-11, atol=1e-13), np.abs(r.average[1:] - ref_avg).max()
+    assert np.abs(r.average[-1] - r.path[-1]).max() > 1e-3  # past t0 the average lags the iterate
+    assert descend(make_landscape("rosenbrock"), "adam", (-1.5, 2.0), 10).average is None
+    summary = r.summary()["average"]
+    assert summary["x"] == r.average[-1, 0] and summary["f"] > 0
+    header, rows = results_rows([r.summary()])
+    assert rows[1][0].strip() == "average" and rows[1][3] == f"{r.average[-1, 0]:.6g}"
 
 
 def test_divergence_is_detected_at_the_right_step():
@@ -198,7 +219,7 @@ def test_surface_presets_run(name, tmp_path):
     for run in summary["runs"]:
         assert {"label", "optimizer", "status", "x", "y", "f", "distance", "steps_to_1e-3"} <= set(run)
     rows = list(csv.reader(open(tmp_path / "trajectory.csv")))
-    assert rows[0] == ["run", "step", "x", "y", "f"]
+    assert rows[0] == ["run", "step", "x", "y", "f", "average_x", "average_y"]
     assert {int(r[0]) for r in rows[1:]} == set(range(len(exp.runs)))
 
 

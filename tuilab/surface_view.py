@@ -76,6 +76,10 @@ def draw_surface(plt, landscape, results, upto: float = 1.0, title: str | None =
         plt.plot(path[:, 0].tolist(), path[:, 1].tolist(), color=color(k), marker="braille",
                  label=f"{r.label} ({r.status})" if upto >= 1 else r.label)
         plt.scatter([float(path[0, 0])], [float(path[0, 1])], marker="o", color=color(k))
+        if r.average is not None:  # ASGD's running average, beside its iterate
+            avg = _clip(_thin(r.average[:n]), window)
+            plt.plot(avg[:, 0].tolist(), avg[:, 1].tolist(), color=color(k), marker="dot",
+                     label=f"{r.label} average")
     if landscape.minima:
         mx, my = zip(*landscape.minima, strict=True)
         plt.scatter(list(mx), list(my), marker="*", color="white")
@@ -118,6 +122,12 @@ def results_rows(runs) -> tuple[list[str], list[list[str]]]:
                      f"{r['f']:.4g}", "-" if not math.isfinite(dist) else f"{dist:.3g}",
                      "-" if not math.isfinite(err) else f"{err:.2f}", "-" if hit is None else f"{hit:,}",
                      r["status"] + (f" at step {r['steps_done']:,}" if r["status"] == "diverged" else "")])
+        if "average" in r:  # ASGD: where its running average ended, under its iterate
+            a = r["average"]
+            err = a["log10_error"]
+            rows.append(["  average", "", "", f"{a['x']:.6g}", f"{a['y']:.6g}", f"{a['f']:.4g}",
+                         "-" if not math.isfinite(a["distance"]) else f"{a['distance']:.3g}",
+                         "-" if not math.isfinite(err) else f"{err:.2f}", "-", ""])
     return header, rows
 
 

@@ -39,6 +39,8 @@ _PARAM_RULES = {
     "momentum_decay": "nonneg",
     "etas": "positive",
     "step_sizes": "nonneg",
+    "lambd": "nonneg",
+    "t0": "nonneg",
 }
 PAIRS = ("betas", "nus", "etas", "step_sizes")  # hyperparameters given as two numbers
 _BOOLS = {"nesterov", "amsgrad", "centered", "decoupled_weight_decay", "demon", "maximize"}
@@ -58,6 +60,8 @@ class OptimizerSpec:
     slot_init: dict = field(default_factory=dict)  # slot -> hyperparameter giving its start value
     fixed: dict = field(default_factory=dict)  # hp not settable under this name (e.g. adamw)
     maximize: bool = False  # takes torch's `maximize` (ascend): the optimizers torch.optim has
+    rules: dict = field(default_factory=dict)  # hp -> a rule in _RULES where it differs from _PARAM_RULES
+    shadow: str | None = None  # a slot holding a second point worth showing (ASGD's running average)
 
     @property
     def opt_id(self) -> int:
@@ -75,7 +79,7 @@ def _flat_names(order):
 REGISTRY: dict[str, OptimizerSpec] = {}
 # the optimizers torch.optim has, which take its `maximize`
 TORCH_NAMED = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "amsgrad", "adamw",
-               "nadam", "radam", "adamax", "rprop"}
+               "nadam", "radam", "adamax", "rprop", "asgd"}
 
 
 def _register(spec: OptimizerSpec) -> None:
@@ -182,6 +186,11 @@ _register(OptimizerSpec("rprop", K.rprop_step, ("etas", "step_sizes"),
                         ("prev", "step_size"), "resilient backpropagation, for full batches (torch.optim.Rprop)",
                         slot_init={"step_size": "lr"}))
 
+_register(OptimizerSpec("asgd", K.asgd_step, ("lambd", "alpha", "t0", "weight_decay"),
+                        dict(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0),
+                        ("ax",), "averaged SGD: the iterate and its running average (torch.optim.ASGD)",
+                        rules={"alpha": "nonneg"}, shadow="ax"))
+
 
 def _momentum_default(spec: OptimizerSpec) -> float:
     key = spec.momentum_param or ""
@@ -245,7 +254,7 @@ def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise TuilabError(f"{name}: demon_steps must be a whole number >= 0, got {value!r}")
         else:
-            out[key] = _check_number(name, key, value, _PARAM_RULES[key])
+            out[key] = _check_number(name, key, value, spec.rules.get(key, _PARAM_RULES[key]))
     if "etas" in out and not out["etas"][0] < 1 < out["etas"][1]:
         raise TuilabError(f"{name}: etas must be (etaminus, etaplus) with 0 < etaminus < 1 < etaplus, "
                           f"got {list(out['etas'])}")
@@ -284,6 +293,7 @@ class Optimizer:
             self.state[self.spec.slots.index(slot)] = self.hyper[key]
         self.scal = np.zeros(K.N_SCALARS, dtype=np.float64)
         self.scal[K.S_B1POW] = self.scal[K.S_B2POW] = self.scal[K.S_MU_PRODUCT] = 1.0
+        self.scal[K.S_ETA], self.scal[K.S_MU] = self.lr, 1.0
         if self.hyper.get("maximize"):
             self.scal[K.S_MAXIMIZE] = 1.0
         if self.hyper.get("demon"):
@@ -298,6 +308,11 @@ class Optimizer:
     @property
     def opt_id(self) -> int:
         return self.spec.opt_id
+
+    @property
+    def shadow(self) -> int:
+        """The state row of the optimizer's second point (ASGD's average), or -1."""
+        return self.spec.slots.index(self.spec.shadow) if self.spec.shadow else -1
 
     @property
     def steps_taken(self) -> int:

@@ -48,7 +48,9 @@ def replayed_surface_events(rec: Reopened, experiment) -> list:
     landscape = landscape_of(experiment.runs[0]["surface"])
     points: dict[int, list] = {}
     for row in read_table(rec.folder / "trajectory.csv", []):
-        points.setdefault(int(row["run"]), []).append([float(row[k]) for k in ("step", "x", "y", "f")])
+        avg = [row.get("average_x"), row.get("average_y")]  # absent before tuilab kept ASGD's average
+        avg = [float(v) if isinstance(v, (int, float)) else np.nan for v in avg]
+        points.setdefault(int(row["run"]), []).append([float(row[k]) for k in ("step", "x", "y", "f")] + avg)
     events = []
     for i, run in enumerate(experiment.runs):
         if i not in points:
@@ -59,6 +61,7 @@ def replayed_surface_events(rec: Reopened, experiment) -> list:
         result = SurfaceResult(run.label, run["optimizer"]["name"], float(run["optimizer"]["lr"]),
                                pts[:, 0].astype(np.int64), pts[:, 1:3].copy(), pts[:, 3].copy(),
                                int(s.get("steps_done", pts[-1, 0])), hit if isinstance(hit, int) else None,
-                               str(s.get("status", "interrupted")), landscape)
+                               str(s.get("status", "interrupted")), landscape,
+                               None if np.isnan(pts[:, 4]).all() else pts[:, 4:6].copy())
         events.append(SurfaceDone(i, run.label, result))
     return events

@@ -11,7 +11,7 @@ from tuilab.engine.surfaces import SurfaceResult, descend, landscape_of
 from tuilab.engine.training.warmup import surface_kernels_ready
 from tuilab.errors import TuilabError
 
-TRAJECTORY_COLUMNS = ["run", "step", "x", "y", "f"]
+TRAJECTORY_COLUMNS = ["run", "step", "x", "y", "f", "average_x", "average_y"]  # average: ASGD's, else blank
 
 
 @dataclass
@@ -55,9 +55,11 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
                              **hyper)
             results.append(result)
             if records is not None:
+                avg = result.average if result.average is not None else [(None, None)] * len(result.path)
                 records.append_many("trajectory.csv", (
-                    {"run": i, "step": int(st), "x": float(x), "y": float(y), "f": float(f)}
-                    for st, (x, y), f in zip(result.steps, result.path, result.f, strict=True)))
+                    {"run": i, "step": int(st), "x": float(x), "y": float(y), "f": float(f),
+                     "average_x": None if ax is None else float(ax), "average_y": None if ay is None else float(ay)}
+                    for st, (x, y), f, (ax, ay) in zip(result.steps, result.path, result.f, avg, strict=True)))
             emit(SurfaceDone(i, run.label, result))
     finally:
         runs = [r.summary() for r in results]

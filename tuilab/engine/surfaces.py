@@ -149,6 +149,7 @@ class SurfaceResult:
     steps_to_tol: int | None
     status: str  # "converged", "running out of steps", "diverged"
     landscape: Landscape
+    average: np.ndarray | None = None  # (points, 2): ASGD's running average at the same steps
 
     @property
     def final(self) -> tuple[float, float]:
@@ -177,7 +178,21 @@ class SurfaceResult:
         return {"label": self.label, "optimizer": self.optimizer, "lr": self.lr, "status": self.status,
                 "x": x, "y": y, "f": float(self.f[-1]), "distance": float(dist),
                 "log10_error": float(err), "steps_done": self.steps_done,
-                "steps_to_1e-3": self.steps_to_tol}
+                "steps_to_1e-3": self.steps_to_tol, **self._average_summary()}
+
+    def _average_summary(self) -> dict:
+        if self.average is None:
+            return {}
+        ax, ay = (float(v) for v in self.average[-1])
+        m = self.landscape.minima
+        dist = min(math.hypot(ax - mx, ay - my) for mx, my in m) if m else math.nan
+        f = float(self.landscape.value(ax, ay))
+        f_min = self.landscape.f_min
+        if f_min is None:
+            err = math.nan
+        else:
+            err = math.log10(f - f_min) if f > f_min else -math.inf
+        return {"average": {"x": ax, "y": ay, "f": f, "distance": dist, "log10_error": err}}
 
 
 _STATUS = {K.CONVERGED: "converged", K.OUT_OF_STEPS: "running out of steps", K.DIVERGED: "diverged"}
@@ -193,12 +208,12 @@ def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points:
     opt = Optimizer(optimizer, 2, np.float64, total_steps=steps, **hyper)
     theta = np.array(start, np.float64)
     stride = max(1, -(-steps // (max_points - 1)))
-    path = np.empty((min(steps // stride + 2, max_points), 4))
+    path = np.empty((min(steps // stride + 2, max_points), 6))
     minima = np.array(landscape.minima, np.float64).reshape(-1, 2)
     rows, done, hit, status = K.surface_descent(
         landscape.surface_id, np.array(landscape.params, np.float64), theta, opt.state, opt.scal, opt.hp,
-        opt.opt_id, float(opt.lr), steps, minima, TOLERANCE, stride, path)
+        opt.opt_id, float(opt.lr), steps, minima, TOLERANCE, stride, path, opt.shadow)
     path = path[:rows]
     return SurfaceResult(label or optimizer, optimizer, float(opt.lr), path[:, 0].astype(np.int64),
                          path[:, 1:3].copy(), path[:, 3].copy(), int(done), None if hit < 0 else int(hit),
-                         _STATUS[int(status)], landscape)
+                         _STATUS[int(status)], landscape, path[:, 4:6].copy() if opt.shadow >= 0 else None)

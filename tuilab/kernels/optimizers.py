@@ -32,7 +32,9 @@ S_MU_PRODUCT = 3  # NAdam's running product of mu_t
 S_DEMON_T = 4  # Demon: total steps T (0: Demon off)
 S_DEMON_IDX = 5  # Demon: index in hp of the momentum coefficient it decays
 S_MAXIMIZE = 6  # 1: ascend (torch's maximize): the gradient is negated before the rule sees it
-N_SCALARS = 7
+S_ETA = 7  # ASGD: this step's step size eta (starts at lr)
+S_MU = 8  # ASGD: this step's averaging weight mu (starts at 1)
+N_SCALARS = 9
 
 
 @kernel
@@ -387,6 +389,31 @@ def rprop_step(theta, grad, state, scal, hp, lr):
 
 
 @kernel
+def asgd_step(theta, grad, state, scal, hp, lr):
+    """theta <- theta (1 - lambd eta) - eta g; ax <- ax + mu (theta - ax); then eta <- lr / (1 + lambd lr t)^alpha, mu <- 1 / max(1, t - t0).
+
+    hp: lambd, alpha, t0, weight_decay.  state: ax (the averaged parameters).  scal: S_ETA, S_MU
+    (torch.optim.ASGD: eta and mu are computed for the next step, with this step's lr).
+    """
+    eta = scal[S_ETA]
+    mu = scal[S_MU]
+    wd, decay, neg_eta, muc = (like(theta, hp[3]), like(theta, 1.0 - hp[0] * eta), like(theta, -eta),
+                               like(theta, mu))
+    use_wd = hp[3] != 0.0
+    average = mu != 1.0
+    ax = state[0]
+    for i in range(theta.shape[0]):
+        g = grad[i] + wd * theta[i] if use_wd else grad[i]
+        p = theta[i] * decay
+        p = p + neg_eta * g
+        theta[i] = p
+        ax[i] = ax[i] + (p - ax[i]) * muc if average else p
+    t = scal[S_STEP]
+    scal[S_ETA] = lr / ((1.0 + hp[0] * lr * t) ** hp[1])
+    scal[S_MU] = 1.0 / max(1.0, t - hp[2])
+
+
+@kernel
 def demon_beta(beta_init, t, total):
     """beta_t = beta_init (1 - t/T) / ((1 - beta_init) + beta_init (1 - t/T))  (Chen et al. 2019), t from 0; 0 from T on."""
     # the schedule decays momentum to 0 at T; past it the formula turns negative (beta 0.9, T 100:
@@ -411,6 +438,7 @@ STEP_KERNELS = (
     qhadam_step,
     lion_step,
     rprop_step,
+    asgd_step,
 )
 
 

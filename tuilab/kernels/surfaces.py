@@ -105,13 +105,16 @@ def _within(x, y, minima, tol2):
 
 
 @kernel
-def _record(path, rows, s, x, y, f):
+def _record(path, rows, s, x, y, f, state, shadow):
     if rows == path.shape[0]:
         rows -= 1  # the final point replaces the last thinned one
     path[rows, 0] = s
     path[rows, 1] = x
     path[rows, 2] = y
     path[rows, 3] = f
+    if path.shape[1] > 4:  # the second trajectory an optimizer keeps (ASGD's average), or NaN
+        path[rows, 4] = state[shadow, 0] if shadow >= 0 else np.nan
+        path[rows, 5] = state[shadow, 1] if shadow >= 0 else np.nan
     return rows + 1
 
 
@@ -119,9 +122,10 @@ def _descend_with(step):
     """surface_descent's loop for one optimizer's step kernel: a direct call, no switch per step."""
 
     @njit(nogil=True, error_model="numpy")
-    def descend(surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol, stride, path):
+    def descend(surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol, stride, path, shadow):
         g = np.empty(2, theta.dtype)
-        rows = _record(path, 0, 0, theta[0], theta[1], surface_value(surface_id, theta[0], theta[1], p))
+        rows = _record(path, 0, 0, theta[0], theta[1], surface_value(surface_id, theta[0], theta[1], p),
+                       state, shadow)
         tol2 = tol * tol
         first_hit = 0 if _within(theta[0], theta[1], minima, tol2) else -1
         status = OUT_OF_STEPS
@@ -150,7 +154,7 @@ def _descend_with(step):
             if first_hit < 0 and not bad and _within(x, y, minima, tol2):
                 first_hit = s
             if bad or s == n_steps or s % stride == 0:
-                rows = _record(path, rows, s, x, y, surface_value(surface_id, x, y, p))
+                rows = _record(path, rows, s, x, y, surface_value(surface_id, x, y, p), state, shadow)
             if bad:
                 status = DIVERGED
                 break
@@ -164,13 +168,15 @@ _descend_by_id = O.dispatch_on_id(_descend_with)
 
 
 @kernel
-def surface_descent(surface_id, p, theta, state, scal, hp, opt_id, lr, n_steps, minima, tol, stride, path):
+def surface_descent(surface_id, p, theta, state, scal, hp, opt_id, lr, n_steps, minima, tol, stride, path,
+                    shadow):
     """Move theta (x, y) for n_steps steps of optimizer `opt_id` over surface `surface_id`.
 
     Row r of path gets (step, x, y, f) for steps 0, stride, 2 stride, ... and the
-    last row written is always the final point. Returns (rows written, steps done,
-    first step with distance < tol or -1, status). A coordinate beyond BLOWUP or NaN
+    last row written is always the final point; a path of 6 columns also gets
+    state[shadow] there (a second point the optimizer keeps: ASGD's average; NaN for shadow -1).
+    Returns (rows written, steps done, first step with distance < tol or -1, status). A coordinate beyond BLOWUP or NaN
     stops the run at that step (status DIVERGED, its point the final row).
     """
     return _descend_by_id(opt_id, (surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol,
-                                   stride, path))
+                                   stride, path, shadow))

@@ -24,7 +24,7 @@ from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training import executors
 from tuilab.engine.training.halving import figure, rungs_of, survivors
 from tuilab.engine.training.threads import budget
-from tuilab.engine.training.train import Trainer, metric_columns
+from tuilab.engine.training.train import Trainer, experiment_columns
 from tuilab.engine.training.warmup import compile_network_kernels, network_kernels_ready
 from tuilab.engine.training.waves import Span, WaveRunner
 
@@ -104,10 +104,9 @@ class NetworkRecords:
     def __init__(self, records: RunRecords, experiment: Experiment, resume: dict | None = None):
         self.records = records
         self.experiment = experiment
-        layers = max(len(r["model"]["hidden"]) + 1 for r in experiment.runs)
         self.runs = [{**_not_started(r), "status": "pending"} for r in experiment.runs]
         self.kept_confusion: list[list] = []
-        self.columns = metric_columns(layers)
+        self.columns = experiment_columns(experiment.runs)
         self.rows_by_jobs = False  # local processes write their own rows (before their checkpoints)
         if resume is None:
             records.open(experiment.to_toml())
@@ -289,8 +288,7 @@ def _in_process(experiment, prepared, send, control, records, todo, resuming, in
 
 def _on_executor(experiment, executor, send, control, cache, book, records, todo, resuming, summaries,
                  confusions) -> None:
-    columns = book.columns if book is not None else metric_columns(
-        max(len(r["model"]["hidden"]) + 1 for r in experiment.runs))
+    columns = book.columns if book is not None else experiment_columns(experiment.runs)
     waves = WaveRunner(experiment, executor, send, control, cache, columns, book, records)
     spans = {}
     for i in todo:

@@ -49,12 +49,25 @@ def confusion_matrix(labels: np.ndarray, pred: np.ndarray, n_classes: int) -> np
     return m
 
 
-def metric_columns(n_layers: int) -> list[str]:
-    """metrics.csv's columns for networks of up to n_layers weight layers."""
+AVERAGE_COLUMNS = ["average_val_loss", "average_val_accuracy", "average_test_loss", "average_test_accuracy"]
+
+
+def metric_columns(n_layers: int, average: bool = False) -> list[str]:
+    """metrics.csv's columns for networks of up to n_layers weight layers (and, when a run's optimizer
+    keeps a second point, ASGD's average, that point's scores: only then, so older records resume)."""
     return (["run", "label", "epoch", "step", "train_loss", "val_loss", "val_accuracy", "test_loss",
              "test_accuracy", "lr", "seconds", "samples_per_second", "grad_ratio"]
             + [f"grad_norm_{l + 1}" for l in range(n_layers)]
-            + [f"weight_norm_{l + 1}" for l in range(n_layers)])
+            + [f"weight_norm_{l + 1}" for l in range(n_layers)]
+            + (AVERAGE_COLUMNS if average else []))
+
+
+def experiment_columns(runs) -> list[str]:
+    """metric_columns for every run of an experiment."""
+    from tuilab.engine.optim import get_spec
+
+    return metric_columns(max(len(r["model"]["hidden"]) + 1 for r in runs),
+                          any(get_spec(r["optimizer"]["name"]).shadow for r in runs))
 
 
 @dataclass
@@ -114,11 +127,11 @@ class Trainer:
 
     # -- metrics --
 
-    def _evaluate(self, X, Y, labels) -> tuple[float, float]:
+    def _evaluate(self, X, Y, labels, theta=None) -> tuple[float, float]:
         if len(X) == 0:
             return math.nan, math.nan
         with budget().hold(1):  # a core of its own, beside the chunks of runs training meanwhile
-            loss, out = self.net.evaluate(self.theta, X, Y)
+            loss, out = self.net.evaluate(self.theta if theta is None else theta, X, Y)
         return loss, _accuracy(self.data, out, labels)
 
     def _norms(self, grad_sq: np.ndarray) -> tuple[list[float], list[float]]:
@@ -218,6 +231,12 @@ class Trainer:
         for l, (g, w) in enumerate(zip(grads, weights, strict=True)):
             metrics[f"grad_norm_{l + 1}"] = g
             metrics[f"weight_norm_{l + 1}"] = w
+        if self.opt.shadow >= 0:  # ASGD: how its running average scores, beside the iterate
+            avg = np.ascontiguousarray(self.opt.state[self.opt.shadow])
+            metrics["average_val_loss"], metrics["average_val_accuracy"] = self._evaluate(
+                d.X_val, d.Y_val, d.labels_val, avg)
+            metrics["average_test_loss"], metrics["average_test_accuracy"] = self._evaluate(
+                d.X_test, d.Y_test, d.labels_test, avg)
         self.last_metrics = metrics
         self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads)))
         now = time.monotonic()
@@ -254,6 +273,8 @@ class Trainer:
         out = {"label": self.config.label, "optimizer": self.config["optimizer"]["name"],
                "lr": self.config["optimizer"]["lr"], "status": self.status}
         out.update({k: last.get(k, math.nan) for k in keep})
+        if self.opt.shadow >= 0:
+            out.update({k: last.get(k, math.nan) for k in AVERAGE_COLUMNS})
         out["epochs_done"] = self.epoch
         out["steps_done"] = self.step
         out["samples_per_second"] = (self.samples_seen / self.train_seconds
