@@ -105,6 +105,9 @@ def test_interleaved_runs_match_sequential_ones_and_take_turns():
                      train={"epochs": 6})
     seq, inter = Recorder(), Recorder()
     run_network(exp, seq)
+    # a first race compiles the one-core paths the race picks (four runs on two cores: one core each);
+    # on a cold numba cache one run's first chunk would otherwise hold its thread for the compile
+    run_network(exp, Recorder(), interleave=True)
     run_network(exp, inter, interleave=True)
     by_run = lambda rec: sorted((e.run, e.epoch, e.metrics["train_loss"]) for e in rec.of(EpochEnd))  # noqa: E731
     assert by_run(seq) == by_run(inter)  # bit for bit: every run keeps its path, whoever trains beside it
