@@ -98,6 +98,23 @@ def test_a_path_that_does_not_fit_is_never_taken(fresh, monkeypatch):
     assert [p.name for p in paths.candidates(net, 1)] == ["1 thread"]
 
 
+def test_an_optimizer_that_needs_whole_matrices_never_gets_a_split(fresh, monkeypatch):
+    """Adafactor's factored moments are per matrix: a path that steps W1's columns on two threads would
+    treat each side's columns as a matrix of their own. It is not a candidate, not even when forced, and
+    its choice is kept apart from that of the elementwise optimizers on the same shape."""
+    net, theta, _, X, Y, order = _setup()
+    opt = Optimizer("adafactor", theta.size, np.float32, layout=net.layout)
+    train_steps(net, opt, theta, X, Y, order, 0, np.full(8, 1e-3), 16)
+    assert set(fresh) == {"1 thread", "BLAS x2", "gather ahead"}
+    saved = json.loads((autotune.cache_file()).read_text())["choices"]
+    assert autotune.shape_key(net, 16, X, whole_tensors=True) in saved
+    assert autotune.shape_key(net, 16, X) not in saved
+    monkeypatch.setenv("TUILAB_PATH", "split 1/2")
+    fresh.clear()
+    train_steps(net, opt, theta, X, Y, order, 8, np.full(8, 1e-3), 16)
+    assert fresh == ["1 thread"]
+
+
 def test_the_blas_limit_reaches_the_library_the_kernels_call(fresh):
     """SciPy's OpenBLAS, which numba's np.dot calls, runs on the threads a path asks for."""
     from threadpoolctl import threadpool_info

@@ -69,6 +69,10 @@ CASES = [
     ("asgd", dict(), "ASGD", dict()),
     ("asgd", dict(lr=0.05, t0=40, weight_decay=0.05), "ASGD", dict(lr=0.05, t0=40, weight_decay=0.05)),
     ("asgd", dict(lr=0.1, lambd=0.05, alpha=1.0, t0=0), "ASGD", dict(lr=0.1, lambd=0.05, alpha=1.0, t0=0)),
+    # a vector: Adafactor's unfactored second moment (matrices: test_optimizers_network_torch)
+    ("adafactor", dict(), "Adafactor", dict()),
+    ("adafactor", dict(lr=0.05, weight_decay=0.1, d=1.5), "Adafactor", dict(lr=0.05, weight_decay=0.1, d=1.5)),
+    ("adafactor", dict(eps=(1e-2, 1e-2), beta2_decay=-0.3), "Adafactor", dict(eps=(1e-2, 1e-2), beta2_decay=-0.3)),
 ]
 
 
@@ -138,6 +142,7 @@ MAXIMIZE = [
     ("adamax", dict(lr=0.01, weight_decay=0.05), "Adamax", dict(lr=0.01, weight_decay=0.05)),
     ("rprop", dict(lr=0.05), "Rprop", dict(lr=0.05)),
     ("asgd", dict(lr=0.05, t0=40, weight_decay=0.05), "ASGD", dict(lr=0.05, t0=40, weight_decay=0.05)),
+    ("adafactor", dict(weight_decay=0.05), "Adafactor", dict(weight_decay=0.05)),
 ]
 
 

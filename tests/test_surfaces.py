@@ -90,10 +90,10 @@ TORCH_CASES = [
     ("nesterov", {"lr": 1e-4, "momentum": 0.9}), ("adagrad", {"lr": 0.5}), ("rmsprop", {"lr": 1e-3}),
     ("adadelta", {"lr": 1.0}), ("adam", {"lr": 1e-2, "betas": (0.9, 0.99)}), ("amsgrad", {"lr": 1e-2}),
     ("adamw", {"lr": 1e-2}), ("nadam", {"lr": 1e-2}), ("radam", {"lr": 1e-4}), ("adamax", {"lr": 1e-2}),
-    ("rprop", {"lr": 1e-3}), ("asgd", {"lr": 1e-4, "t0": 100}),
+    ("rprop", {"lr": 1e-3}), ("asgd", {"lr": 1e-4, "t0": 100}), ("adafactor", {"lr": 1e-2}),
 ]
 # the rest take torch's argument names as they are
-TORCH_CLASS = {"rprop": "Rprop", "asgd": "ASGD"}
+TORCH_CLASS = {"rprop": "Rprop", "asgd": "ASGD", "adafactor": "Adafactor"}
 
 
 def torch_path(name, hyper, start, steps, shadow=None):

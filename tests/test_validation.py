@@ -25,6 +25,11 @@ from tuilab.errors import TuilabError
     (dict(name="adamw", decoupled_weight_decay=False), r"fixed to True"),
     (dict(name="demon_adam"), r"Demon needs demon_steps"),
     (dict(name="adam", weight_decay=-1), r"weight_decay must be a number >= 0"),
+    (dict(name="adafactor", eps=("auto", 1e-3)), r'adafactor: eps\[0\] must be a number >= 0 or "none", got .auto.'),
+    (dict(name="adafactor", eps=1e-3), r"adafactor: eps must be a pair of numbers"),
+    (dict(name="adafactor", beta2_decay=0.5), r"beta2_decay must be a number <= 0, got 0.5"),
+    (dict(name="adafactor", d=0.5), r"d must be a number >= 1, got 0.5"),
+    (dict(name="adam", eps="none"), r"adam: eps must be a number >= 0, got 'none'"),
 ])
 def test_optimizer_bad_input(kwargs, message):
     name = kwargs.pop("name")

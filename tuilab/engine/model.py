@@ -83,6 +83,15 @@ class Layout:
         w0, b0 = int(self.w_off[l]), int(self.b_off[l])
         return theta[w0 : w0 + n_in * n_out].reshape(n_out, n_in), theta[b0 : b0 + n_out]
 
+    def tensor_table(self) -> np.ndarray:
+        """theta's tensors as int64 rows (offset, rows, cols): each W as torch's (n_out, n_in), each b as
+        (offset, n_out, 0), a vector.  What optimizers that work per tensor (Adafactor, Muon) read."""
+        rows = []
+        for l in range(self.n_layers):
+            n_in, n_out = int(self.sizes[l]), int(self.sizes[l + 1])
+            rows += [(int(self.w_off[l]), n_out, n_in), (int(self.b_off[l]), n_out, 0)]
+        return np.array(rows, dtype=np.int64)
+
     def layer_slice(self, l: int) -> slice:
         """The slice of theta holding layer l's W and b together."""
         return slice(int(self.w_off[l]), int(self.b_off[l] + self.sizes[l + 1]))

@@ -22,7 +22,13 @@ _RULES = {
     "nonneg": (lambda x: x >= 0, "a number >= 0"),
     "unit": (lambda x: 0 <= x < 1, "a number in [0, 1)"),
     "unit_closed": (lambda x: 0 <= x <= 1, "a number in [0, 1]"),
+    "nonpos": (lambda x: x <= 0, "a number <= 0"),
+    "at_least_one": (lambda x: x >= 1, "a number >= 1"),
+    # None (or "none" in a preset, TOML having no null) stands for a default that depends on the
+    # run, as torch's None does: Adafactor's eps[0] is then the dtype's machine epsilon
+    "nonneg_or_none": (lambda x: x >= 0, 'a number >= 0 or "none"'),
 }
+_NONE_STANDS_IN = -1.0  # what a None hyperparameter is in the kernel's hp vector
 _PARAM_RULES = {
     "lr": "positive",
     "momentum": "unit",
@@ -41,6 +47,8 @@ _PARAM_RULES = {
     "step_sizes": "nonneg",
     "lambd": "nonneg",
     "t0": "nonneg",
+    "beta2_decay": "nonpos",
+    "d": "at_least_one",
 }
 PAIRS = ("betas", "nus", "etas", "step_sizes")  # hyperparameters given as two numbers
 _BOOLS = {"nesterov", "amsgrad", "centered", "decoupled_weight_decay", "demon", "maximize"}
@@ -62,6 +70,15 @@ class OptimizerSpec:
     maximize: bool = False  # takes torch's `maximize` (ascend): the optimizers torch.optim has
     rules: dict = field(default_factory=dict)  # hp -> a rule in _RULES where it differs from _PARAM_RULES
     shadow: str | None = None  # a slot holding a second point worth showing (ASGD's running average)
+    pairs: tuple[str, ...] = ()  # hp given as two numbers under this name only (Adafactor's eps)
+
+    def is_pair(self, key: str) -> bool:
+        return key in PAIRS or key in self.pairs
+
+    @property
+    def whole_tensors(self) -> bool:
+        """Works tensor by tensor (theta's tensor table ends its hp), so it must see whole matrices."""
+        return self.step in K.WHOLE_TENSOR_STEPS
 
     @property
     def opt_id(self) -> int:
@@ -69,17 +86,17 @@ class OptimizerSpec:
         return K.opt_id_of(self.step)
 
 
-def _flat_names(order):
+def _flat_names(spec: OptimizerSpec) -> list[str]:
     out = []
-    for name in order:
-        out += [f"{name}[0]", f"{name}[1]"] if name in PAIRS else [name]
+    for name in spec.hp_order:
+        out += [f"{name}[0]", f"{name}[1]"] if spec.is_pair(name) else [name]
     return out
 
 
 REGISTRY: dict[str, OptimizerSpec] = {}
 # the optimizers torch.optim has, which take its `maximize`
 TORCH_NAMED = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "amsgrad", "adamw",
-               "nadam", "radam", "adamax", "rprop", "asgd"}
+               "nadam", "radam", "adamax", "rprop", "asgd", "adafactor"}
 
 
 def _register(spec: OptimizerSpec) -> None:
@@ -191,6 +208,12 @@ _register(OptimizerSpec("asgd", K.asgd_step, ("lambd", "alpha", "t0", "weight_de
                         ("ax",), "averaged SGD: the iterate and its running average (torch.optim.ASGD)",
                         rules={"alpha": "nonneg"}, shadow="ax"))
 
+_register(OptimizerSpec("adafactor", K.adafactor_step, ("beta2_decay", "d", "eps", "weight_decay"),
+                        dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0),
+                        ("row_var", "col_var"),
+                        "Adafactor: second moments of matrices as row and column means (torch.optim.Adafactor)",
+                        pairs=("eps",), rules={"eps[0]": "nonneg_or_none", "eps[1]": "nonneg"}))
+
 
 def _momentum_default(spec: OptimizerSpec) -> float:
     key = spec.momentum_param or ""
@@ -214,8 +237,16 @@ def get_spec(name: str) -> OptimizerSpec:
     return REGISTRY[name]
 
 
+def _rule(spec: OptimizerSpec, key: str) -> str:
+    """The rule for `key` ("eps[0]" for one of a pair): the optimizer's own, else the shared one."""
+    base = key.split("[")[0]
+    return spec.rules.get(key) or spec.rules.get(base) or _PARAM_RULES[base]
+
+
 def _check_number(opt: str, key: str, value, rule: str):
     test, words = _RULES[rule]
+    if rule.endswith("_or_none") and (value is None or (isinstance(value, str) and value.lower() == "none")):
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TuilabError(f"{opt}: {key} must be {words}, got {value!r}")
     if not math.isfinite(float(value)) or not test(float(value)):
@@ -245,16 +276,16 @@ def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
             if not isinstance(value, (bool, np.bool_)):
                 raise TuilabError(f"{name}: {key} must be true or false, got {value!r}")
             out[key] = bool(value)
-        elif key in PAIRS:
+        elif spec.is_pair(key):
             if not isinstance(value, (tuple, list)) or len(value) != 2:
                 raise TuilabError(f"{name}: {key} must be a pair of numbers, got {value!r}")
-            out[key] = tuple(_check_number(name, f"{key}[{k}]", v, _PARAM_RULES[key])
+            out[key] = tuple(_check_number(name, f"{key}[{k}]", v, _rule(spec, f"{key}[{k}]"))
                              for k, v in enumerate(value))
         elif key == "demon_steps":
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise TuilabError(f"{name}: demon_steps must be a whole number >= 0, got {value!r}")
         else:
-            out[key] = _check_number(name, key, value, spec.rules.get(key, _PARAM_RULES[key]))
+            out[key] = _check_number(name, key, value, _rule(spec, key))
     if "etas" in out and not out["etas"][0] < 1 < out["etas"][1]:
         raise TuilabError(f"{name}: etas must be (etaminus, etaplus) with 0 < etaminus < 1 < etaplus, "
                           f"got {list(out['etas'])}")
@@ -269,7 +300,8 @@ def _hp_vector(spec: OptimizerSpec, hyper: dict) -> np.ndarray:
     flat = []
     for key in spec.hp_order:
         value = hyper.get(key, False)
-        flat += list(value) if key in PAIRS else [float(value)]
+        for v in (value if spec.is_pair(key) else [value]):
+            flat.append(_NONE_STANDS_IN if v is None else float(v))
     return np.array(flat, dtype=np.float64)
 
 
@@ -281,13 +313,18 @@ class Optimizer:
     """
 
     def __init__(self, name: str, n_params: int, dtype=np.float32, total_steps: int | None = None,
-                 **hyper):
+                 layout=None, **hyper):
+        """`layout` (engine.model.Layout) tells optimizers that work per tensor where theta's matrices
+        are; without it theta is one vector (a surface's point)."""
         self.spec = get_spec(name)
         self.name = name
         self.hyper = resolve_hyperparameters(name, hyper)
         self.lr = self.hyper["lr"]
         self.dtype = np.dtype(dtype)
         self.hp = _hp_vector(self.spec, self.hyper)
+        if self.spec.whole_tensors:
+            table = layout.tensor_table() if layout is not None else np.array([[0, n_params, 0]], np.int64)
+            self.hp = np.concatenate([self.hp, [len(table)], table.ravel().astype(np.float64)])
         self.state = np.zeros((len(self.spec.slots), n_params), dtype=self.dtype)
         for slot, key in self.spec.slot_init.items():
             self.state[self.spec.slots.index(slot)] = self.hyper[key]
@@ -302,7 +339,7 @@ class Optimizer:
                 raise TuilabError(
                     f"{name}: Demon needs demon_steps, the total number of steps it decays over")
             self.scal[K.S_DEMON_T] = float(steps)
-            self.scal[K.S_DEMON_IDX] = _flat_names(self.spec.hp_order).index(
+            self.scal[K.S_DEMON_IDX] = _flat_names(self.spec).index(
                 self.spec.momentum_param)
 
     @property

@@ -22,7 +22,7 @@ import math
 
 from numba import njit
 
-from tuilab.kernels._jit import kernel, like
+from tuilab.kernels._jit import fma, kernel, like
 
 # scal: float64 scalar state
 S_STEP = 0  # steps taken, including the current one while a kernel runs
@@ -39,10 +39,10 @@ N_SCALARS = 9
 
 @kernel
 def _lerp(a, b, w, one_minus_w):
-    """a + w (b - a), computed as torch.lerp does (from the nearer end)."""
+    """a + w (b - a), computed as torch.lerp does: from the nearer end, in one fused multiply-add."""
     if w < 0.5:
-        return a + w * (b - a)
-    return b - (b - a) * one_minus_w
+        return fma(w, b - a, a)
+    return fma(-one_minus_w, b - a, b)
 
 
 @kernel
@@ -413,6 +413,100 @@ def asgd_step(theta, grad, state, scal, hp, lr):
     scal[S_MU] = 1.0 / max(1.0, t - hp[2])
 
 
+# Optimizers that work tensor by tensor (Adafactor, Muon) find theta's tensors at the end of hp,
+# after their own hyperparameters: the count k, then (offset, rows, cols) for each tensor, cols = 0
+# for a vector of `rows` values (engine.model.Layout.tensor_table; a surface's theta is one vector).
+
+
+@kernel
+def tensor_at(hp, base, k):
+    """(offset, rows, cols) of tensor k in the table that starts at hp[base] (its count)."""
+    j = base + 1 + 3 * k
+    return int(hp[j]), int(hp[j + 1]), int(hp[j + 2])
+
+
+@kernel
+def _machine_eps(theta):
+    return 1.1920928955078125e-07 if theta.itemsize == 4 else 2.220446049250313e-16  # np.finfo(dtype).eps
+
+
+@kernel
+def _rms(x):
+    """sqrt(mean(x^2)), summed in float64."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += float(x[i]) * float(x[i])
+    return math.sqrt(total) / math.sqrt(x.shape[0])
+
+
+@kernel
+def adafactor_step(theta, grad, state, scal, hp, lr):
+    """Per tensor: v <- lerp(v, g^2, t^beta2_decay) (as row and column means for a matrix, v = r c / mean(r));
+    u = g / sqrt(max(v, eps1^2)); theta <- theta (1 - lr wd) - max(eps2, rms(theta)) min(lr, 1/sqrt(t)) u / max(1, rms(u)/d).
+
+    hp: beta2_decay, d, eps1 (< 0: the dtype's machine epsilon, torch's None), eps2, weight_decay, then the
+    tensors (tensor_at, from hp[5]).  state: row_var (a vector's whole variance), col_var: a matrix keeps
+    its rows + cols numbers at the start of its slice of the two rows (torch.optim.Adafactor).
+    """
+    t = scal[S_STEP]
+    w = t ** hp[0]
+    rho = min(lr, 1.0 / t ** 0.5)
+    eps1 = hp[2] if hp[2] >= 0.0 else _machine_eps(theta)
+    eps2, d = hp[3], hp[1]
+    wc, one_m_w, eps1c, eps1sq = like(theta, w), like(theta, 1.0 - w), like(theta, eps1), like(theta, eps1 * eps1)
+    decay = like(theta, 1.0 - lr * hp[4])
+    use_wd = hp[4] != 0.0
+    for k in range(int(hp[5])):
+        off, rows, cols = tensor_at(hp, 5, k)
+        n = rows * cols if cols > 0 else rows
+        p = theta[off:off + n]
+        g = grad[off:off + n]
+        alpha = max(eps2, _rms(p)) * rho  # of theta before its weight decay
+        if use_wd:
+            for i in range(n):
+                p[i] = p[i] * decay
+        r = state[0, off:off + rows]
+        u2 = 0.0
+        if cols > 0:
+            c = state[1, off:off + cols]
+            G = g.reshape((rows, cols))
+            for i in range(rows):
+                ss = 0.0
+                for j in range(cols):
+                    ss += float(G[i, j]) * float(G[i, j])
+                mean = like(theta, math.sqrt(ss) ** 2 / cols)  # torch: norm(g, dim=-1)^2 / cols
+                r[i] = _lerp(r[i], mean, wc, one_m_w)
+            for j in range(cols):
+                ss = 0.0
+                for i in range(rows):
+                    ss += float(G[i, j]) * float(G[i, j])
+                mean = like(theta, math.sqrt(ss) ** 2 / rows)
+                c[j] = _lerp(c[j], mean, wc, one_m_w)
+            rsum = like(theta, 0.0)
+            for i in range(rows):
+                rsum += r[i]
+            rmean = max(rsum / like(theta, rows), eps1c)
+            for i in range(rows):
+                for j in range(cols):
+                    v = max(r[i] * c[j] / rmean, eps1sq)
+                    x = like(theta, 1.0) / math.sqrt(v) * G[i, j]
+                    u2 += float(x) * float(x)
+            scale = like(theta, -alpha / max(1.0, math.sqrt(u2) / (math.sqrt(n) * d)))
+            P = p.reshape((rows, cols))
+            for i in range(rows):
+                for j in range(cols):
+                    v = max(r[i] * c[j] / rmean, eps1sq)
+                    P[i, j] = fma(scale, like(theta, 1.0) / math.sqrt(v) * G[i, j], P[i, j])  # torch's add_(alpha=)
+        else:
+            for i in range(n):
+                r[i] = _lerp(r[i], g[i] * g[i], wc, one_m_w)
+                x = like(theta, 1.0) / math.sqrt(max(r[i], eps1sq)) * g[i]
+                u2 += float(x) * float(x)
+            scale = like(theta, -alpha / max(1.0, math.sqrt(u2) / (math.sqrt(n) * d)))
+            for i in range(n):
+                p[i] = fma(scale, like(theta, 1.0) / math.sqrt(max(r[i], eps1sq)) * g[i], p[i])
+
+
 @kernel
 def demon_beta(beta_init, t, total):
     """beta_t = beta_init (1 - t/T) / ((1 - beta_init) + beta_init (1 - t/T))  (Chen et al. 2019), t from 0; 0 from T on."""
@@ -439,12 +533,21 @@ STEP_KERNELS = (
     lion_step,
     rprop_step,
     asgd_step,
+    adafactor_step,
 )
+# the rows that need theta's tensors (the table at the end of hp): they see whole matrices only, so
+# no training path that splits a layer's columns between threads runs them
+WHOLE_TENSOR_STEPS = (adafactor_step,)
 
 
 def opt_id_of(step) -> int:
     """The id of a step kernel: its row in STEP_KERNELS."""
     return STEP_KERNELS.index(step)
+
+
+def needs_whole_tensors(opt_id: int) -> bool:
+    """Whether optimizer `opt_id` works per tensor (WHOLE_TENSOR_STEPS): no path may split its matrices."""
+    return STEP_KERNELS[opt_id] in WHOLE_TENSOR_STEPS
 
 
 def dispatch_on_id(make=None):

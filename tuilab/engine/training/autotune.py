@@ -31,6 +31,7 @@ from tuilab.engine.model import MLP
 from tuilab.engine.training.paths import PATHS, Chunk, Path, candidates
 from tuilab.engine.training.threads import budget, numba_blas, set_blas_threads
 from tuilab.errors import TuilabError
+from tuilab.kernels.optimizers import needs_whole_tensors
 
 log = logging.getLogger("tuilab.paths")
 
@@ -69,13 +70,15 @@ def machine() -> str:
     return f"{cpu}|{budget().total} cores|{blas}"
 
 
-def shape_key(net: MLP, batch_size: int, X: np.ndarray) -> str:
+def shape_key(net: MLP, batch_size: int, X: np.ndarray, whole_tensors: bool = False) -> str:
     """What a path's speed depends on. Not the optimizer: its update is a small part of a step,
     and one path for all the runs of a comparison keeps them from slowing each other (OpenBLAS's
     threads spinning after a BLAS x2 chunk slow the next chunk of another path)."""
     size = 2 ** round(math.log2(max(X.nbytes, 1)))
     acts = ",".join(str(a) for a in net.acts)
-    return f"{net.dtype}|{'-'.join(map(str, net.sizes))}|{acts}|{net.loss}|batch{batch_size}|X{size}"
+    # an optimizer that must see whole matrices has fewer paths (no split): a choice of its own
+    whole = "|whole tensors" if whole_tensors else ""
+    return f"{net.dtype}|{'-'.join(map(str, net.sizes))}|{acts}|{net.loss}|batch{batch_size}|X{size}{whole}"
 
 
 def _readable(c: Chunk) -> str:
@@ -130,7 +133,7 @@ def choose(c: Chunk, max_cores: int | None = None) -> Path:
     cores = budget().total
     # a full-batch run calls once a step: what was decided for this network is looked up, not worked out
     # again (train_steps took 76 us a call, now 38, beside a kernel of 5 us on xor)
-    memo = (id(c.net), c.batch_size, c.X.nbytes, max_cores, cores, os.environ.get("TUILAB_PATH"))
+    memo = (id(c.net), c.batch_size, c.X.nbytes, max_cores, cores, os.environ.get("TUILAB_PATH"), c.opt_id)
     known = _decided.get(memo)
     if known is not None and known[0] is c.net:
         return known[1]
@@ -145,13 +148,14 @@ def choose(c: Chunk, max_cores: int | None = None) -> Path:
 
 def _choose(c: Chunk, cores: int, max_cores: int | None) -> Path | None:
     """choose's answer, or None for 'one thread this time, decide later'."""
-    fits = candidates(c.net, min(cores, max_cores or cores))
+    whole = needs_whole_tensors(c.opt_id)
+    fits = candidates(c.net, min(cores, max_cores or cores), whole)
     wanted = forced()
     if wanted is not None:
         return wanted if wanted in fits else PATHS["1 thread"]
     if len(fits) == 1:
         return fits[0]
-    key = shape_key(c.net, c.batch_size, c.X)
+    key = shape_key(c.net, c.batch_size, c.X, whole)
     with _lock:
         name = _load().get(key)
     if name is not None and PATHS[name] in fits:

@@ -215,10 +215,13 @@ class Path:
     run: object  # Chunk -> steps done
     splits: bool = False  # shares the first layer's columns: needs a later layer and 16+ columns a side
 
-    def fits(self, net: MLP, cores: int) -> bool:
-        """Whether it can run this network with this many cores (what it needs, not whether it pays)."""
+    def fits(self, net: MLP, cores: int, whole_tensors: bool = False) -> bool:
+        """Whether it can run this network with this many cores (what it needs, not whether it pays),
+        for an optimizer that must see whole matrices or not (kernels.optimizers.needs_whole_tensors)."""
         if self.cores > cores:
             return False
+        if self.splits and whole_tensors:
+            return False  # each side would step its own columns of W1 as if they were the whole matrix
         if self.splits:
             return SPLIT_AVAILABLE and net.layout.n_layers >= 2 and int(net.layout.sizes[0]) >= 32
         return True
@@ -233,8 +236,8 @@ PATHS = {p.name: p for p in (
 )}
 
 
-def candidates(net: MLP, cores: int) -> list[Path]:
-    return [p for p in PATHS.values() if p.fits(net, cores)]
+def candidates(net: MLP, cores: int, whole_tensors: bool = False) -> list[Path]:
+    return [p for p in PATHS.values() if p.fits(net, cores, whole_tensors)]
 
 
 _timing = threading.local()

@@ -104,7 +104,8 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch(n, self.batch_size)
         self.total_steps = self.epochs * self.steps_per_epoch
         hyper = {k: v for k, v in o.items() if k != "name"}
-        self.opt = Optimizer(o["name"], self.net.layout.size, self.net.dtype, self.total_steps, **hyper)
+        self.opt = Optimizer(o["name"], self.net.layout.size, self.net.dtype, self.total_steps,
+                             layout=self.net.layout, **hyper)
         s = dict(config["schedule"])
         self.schedule = Schedule.make(s.pop("name"), **s)
         self.seed = t["seed"]

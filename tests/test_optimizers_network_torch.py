@@ -1,0 +1,119 @@
+"""Every torch-named optimizer on a small network, against torch.optim on the network's own tensors.
+
+torch gets theta as the tensors nn.Linear would hold (each W of shape (n_out, n_in), each b), so an
+optimizer that works per tensor (Adafactor's factored second moment, Muon's orthogonalised matrix
+updates) is checked on the matrices it was made for, through engine.model.Layout.tensor_table.
+Both sides take their gradient from our network kernel at their own parameters, on the same minibatch
+sequence, so the two trajectories differ only by what the optimizers do.
+"""
+
+import numpy as np
+import pytest
+from conftest import torch_or_skip
+
+from tuilab.engine.model import MLP
+from tuilab.engine.optim import Optimizer
+
+STEPS = 120
+SIZES = [6, 5, 4, 3]
+
+# (our name, our hyperparameters, torch class name, torch kwargs)
+CASES = [
+    ("sgd", dict(lr=0.05, weight_decay=0.01), "SGD", dict(lr=0.05, weight_decay=0.01)),
+    ("nesterov", dict(lr=0.02), "SGD", dict(lr=0.02, momentum=0.9, nesterov=True)),
+    ("adagrad", dict(lr=0.05), "Adagrad", dict(lr=0.05)),
+    ("rmsprop", dict(lr=0.005, momentum=0.5, centered=True), "RMSprop", dict(lr=0.005, momentum=0.5, centered=True)),
+    ("adadelta", dict(), "Adadelta", dict()),
+    ("adam", dict(lr=0.01, amsgrad=True), "Adam", dict(lr=0.01, amsgrad=True)),
+    ("adamw", dict(lr=0.01), "AdamW", dict(lr=0.01)),
+    ("nadam", dict(lr=0.01), "NAdam", dict(lr=0.01)),
+    ("radam", dict(lr=0.01), "RAdam", dict(lr=0.01)),
+    ("adamax", dict(lr=0.01), "Adamax", dict(lr=0.01)),
+    ("rprop", dict(lr=0.01), "Rprop", dict(lr=0.01)),
+    ("asgd", dict(lr=0.05, t0=30), "ASGD", dict(lr=0.05, t0=30)),
+    ("adafactor", dict(), "Adafactor", dict()),
+    ("adafactor", dict(lr=0.05, weight_decay=0.1), "Adafactor", dict(lr=0.05, weight_decay=0.1)),
+    ("adafactor", dict(eps=(1e-3, 1e-2)), "Adafactor", dict(eps=(1e-3, 1e-2))),
+    ("adafactor", dict(eps=("none", 0.0), d=2.0, beta2_decay=-0.5), "Adafactor",
+     dict(eps=(None, 0.0), d=2.0, beta2_decay=-0.5)),
+    ("adafactor", dict(maximize=True, weight_decay=0.05), "Adafactor", dict(maximize=True, weight_decay=0.05)),
+]
+
+
+def torch_tensors(torch, net, theta):
+    """theta as the parameters of torch's nn.Linear layers: W (n_out, n_in), b, layer by layer."""
+    out = []
+    for l in range(net.layout.n_layers):
+        W, b = net.layout.layer(theta, l)
+        out += [torch.nn.Parameter(torch.tensor(W.copy())), torch.nn.Parameter(torch.tensor(b.copy()))]
+    return out
+
+
+def set_grads(torch, params, net, grad) -> None:
+    for p, q in zip(params, torch_tensors(torch, net, grad), strict=True):
+        p.grad = q.detach()
+
+
+def flat(params) -> np.ndarray:
+    return np.concatenate([p.detach().numpy().ravel() for p in params])
+
+
+def race(torch, name, ours, make_torch, steps=STEPS, seed=3, sign=1.0):
+    """Train both sides on the same minibatches; the worst relative difference over the steps and the
+    distance theta moved. `sign` -1 feeds both sides the negated gradient (for maximize)."""
+    torch.set_default_dtype(torch.float64)
+    rng = np.random.default_rng(seed)
+    net = MLP(SIZES, "tanh", "identity", "squared_error", "float64")
+    start = net.init("xavier_normal", "scheme", seed=seed)
+    X = rng.normal(size=(64, SIZES[0]))
+    Y = rng.normal(size=(64, SIZES[-1]))
+    batches = [rng.choice(64, 16, replace=False) for _ in range(steps)]
+
+    theta = start.copy()
+    opt = Optimizer(name, net.layout.size, np.float64, layout=net.layout, **ours)
+    params = torch_tensors(torch, net, start)
+    topt = make_torch(params)
+    worst = 0.0
+    for step, rows in enumerate(batches):
+        _, g = net.loss_and_grad(theta, X[rows], Y[rows])
+        opt.step(theta, sign * g)
+        _, tg = net.loss_and_grad(flat(params), X[rows], Y[rows])
+        set_grads(torch, params, net, sign * tg)
+        topt.step()
+        ref = flat(params)
+        err = np.max(np.abs(theta - ref)) / np.max(np.abs(ref))
+        worst = max(worst, err)
+        assert err < 1e-10, f"step {step}: relative difference {err:.3g}"
+    return worst, float(np.max(np.abs(theta - start)))
+
+
+@pytest.mark.parametrize("name,ours,torch_name,theirs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_network_trajectory_matches_torch(name, ours, torch_name, theirs):
+    torch = torch_or_skip()
+    sign = -1.0 if ours.get("maximize") else 1.0
+    worst, moved = race(torch, name, ours, lambda ps: getattr(torch.optim, torch_name)(ps, **theirs), sign=sign)
+    assert moved > 1e-3  # it trained (a frozen theta would agree with a frozen torch)
+
+
+def test_adafactor_factors_matrices_and_not_vectors():
+    """A matrix keeps rows + cols second-moment numbers (torch's row_var and col_var), a bias keeps its own
+    per-value variance: the state is laid out per tensor, as the table says."""
+    torch = torch_or_skip()
+    net = MLP(SIZES, "tanh", "identity", "squared_error", "float64")
+    opt = Optimizer("adafactor", net.layout.size, np.float64, layout=net.layout)
+    theta = net.init(seed=1)
+    params = torch_tensors(torch, net, theta)
+    topt = torch.optim.Adafactor(params)
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=net.layout.size)
+    opt.step(theta, g)
+    set_grads(torch, params, net, g)
+    topt.step()
+    row_var, col_var = opt.state[opt.spec.slots.index("row_var")], opt.state[opt.spec.slots.index("col_var")]
+    for (off, rows, cols), p in zip(net.layout.tensor_table(), params, strict=True):
+        st = topt.state[p]
+        if cols:
+            np.testing.assert_allclose(row_var[off:off + rows], st["row_var"].numpy().ravel(), rtol=1e-13)
+            np.testing.assert_allclose(col_var[off:off + cols], st["col_var"].numpy().ravel(), rtol=1e-13)
+        else:
+            np.testing.assert_allclose(row_var[off:off + rows], st["variance"].numpy(), rtol=1e-13)
