@@ -27,6 +27,8 @@ _RULES = {
     # None (or "none" in a preset, TOML having no null) stands for a default that depends on the
     # run, as torch's None does: Adafactor's eps[0] is then the dtype's machine epsilon
     "nonneg_or_none": (lambda x: x >= 0, 'a number >= 0 or "none"'),
+    "any": (lambda x: True, "a number"),
+    "ns_steps": (lambda x: x == int(x) and 0 <= x < 100, "a whole number from 0 to 99"),
 }
 _NONE_STANDS_IN = -1.0  # what a None hyperparameter is in the kernel's hp vector
 _PARAM_RULES = {
@@ -49,7 +51,11 @@ _PARAM_RULES = {
     "t0": "nonneg",
     "beta2_decay": "nonpos",
     "d": "at_least_one",
+    "ns_steps": "ns_steps",
+    "ns_coefficients": "any",
 }
+# hyperparameters that are a word: name -> the words, in the order the kernel numbers them
+_CHOICES = {"adjust_lr_fn": ("original", "match_rms_adamw")}
 PAIRS = ("betas", "nus", "etas", "step_sizes")  # hyperparameters given as two numbers
 _BOOLS = {"nesterov", "amsgrad", "centered", "decoupled_weight_decay", "demon", "maximize"}
 
@@ -70,10 +76,12 @@ class OptimizerSpec:
     maximize: bool = False  # takes torch's `maximize` (ascend): the optimizers torch.optim has
     rules: dict = field(default_factory=dict)  # hp -> a rule in _RULES where it differs from _PARAM_RULES
     shadow: str | None = None  # a slot holding a second point worth showing (ASGD's running average)
-    pairs: tuple[str, ...] = ()  # hp given as two numbers under this name only (Adafactor's eps)
+    tuples: dict = field(default_factory=dict)  # hp given as n numbers under this name only: name -> n
+    rest: bool = False  # steps theta's matrices only, and hands the vectors to a `rest` optimizer (Muon)
 
-    def is_pair(self, key: str) -> bool:
-        return key in PAIRS or key in self.pairs
+    def width(self, key: str) -> int:
+        """How many numbers hyperparameter `key` is: 2 for a pair, 1 for a plain number."""
+        return 2 if key in PAIRS else self.tuples.get(key, 1)
 
     @property
     def whole_tensors(self) -> bool:
@@ -89,7 +97,8 @@ class OptimizerSpec:
 def _flat_names(spec: OptimizerSpec) -> list[str]:
     out = []
     for name in spec.hp_order:
-        out += [f"{name}[0]", f"{name}[1]"] if spec.is_pair(name) else [name]
+        width = spec.width(name)
+        out += [f"{name}[{k}]" for k in range(width)] if width > 1 else [name]
     return out
 
 
@@ -108,7 +117,7 @@ def _register(spec: OptimizerSpec) -> None:
         raise TuilabError(f"optimizer {spec.name}: its step kernel is not a row of "
                           "kernels.optimizers.STEP_KERNELS; add it there")
     for key in (*spec.defaults, *spec.fixed):
-        if key not in _PARAM_RULES and key not in _BOOLS and key != "demon_steps":
+        if key not in _PARAM_RULES and key not in _BOOLS and key not in _CHOICES and key not in ("demon_steps", "rest"):
             raise TuilabError(f"optimizer {spec.name}: hyperparameter {key!r} has no rule; add it "
                               "to _PARAM_RULES (a number) or _BOOLS (a switch) in engine/optim.py")
     for key in spec.hp_order:
@@ -212,7 +221,18 @@ _register(OptimizerSpec("adafactor", K.adafactor_step, ("beta2_decay", "d", "eps
                         dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0),
                         ("row_var", "col_var"),
                         "Adafactor: second moments of matrices as row and column means (torch.optim.Adafactor)",
-                        pairs=("eps",), rules={"eps[0]": "nonneg_or_none", "eps[1]": "nonneg"}))
+                        tuples={"eps": 2}, rules={"eps[0]": "nonneg_or_none", "eps[1]": "nonneg"}))
+
+_register(OptimizerSpec("muon", K.muon_step,
+                        ("momentum", "nesterov", "weight_decay", "eps", "ns_steps", "ns_coefficients",
+                         "adjust_lr_fn"),
+                        dict(lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
+                             ns_coefficients=(3.4445, -4.7750, 2.0315), eps=1e-7, ns_steps=5,
+                             adjust_lr_fn="original", rest={"name": "adamw"}),
+                        ("momentum_buffer",),
+                        "Muon: each weight matrix's momentum orthogonalised by Newton-Schulz; biases to `rest` "
+                        "(torch.optim.Muon beside AdamW)",
+                        tuples={"ns_coefficients": 3}, rest=True))
 
 
 def _momentum_default(spec: OptimizerSpec) -> float:
@@ -276,9 +296,16 @@ def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
             if not isinstance(value, (bool, np.bool_)):
                 raise TuilabError(f"{name}: {key} must be true or false, got {value!r}")
             out[key] = bool(value)
-        elif spec.is_pair(key):
-            if not isinstance(value, (tuple, list)) or len(value) != 2:
-                raise TuilabError(f"{name}: {key} must be a pair of numbers, got {value!r}")
+        elif key in _CHOICES:
+            if value not in _CHOICES[key]:
+                raise choice_error(f"{name}: {key}", value, _CHOICES[key])
+        elif key == "rest" and spec.rest:
+            out[key] = _resolve_rest(name, value)
+        elif spec.width(key) > 1:
+            width = spec.width(key)
+            if not isinstance(value, (tuple, list)) or len(value) != width:
+                what = "a pair of numbers" if width == 2 else f"{width} numbers"
+                raise TuilabError(f"{name}: {key} must be {what}, got {value!r}")
             out[key] = tuple(_check_number(name, f"{key}[{k}]", v, _rule(spec, f"{key}[{k}]"))
                              for k, v in enumerate(value))
         elif key == "demon_steps":
@@ -291,16 +318,38 @@ def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
                           f"got {list(out['etas'])}")
     if "step_sizes" in out and not out["step_sizes"][0] <= out["step_sizes"][1]:
         raise TuilabError(f"{name}: step_sizes must be (min, max) with min <= max, got {list(out['step_sizes'])}")
-    if out.get("nesterov") and (out["momentum"] <= 0 or out["dampening"] != 0):
+    if "dampening" in out and out.get("nesterov") and (out["momentum"] <= 0 or out["dampening"] != 0):
         raise TuilabError(f"{name}: nesterov needs momentum > 0 and dampening = 0")
     return out
+
+
+def _resolve_rest(name: str, value) -> dict:
+    """The optimizer that takes the vectors (biases) of an optimizer for matrices: {name, its hyperparameters}."""
+    if not isinstance(value, dict):
+        raise TuilabError(f"{name}: rest must be a table naming the optimizer for the biases, "
+                          f"e.g. rest = {{name = \"adamw\", lr = 3e-4}}, got {value!r}")
+    value = dict(value)
+    rest = value.pop("name", "adamw")
+    spec = get_spec(rest)
+    if spec.whole_tensors:
+        raise TuilabError(f"{name}: rest = {rest!r} works per tensor; the biases need an optimizer that works "
+                          "value by value (adamw, adam, sgd, ...)")
+    for key in ("demon", "maximize"):
+        if value.get(key):
+            raise TuilabError(f"{name}: rest cannot take {key}; {name} has no {key} of its own")
+    try:
+        return {"name": rest, **resolve_hyperparameters(rest, value)}
+    except TuilabError as exc:
+        raise TuilabError(f"{name}: rest: {exc}") from None
 
 
 def _hp_vector(spec: OptimizerSpec, hyper: dict) -> np.ndarray:
     flat = []
     for key in spec.hp_order:
         value = hyper.get(key, False)
-        for v in (value if spec.is_pair(key) else [value]):
+        if key in _CHOICES:
+            value = _CHOICES[key].index(value)
+        for v in (value if spec.width(key) > 1 else [value]):
             flat.append(_NONE_STANDS_IN if v is None else float(v))
     return np.array(flat, dtype=np.float64)
 
@@ -322,10 +371,20 @@ class Optimizer:
         self.lr = self.hyper["lr"]
         self.dtype = np.dtype(dtype)
         self.hp = _hp_vector(self.spec, self.hyper)
+        table = None
         if self.spec.whole_tensors:
             table = layout.tensor_table() if layout is not None else np.array([[0, n_params, 0]], np.int64)
+        self.rest = None
+        if self.spec.rest:  # hp gets the rest's id, lr ratio and hp (kernels.optimizers.MUON_REST)
+            rest_hyper = dict(self.hyper["rest"])
+            n_vec = int(sum(rows for _, rows, cols in table if cols == 0))
+            self.rest = Optimizer(rest_hyper.pop("name"), n_vec, dtype, **rest_hyper)
+            self.hp = np.concatenate([self.hp, [self.rest.opt_id, self.rest.lr / self.lr, len(self.rest.hp)],
+                                      self.rest.hp])
+        if table is not None:
             self.hp = np.concatenate([self.hp, [len(table)], table.ravel().astype(np.float64)])
-        self.state = np.zeros((len(self.spec.slots), n_params), dtype=self.dtype)
+        self.slots = self.spec.slots + (tuple(f"rest.{s}" for s in self.rest.spec.slots) if self.rest else ())
+        self.state = np.zeros((len(self.slots), n_params), dtype=self.dtype)
         for slot, key in self.spec.slot_init.items():
             self.state[self.spec.slots.index(slot)] = self.hyper[key]
         self.scal = np.zeros(K.N_SCALARS, dtype=np.float64)
@@ -341,6 +400,10 @@ class Optimizer:
             self.scal[K.S_DEMON_T] = float(steps)
             self.scal[K.S_DEMON_IDX] = _flat_names(self.spec).index(
                 self.spec.momentum_param)
+        if self.rest is not None:  # the rest's state and scalars where muon_step looks for them
+            k, n_vec = self.rest.state.shape
+            self.state[1:].reshape(-1)[:k * n_vec] = self.rest.state.reshape(-1)
+            self.scal = np.concatenate([self.scal, self.rest.scal])
 
     @property
     def opt_id(self) -> int:
@@ -349,7 +412,7 @@ class Optimizer:
     @property
     def shadow(self) -> int:
         """The state row of the optimizer's second point (ASGD's average), or -1."""
-        return self.spec.slots.index(self.spec.shadow) if self.spec.shadow else -1
+        return self.slots.index(self.spec.shadow) if self.spec.shadow else -1
 
     @property
     def steps_taken(self) -> int:

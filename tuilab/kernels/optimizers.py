@@ -20,6 +20,8 @@ theta <- theta * (1 - lr * wd) before the adaptive step (AdamW), never in a deno
 
 import math
 
+import numpy as np
+
 from numba import njit
 
 from tuilab.kernels._jit import fma, kernel, like
@@ -508,6 +510,102 @@ def adafactor_step(theta, grad, state, scal, hp, lr):
 
 
 @kernel
+def newton_schulz(U, a, b, c, steps, eps):
+    """X <- U / max(|U|_F, eps) (as U^T when U is tall), then `steps` times X <- a X + (b A + c A^2) X with
+    A = X X^T: close to the orthogonal factor of U (torch.optim.Muon's _zeropower_via_newtonschulz, in U's
+    dtype where torch works in bfloat16). A new C-ordered array of U's shape."""
+    tall = U.shape[0] > U.shape[1]
+    X = np.ascontiguousarray(U.T) if tall else U.copy()
+    ss = 0.0
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            ss += float(X[i, j]) * float(X[i, j])
+    scale = like(X, max(math.sqrt(ss), eps))
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            X[i, j] = X[i, j] / scale
+    r = X.shape[0]
+    A = np.empty((r, r), X.dtype)
+    A2 = np.empty((r, r), X.dtype)
+    BX = np.empty_like(X)
+    ac, bc, cc = like(X, a), like(X, b), like(X, c)
+    for _ in range(steps):
+        np.dot(X, X.T, A)
+        np.dot(A, A, A2)
+        for i in range(r):
+            for j in range(r):
+                A2[i, j] = bc * A[i, j] + cc * A2[i, j]  # torch.addmm(A, A, A, beta=b, alpha=c)
+        np.dot(A2, X, BX)
+        for i in range(r):
+            for j in range(X.shape[1]):
+                X[i, j] = ac * X[i, j] + BX[i, j]  # torch.addmm(X, B, X, beta=a)
+    return np.ascontiguousarray(X.T) if tall else X
+
+
+# Muon's hp: its own, then its `rest` optimizer's (for the vectors), then theta's tensor table
+MUON_REST = 9  # hp[9] the rest's id, hp[10] its lr over Muon's, hp[11] its hp count m, hp[12:12+m] its hp
+
+
+@kernel
+def muon_step(theta, grad, state, scal, hp, lr):
+    """Per matrix: B <- lerp(B, G, 1 - mu); O = NS(lerp(G, B, mu)) (nesterov; else NS(B));
+    W <- W (1 - lr wd) - lr s O, s = sqrt(max(1, rows/cols)) or 0.2 sqrt(max(rows, cols)) (match_rms_adamw).
+
+    hp: momentum, nesterov, weight_decay, eps, ns_steps, ns_coefficients (a, b, c), adjust_lr_fn (0 original,
+    1 match_rms_adamw), then the rest optimizer (MUON_REST) and the tensor table. Vectors (biases) are
+    stepped together by the rest (AdamW by default): its state rows follow Muon's momentum buffer, over
+    their first n_vec columns; its scalars are scal[N_SCALARS:] (torch.optim.Muon beside a second optimizer).
+    """
+    mu, wd, eps = hp[0], hp[2], hp[3]
+    nesterov = hp[1] != 0.0
+    steps = int(hp[4])
+    rest_id, rest_lr, m = int(hp[MUON_REST]), lr * hp[MUON_REST + 1], int(hp[MUON_REST + 2])
+    base = MUON_REST + 3 + m
+    w_buf, w_nest = like(theta, 1.0 - mu), like(theta, mu)
+    decay = like(theta, 1.0 - lr * wd)
+    buf = state[0]
+    n_vec = 0
+    for k in range(int(hp[base])):
+        off, rows, cols = tensor_at(hp, base, k)
+        if cols == 0:
+            n_vec += rows
+            continue
+        n = rows * cols
+        U = np.empty(n, theta.dtype)
+        for i in range(n):
+            buf[off + i] = _lerp(buf[off + i], grad[off + i], w_buf, w_nest)
+            U[i] = _lerp(grad[off + i], buf[off + i], w_nest, w_buf) if nesterov else buf[off + i]
+        O = newton_schulz(U.reshape((rows, cols)), hp[5], hp[6], hp[7], steps, eps).reshape(n)
+        ratio = math.sqrt(max(1.0, rows / cols)) if hp[8] == 0.0 else 0.2 * math.sqrt(max(rows, cols))
+        step = like(theta, -lr * ratio)
+        for i in range(n):
+            theta[off + i] = fma(O[i], step, theta[off + i] * decay)  # mul_(1 - lr wd), add_(alpha=-lr s)
+    if n_vec == 0:
+        return
+    tv = np.empty(n_vec, theta.dtype)
+    gv = np.empty(n_vec, theta.dtype)
+    j = 0
+    for k in range(int(hp[base])):
+        off, rows, cols = tensor_at(hp, base, k)
+        if cols == 0:
+            tv[j:j + rows] = theta[off:off + rows]
+            gv[j:j + rows] = grad[off:off + rows]
+            j += rows
+    slots = state.shape[0] - 1
+    rest_state = state[1:].reshape(-1)[:slots * n_vec].reshape((slots, n_vec))
+    rest_scal = scal[N_SCALARS:2 * N_SCALARS].copy()
+    rest_scal[S_STEP] += 1.0
+    _elementwise_by_id(rest_id, (tv, gv, rest_state, rest_scal, hp[MUON_REST + 3:base].copy(), rest_lr))
+    scal[N_SCALARS:2 * N_SCALARS] = rest_scal
+    j = 0
+    for k in range(int(hp[base])):
+        off, rows, cols = tensor_at(hp, base, k)
+        if cols == 0:
+            theta[off:off + rows] = tv[j:j + rows]
+            j += rows
+
+
+@kernel
 def demon_beta(beta_init, t, total):
     """beta_t = beta_init (1 - t/T) / ((1 - beta_init) + beta_init (1 - t/T))  (Chen et al. 2019), t from 0; 0 from T on."""
     # the schedule decays momentum to 0 at T; past it the formula turns negative (beta 0.9, T 100:
@@ -534,10 +632,11 @@ STEP_KERNELS = (
     rprop_step,
     asgd_step,
     adafactor_step,
+    muon_step,
 )
 # the rows that need theta's tensors (the table at the end of hp): they see whole matrices only, so
 # no training path that splits a layer's columns between threads runs them
-WHOLE_TENSOR_STEPS = (adafactor_step,)
+WHOLE_TENSOR_STEPS = (adafactor_step, muon_step)
 
 
 def opt_id_of(step) -> int:
@@ -550,8 +649,9 @@ def needs_whole_tensors(opt_id: int) -> bool:
     return STEP_KERNELS[opt_id] in WHOLE_TENSOR_STEPS
 
 
-def dispatch_on_id(make=None):
-    """A kernel f(opt_id, args) = make(STEP_KERNELS[opt_id])(*args); an id outside the table raises.
+def dispatch_on_id(make=None, skip=()):
+    """A kernel f(opt_id, args) = make(STEP_KERNELS[opt_id])(*args); an id outside the table (or a row in
+    `skip`) raises.
 
     `make(step)` gives the kernel to run for one row (by default the step kernel itself). It is
     built as a chain of compare-and-call closures, one per row, each calling its kernel directly:
@@ -565,6 +665,8 @@ def dispatch_on_id(make=None):
             def unknown(opt_id, args):
                 raise ValueError("unknown optimizer id")
             return unknown
+        if STEP_KERNELS[i] in skip:
+            return link(i + 1)
         impl = STEP_KERNELS[i] if make is None else make(STEP_KERNELS[i])
         rest = link(i + 1)
 
@@ -588,6 +690,8 @@ def begin_step(scal, hp, hp_t, demon):
 
 
 _step_by_id = dispatch_on_id()
+# what Muon hands its vectors to: the elementwise rows only (a whole-tensor row there would recurse)
+_elementwise_by_id = dispatch_on_id(skip=WHOLE_TENSOR_STEPS)
 
 
 @kernel
