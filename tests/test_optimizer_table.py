@@ -18,7 +18,10 @@ def _hyper(name):
     return {"demon_steps": 60} if name.startswith("demon_") else {}
 
 
-@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+ON_SURFACES = [n for n in OPTIMIZER_NAMES if not REGISTRY[n].rest]  # Muon needs matrices: refused below
+
+
+@pytest.mark.parametrize("name", ON_SURFACES)
 @pytest.mark.parametrize("surface", ["rosenbrock", "ill-conditioned"])
 def test_network_step_and_surface_descent_take_identical_steps(name, surface):
     land = make_landscape(surface)
@@ -37,6 +40,18 @@ def test_network_step_and_surface_descent_take_identical_steps(name, surface):
     assert got.steps.tolist() == list(range(got.steps_done + 1))
     np.testing.assert_array_equal(got.path, np.array(points))
     assert got.steps_done == STEPS or got.status == "diverged"
+
+
+def test_an_optimizer_for_matrices_is_refused_on_a_surface_in_words(tmp_path):
+    from tuilab.engine.presets import load_experiment
+
+    with pytest.raises(TuilabError, match="muon orthogonalises weight matrices, and a surface's point is two"):
+        descend(make_landscape("rosenbrock"), "muon", (-1.5, 2.0), 10)
+    preset = tmp_path / "p.toml"
+    preset.write_text('[surface]\nname = "rosenbrock"\n[optimizer]\nname = "adam"\n'
+                      '[[runs]]\nlabel = "m"\noptimizer = { name = "muon" }\n')
+    with pytest.raises(TuilabError, match="run 'm': muon orthogonalises weight matrices.*network preset"):
+        load_experiment(str(preset))
 
 
 def test_every_row_of_the_table_is_registered_and_every_entry_has_a_row():

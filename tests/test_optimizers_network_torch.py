@@ -117,3 +117,79 @@ def test_adafactor_factors_matrices_and_not_vectors():
             np.testing.assert_allclose(col_var[off:off + cols], st["col_var"].numpy().ravel(), rtol=1e-13)
         else:
             np.testing.assert_allclose(row_var[off:off + rows], st["variance"].numpy(), rtol=1e-13)
+
+
+def _newton_schulz_float64(grad, ns_coefficients, ns_steps, eps):
+    """torch's _zeropower_via_newtonschulz without its cast to bfloat16: the same iteration in float64."""
+    a, b, c = ns_coefficients
+    X = grad.clone()
+    if grad.size(0) > grad.size(1):
+        X = X.T
+    X = X / X.norm().clamp(min=eps)
+    for _ in range(ns_steps):
+        A = X @ X.T
+        B = A.addmm(A, A, beta=b, alpha=c)
+        X = X.addmm(B, X, beta=a)
+    return X.T if grad.size(0) > grad.size(1) else X
+
+
+class Pair:
+    """torch.optim.Muon on the matrices and another optimizer on the biases, as torch's docs set them up."""
+
+    def __init__(self, torch, params, muon: dict, rest: str, rest_kw: dict):
+        self.opts = [torch.optim.Muon(params[::2], **muon), getattr(torch.optim, rest)(params[1::2], **rest_kw)]
+
+    def step(self):
+        for o in self.opts:
+            o.step()
+
+
+# (our hyperparameters, torch's Muon kwargs, the rest's torch class and kwargs)
+MUON_CASES = [
+    (dict(), dict(), "AdamW", dict()),
+    (dict(lr=0.02, rest={"name": "adamw", "lr": 3e-3}), dict(lr=0.02), "AdamW", dict(lr=3e-3)),
+    (dict(lr=0.02, nesterov=False, weight_decay=0.0), dict(lr=0.02, nesterov=False, weight_decay=0.0), "AdamW", {}),
+    (dict(lr=0.01, momentum=0.8, adjust_lr_fn="match_rms_adamw", rest={"name": "adam", "lr": 0.01}),
+     dict(lr=0.01, momentum=0.8, adjust_lr_fn="match_rms_adamw"), "Adam", dict(lr=0.01)),
+    (dict(lr=0.02, ns_steps=3, ns_coefficients=(2.0, -1.5, 0.5), eps=1e-4, rest={"name": "sgd", "lr": 0.05}),
+     dict(lr=0.02, ns_steps=3, ns_coefficients=(2.0, -1.5, 0.5), eps=1e-4), "SGD", dict(lr=0.05)),
+    (dict(lr=0.02, weight_decay=0.3, rest={"name": "rprop", "lr": 1e-3}), dict(lr=0.02, weight_decay=0.3),
+     "Rprop", dict(lr=1e-3)),
+]
+
+
+@pytest.mark.parametrize("ours,muon,rest,rest_kw", MUON_CASES, ids=[f"muon-{i}" for i in range(len(MUON_CASES))])
+def test_muon_with_its_rest_matches_torch(ours, muon, rest, rest_kw, monkeypatch):
+    """Muon on the weight matrices (Newton-Schulz per matrix, tall ones transposed, the lr adjusted by shape)
+    and the rest optimizer on the biases, against torch.optim.Muon + torch's optimizer for the rest. torch
+    runs Newton-Schulz in bfloat16; ours in theta's dtype: compared here with torch's iteration in float64."""
+    torch = torch_or_skip()
+    import torch.optim._muon as torch_muon
+
+    monkeypatch.setattr(torch_muon, "_zeropower_via_newtonschulz", _newton_schulz_float64)
+    worst, moved = race(torch, "muon", ours, lambda ps: Pair(torch, ps, muon, rest, rest_kw))
+    assert moved > 1e-3
+
+
+def test_muon_float32_stays_near_torchs_bfloat16_muon():
+    """In float32 our Newton-Schulz runs in float32, torch's in bfloat16 (8 bits of mantissa): the two agree
+    to bfloat16's precision step by step, not to the last digit."""
+    torch = torch_or_skip()
+    torch.set_default_dtype(torch.float32)
+    rng = np.random.default_rng(2)
+    net = MLP([12, 10, 4], "tanh", "identity", "squared_error", "float32")
+    theta = net.init(seed=2)
+    X, Y = rng.normal(size=(32, 12)).astype(np.float32), rng.normal(size=(32, 4)).astype(np.float32)
+    opt = Optimizer("muon", net.layout.size, np.float32, layout=net.layout, lr=0.02)
+    params = torch_tensors(torch, net, theta)
+    topt = Pair(torch, params, dict(lr=0.02), "AdamW", {})
+    for _ in range(20):
+        start = theta.copy()
+        _, g = net.loss_and_grad(theta, X, Y)
+        opt.step(theta, g)
+        for p, q in zip(params, torch_tensors(torch, net, start), strict=True):
+            p.data.copy_(q.data)  # each step from the same point: the error of one step, not a drift
+        set_grads(torch, params, net, g)
+        topt.step()
+        ours, theirs = theta - start, flat(params) - start
+        assert np.linalg.norm(ours - theirs) < 0.05 * np.linalg.norm(theirs)

@@ -37,6 +37,10 @@ schedule = {{ name = "cosine", T_max = {epochs}, warmup = 20 }}
 label = "nesterov f32 step"
 optimizer = {{ name = "nesterov", lr = 0.05 }}
 schedule = {{ name = "step", step_size = 50, gamma = 0.5 }}
+[[runs]]
+label = "muon f32 cosine"
+optimizer = {{ name = "muon", lr = 0.02, rest = {{ name = "adamw", lr = 0.01 }} }}
+schedule = {{ name = "cosine", T_max = {epochs} }}
 """
 EPOCHS = 400
 ENV = {**os.environ, "TUILAB_PATH": "1 thread"}  # one path for every process: the same last digits
@@ -79,7 +83,7 @@ def reference(preset, tmp_path_factory):
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_killed_at_random_moments_then_resumed_ends_bit_identical(preset, reference, tmp_path, jobs):
     ref_params, ref_rows = params(reference), metrics(reference)
-    assert len(ref_params) == 3 and len(ref_rows) == 3 * EPOCHS
+    assert len(ref_params) == 4 and len(ref_rows) == 4 * EPOCHS
     rng = random.Random(7 + jobs)
     for trial in range(3):
         out = tmp_path / f"k{trial}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tuilab.engine import data as data_mod
 from tuilab.engine.model import MLP
-from tuilab.engine.optim import OPTIMIZER_NAMES, resolve_hyperparameters
+from tuilab.engine.optim import OPTIMIZER_NAMES, check_for_surfaces, resolve_hyperparameters
 from tuilab.engine.overrides import overrides_as_tables
 from tuilab.engine.schedules import SCHEDULES, Schedule
 from tuilab.engine.schema import NETWORK_TABLES, SCHEMA, SURFACE_TABLES, TOP_KEYS
@@ -194,6 +194,10 @@ def _check_surface_run(source: str, label: str, t: dict) -> None:
         check_surface_table(t["surface"])
     except TuilabError as exc:
         raise TuilabError(f"{source}: run {label!r}: [surface] {exc}") from None
+    try:
+        check_for_surfaces(t["optimizer"]["name"])
+    except TuilabError as exc:
+        raise TuilabError(f"{source}: run {label!r}: {exc}") from None
 
 
 def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=()) -> Experiment:

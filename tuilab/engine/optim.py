@@ -24,13 +24,13 @@ _RULES = {
     "unit_closed": (lambda x: 0 <= x <= 1, "a number in [0, 1]"),
     "nonpos": (lambda x: x <= 0, "a number <= 0"),
     "at_least_one": (lambda x: x >= 1, "a number >= 1"),
-    # None (or "none" in a preset, TOML having no null) stands for a default that depends on the
-    # run, as torch's None does: Adafactor's eps[0] is then the dtype's machine epsilon
+    # "none" (or None; TOML has no null) stands for a default that depends on the run, as torch's
+    # None does: Adafactor's eps[0] is then the dtype's machine epsilon
     "nonneg_or_none": (lambda x: x >= 0, 'a number >= 0 or "none"'),
     "any": (lambda x: True, "a number"),
     "ns_steps": (lambda x: x == int(x) and 0 <= x < 100, "a whole number from 0 to 99"),
 }
-_NONE_STANDS_IN = -1.0  # what a None hyperparameter is in the kernel's hp vector
+_NONE_STANDS_IN = -1.0  # what a "none" hyperparameter is in the kernel's hp vector
 _PARAM_RULES = {
     "lr": "positive",
     "momentum": "unit",
@@ -263,15 +263,22 @@ def _rule(spec: OptimizerSpec, key: str) -> str:
     return spec.rules.get(key) or spec.rules.get(base) or _PARAM_RULES[base]
 
 
+def check_for_surfaces(name: str) -> None:
+    """Refuse, in words, an optimizer that needs weight matrices where theta is one 2-D point."""
+    if get_spec(name).rest:
+        raise TuilabError(f"{name} orthogonalises weight matrices, and a surface's point is two numbers, not a "
+                          f"matrix: race {name} on a network preset (e.g. muon-vs-adamw)")
+
+
 def _check_number(opt: str, key: str, value, rule: str):
     test, words = _RULES[rule]
     if rule.endswith("_or_none") and (value is None or (isinstance(value, str) and value.lower() == "none")):
-        return None
+        return "none"  # a word, not None, so that records written as TOML read back
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TuilabError(f"{opt}: {key} must be {words}, got {value!r}")
     if not math.isfinite(float(value)) or not test(float(value)):
         raise TuilabError(f"{opt}: {key} must be {words}, got {value!r}")
-    return float(value)
+    return int(value) if rule == "ns_steps" else float(value)
 
 
 def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
@@ -350,7 +357,7 @@ def _hp_vector(spec: OptimizerSpec, hyper: dict) -> np.ndarray:
         if key in _CHOICES:
             value = _CHOICES[key].index(value)
         for v in (value if spec.width(key) > 1 else [value]):
-            flat.append(_NONE_STANDS_IN if v is None else float(v))
+            flat.append(_NONE_STANDS_IN if v == "none" else float(v))
     return np.array(flat, dtype=np.float64)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuilab.engine.optim import Optimizer
+from tuilab.engine.optim import Optimizer, check_for_surfaces
 from tuilab.errors import TuilabError, choice_error
 from tuilab.kernels import surfaces as K
 
@@ -205,6 +205,7 @@ def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points:
         raise TuilabError(f"steps must be a whole number >= 1, got {steps}")
     if max_points < 2:
         raise TuilabError(f"max_points must be >= 2, got {max_points}")
+    check_for_surfaces(optimizer)
     opt = Optimizer(optimizer, 2, np.float64, total_steps=steps, **hyper)
     theta = np.array(start, np.float64)
     stride = max(1, -(-steps // (max_points - 1)))
