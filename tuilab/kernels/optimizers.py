@@ -21,7 +21,6 @@ theta <- theta * (1 - lr * wd) before the adaptive step (AdamW), never in a deno
 import math
 
 import numpy as np
-
 from numba import njit
 
 from tuilab.kernels._jit import fma, kernel, like
