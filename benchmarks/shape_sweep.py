@@ -7,7 +7,8 @@
 
 Each cell is a network (input, hidden widths, output), an activation, a batch size and an
 optimizer: every network preset's own shape, then widths 16 to 2048, depths 1 to 4 and 16,
-batches 1 to 256, the four activations and six optimizers. Both libraries train on the
+batches 1 to 256, the four activations, nine optimizers (Muon and Adafactor, which work per
+matrix, on a preset's shape too; Rprop on full batches). Both libraries train on the
 same random data of the cell's size (60,000 rows of 784 for MNIST-sized cells), as their
 users would: tuilab through train_steps in chunks of about 0.1 s with every layer's
 gradient norm recorded per step (what the Trainer does), after its first chunk (which
@@ -65,8 +66,12 @@ for b in (1, 8, 32, 64, 128, 256):
 for a in ("sigmoid", "tanh", "relu", "gelu"):
     _cell(f"act-{a}", [256], a, 64, "nesterov")
 # optimizers
-for o in ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"):
+for o in ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "asgd", "adafactor", "muon"):
     _cell(f"opt-{o}", [100], "relu", 32, o)
+# the optimizers that work per matrix on a preset's shape (muon-vs-adamw), and Rprop on full batches
+_cell("muon-vs-adamw", [128, 64], "relu", 128, "muon")
+_cell("adafactor-zoo", [128, 64], "relu", 64, "adafactor")
+_cell("rprop-full-batch", [64], "tanh", 0, "rprop", (64, 10, 1_400))
 # shapes users reported, and a few more corners
 _cell("256x2-b32", [256, 256], "relu", 32, "adam")
 _cell("128x3-gelu", [128, 128, 128], "gelu", 64, "adamw")
@@ -82,7 +87,9 @@ QUICK = ["shallow-sigmoid", "deep-relu", "zoo", "jax-mlp", "spirals", "w2048", "
          "act-gelu", "256x2-b32"]
 
 HYPER = {"sgd": dict(lr=0.01), "momentum": dict(lr=0.01, momentum=0.9), "nesterov": dict(lr=0.01, momentum=0.9),
-         "rmsprop": dict(lr=1e-3), "adam": dict(lr=1e-3), "adamw": dict(lr=1e-3, weight_decay=0.01)}
+         "rmsprop": dict(lr=1e-3), "adam": dict(lr=1e-3), "adamw": dict(lr=1e-3, weight_decay=0.01),
+         "asgd": dict(lr=0.01), "adafactor": dict(lr=0.01), "rprop": dict(lr=0.01),
+         "muon": dict(lr=0.02)}  # muon's biases: AdamW at its defaults on both sides
 
 
 def describe(name: str) -> str:
@@ -120,7 +127,7 @@ def time_tuilab(name: str, repeat: int, seconds: float) -> list[float]:
     Y = np.eye(n_out, dtype=np.float32)[labels]
     net = MLP([n_in, *hidden, n_out], act)
     theta = net.init("xavier_normal" if act in ("sigmoid", "tanh") else "kaiming_uniform", seed=0)
-    opt = Optimizer(opt_name, theta.size, np.float32, **HYPER[opt_name])
+    opt = Optimizer(opt_name, theta.size, np.float32, layout=net.layout, **HYPER[opt_name])
     spe = steps_per_epoch(rows, batch)
     rng = np.random.default_rng(1)
     state = {"order": rng.permutation(rows), "first": 0, "chunk": 8}
@@ -142,6 +149,25 @@ def time_tuilab(name: str, repeat: int, seconds: float) -> list[float]:
         return samples, spent
 
     return _windows(train_for, repeat, seconds)
+
+
+class _MuonWithAdamW:
+    """torch.optim.Muon on the weight matrices and AdamW on the biases, as torch's documentation sets it up
+    (and as tuilab's muon does with its default rest)."""
+
+    def __init__(self, params, lr):
+        import torch
+
+        self.opts = [torch.optim.Muon([p for p in params if p.ndim == 2], lr=lr),
+                     torch.optim.AdamW([p for p in params if p.ndim != 2])]
+
+    def zero_grad(self, set_to_none=True):
+        for o in self.opts:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self):
+        for o in self.opts:
+            o.step()
 
 
 def time_torch(name: str, repeat: int, seconds: float, threads: int) -> list[float]:
@@ -167,8 +193,11 @@ def time_torch(name: str, repeat: int, seconds: float, threads: int) -> list[flo
            "nesterov": lambda p: torch.optim.SGD(p, lr=h["lr"], momentum=h["momentum"], nesterov=True),
            "rmsprop": lambda p: torch.optim.RMSprop(p, lr=h["lr"]),
            "adam": lambda p: torch.optim.Adam(p, lr=h["lr"]),
-           "adamw": lambda p: torch.optim.AdamW(p, lr=h["lr"], weight_decay=h["weight_decay"])}[opt_name](
-               model.parameters())
+           "adamw": lambda p: torch.optim.AdamW(p, lr=h["lr"], weight_decay=h["weight_decay"]),
+           "asgd": lambda p: torch.optim.ASGD(p, lr=h["lr"]),
+           "adafactor": lambda p: torch.optim.Adafactor(p, lr=h["lr"]),
+           "rprop": lambda p: torch.optim.Rprop(p, lr=h["lr"]),
+           "muon": lambda p: _MuonWithAdamW(list(p), h["lr"])}[opt_name](model.parameters())
     loss_fn = torch.nn.functional.cross_entropy
     gen = torch.Generator().manual_seed(1)
     state = {"perm": torch.randperm(rows, generator=gen), "start": 0}

@@ -2,7 +2,8 @@
 
 Every kernel has the same signature, step(theta, grad, state, scal, hp, lr):
 
-- theta, grad: 1-D arrays of one float dtype; theta is updated in place;
+- theta, grad: 1-D arrays of one float dtype; theta is updated in place (grad is the step's own
+  buffer, which maximize negates);
 - state: 2-D array (slots, len(theta)) of that dtype: the optimizer's moment buffers;
 - scal: float64 scalar state, see the S_* indices (step count, running beta powers, ...);
 - hp: float64 hyperparameters, positional, as each docstring lists them;
@@ -431,13 +432,15 @@ def _machine_eps(theta):
     return 1.1920928955078125e-07 if theta.itemsize == 4 else 2.220446049250313e-16  # np.finfo(dtype).eps
 
 
-@kernel
-def _rms(x):
-    """sqrt(mean(x^2)), summed in float64."""
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _sum_sq(x, lo, hi):
+    """sum of x[lo:hi]^2 in float64, in any order (reassoc, and nothing else of fastmath: NaN stays NaN):
+    a sum in order is a chain of dependent adds, 4 cycles each, and Adafactor's three sums took 6.7 ns a
+    parameter so; torch's own sums are not in order either."""
     total = 0.0
-    for i in range(x.shape[0]):
+    for i in range(lo, hi):
         total += float(x[i]) * float(x[i])
-    return math.sqrt(total) / math.sqrt(x.shape[0])
+    return total
 
 
 @kernel
@@ -448,6 +451,8 @@ def adafactor_step(theta, grad, state, scal, hp, lr):
     hp: beta2_decay, d, eps1 (< 0: the dtype's machine epsilon, torch's None), eps2, weight_decay, then the
     tensors (tensor_at, from hp[5]).  state: row_var (a vector's whole variance), col_var: a matrix keeps
     its rows + cols numbers at the start of its slice of the two rows (torch.optim.Adafactor).
+    The loops index theta, grad and the state rows flat (contiguous, so they vectorise); the update u goes
+    to an array of its own (in a view of grad, LLVM could not tell the two apart and the loop ran 4x slower).
     """
     t = scal[S_STEP]
     w = t ** hp[0]
@@ -455,57 +460,46 @@ def adafactor_step(theta, grad, state, scal, hp, lr):
     eps1 = hp[2] if hp[2] >= 0.0 else _machine_eps(theta)
     eps2, d = hp[3], hp[1]
     wc, one_m_w, eps1c, eps1sq = like(theta, w), like(theta, 1.0 - w), like(theta, eps1), like(theta, eps1 * eps1)
+    one = like(theta, 1.0)
     decay = like(theta, 1.0 - lr * hp[4])
     use_wd = hp[4] != 0.0
+    row, col = state[0], state[1]
     for k in range(int(hp[5])):
         off, rows, cols = tensor_at(hp, 5, k)
         n = rows * cols if cols > 0 else rows
-        p = theta[off:off + n]
-        g = grad[off:off + n]
-        alpha = max(eps2, _rms(p)) * rho  # of theta before its weight decay
+        # of theta before its weight decay (torch: param.norm() / sqrt(numel))
+        alpha = max(eps2, math.sqrt(_sum_sq(theta, off, off + n)) / math.sqrt(n)) * rho
         if use_wd:
-            for i in range(n):
-                p[i] = p[i] * decay
-        r = state[0, off:off + rows]
-        u2 = 0.0
+            for i in range(off, off + n):
+                theta[i] = theta[i] * decay
+        U = np.empty(n, theta.dtype)
         if cols > 0:
-            c = state[1, off:off + cols]
-            G = g.reshape((rows, cols))
+            col_ss = np.zeros(cols)  # torch: norm(g, dim=-2)^2 / rows, summed down the rows
             for i in range(rows):
-                ss = 0.0
+                base = off + i * cols
                 for j in range(cols):
-                    ss += float(G[i, j]) * float(G[i, j])
-                mean = like(theta, math.sqrt(ss) ** 2 / cols)  # torch: norm(g, dim=-1)^2 / cols
-                r[i] = _lerp(r[i], mean, wc, one_m_w)
+                    col_ss[j] += float(grad[base + j]) * float(grad[base + j])
+                mean = like(theta, math.sqrt(_sum_sq(grad, base, base + cols)) ** 2 / cols)
+                row[off + i] = _lerp(row[off + i], mean, wc, one_m_w)
             for j in range(cols):
-                ss = 0.0
-                for i in range(rows):
-                    ss += float(G[i, j]) * float(G[i, j])
-                mean = like(theta, math.sqrt(ss) ** 2 / rows)
-                c[j] = _lerp(c[j], mean, wc, one_m_w)
+                col[off + j] = _lerp(col[off + j], like(theta, math.sqrt(col_ss[j]) ** 2 / rows), wc, one_m_w)
             rsum = like(theta, 0.0)
             for i in range(rows):
-                rsum += r[i]
+                rsum += row[off + i]
             rmean = max(rsum / like(theta, rows), eps1c)
             for i in range(rows):
+                ri = row[off + i]
+                base = off + i * cols
                 for j in range(cols):
-                    v = max(r[i] * c[j] / rmean, eps1sq)
-                    x = like(theta, 1.0) / math.sqrt(v) * G[i, j]
-                    u2 += float(x) * float(x)
-            scale = like(theta, -alpha / max(1.0, math.sqrt(u2) / (math.sqrt(n) * d)))
-            P = p.reshape((rows, cols))
-            for i in range(rows):
-                for j in range(cols):
-                    v = max(r[i] * c[j] / rmean, eps1sq)
-                    P[i, j] = fma(scale, like(theta, 1.0) / math.sqrt(v) * G[i, j], P[i, j])  # torch's add_(alpha=)
+                    v = max(ri * col[off + j] / rmean, eps1sq)  # torch: (r @ c) / mean(r), clamped
+                    U[i * cols + j] = one / math.sqrt(v) * grad[base + j]
         else:
             for i in range(n):
-                r[i] = _lerp(r[i], g[i] * g[i], wc, one_m_w)
-                x = like(theta, 1.0) / math.sqrt(max(r[i], eps1sq)) * g[i]
-                u2 += float(x) * float(x)
-            scale = like(theta, -alpha / max(1.0, math.sqrt(u2) / (math.sqrt(n) * d)))
-            for i in range(n):
-                p[i] = fma(scale, like(theta, 1.0) / math.sqrt(max(r[i], eps1sq)) * g[i], p[i])
+                row[off + i] = _lerp(row[off + i], grad[off + i] * grad[off + i], wc, one_m_w)
+                U[i] = one / math.sqrt(max(row[off + i], eps1sq)) * grad[off + i]
+        scale = like(theta, -alpha / max(1.0, math.sqrt(_sum_sq(U, 0, n)) / (math.sqrt(n) * d)))
+        for i in range(n):
+            theta[off + i] = fma(scale, U[i], theta[off + i])  # torch's add_(update, alpha=...): fused
 
 
 @kernel
