@@ -4,6 +4,7 @@ import naive
 import numpy as np
 import pytest
 
+from tuilab.engine.model import Layout
 from tuilab.engine.optim import OPTIMIZER_NAMES, REGISTRY, Optimizer
 from tuilab.kernels.optimizers import demon_beta
 
@@ -141,9 +142,14 @@ def test_every_optimizer_descends_a_parabola(name):
         hyper["demon_steps"] = 2000
     theta = np.array([2.0, -1.5, 0.5])
     start = 0.5 * np.sum(theta**2)
-    opt = Optimizer(name, 3, np.float64, **hyper)
+    # Muon works on matrices: theta as a 1 x 2 weight matrix and a bias (which its rest, AdamW, takes)
+    layout = Layout.of([2, 1]) if spec.rest else None
+    opt = Optimizer(name, 3, np.float64, layout=layout, **hyper)
     for _ in range(2000):
-        opt.step(theta, theta.copy())
+        if spec.closure is not None:  # L-BFGS asks for f and its gradient as often as it needs
+            opt.step_closure(theta, lambda th: (0.5 * np.sum(th**2), th.copy()))
+        else:
+            opt.step(theta, theta.copy())
     assert 0.5 * np.sum(theta**2) < 1e-2 * start, f"{name} ended at {theta}"
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tuilab.engine import data as data_mod
 from tuilab.engine.model import MLP
-from tuilab.engine.optim import OPTIMIZER_NAMES, check_for_surfaces, resolve_hyperparameters
+from tuilab.engine.optim import OPTIMIZER_NAMES, check_for_surfaces, get_spec, resolve_hyperparameters
 from tuilab.engine.overrides import overrides_as_tables
 from tuilab.engine.schedules import SCHEDULES, Schedule
 from tuilab.engine.schema import NETWORK_TABLES, SCHEMA, SURFACE_TABLES, TOP_KEYS
@@ -167,6 +167,10 @@ def _check_network_run(source: str, label: str, t: dict) -> None:
         MLP([1, *m["hidden"], 2], m["activation"], m["output"], m["loss"], m["dtype"])
     except TuilabError as exc:
         raise TuilabError(f"{where}: [model] {exc}") from None
+    if get_spec(t["optimizer"]["name"]).closure is not None and t["train"]["batch_size"] != 0:
+        raise TuilabError(f"{where}: {t['optimizer']['name']} re-evaluates the loss within a step on the same "
+                          f"batch, so it takes the whole training set each step: set train.batch_size = 0 "
+                          f"(it is {t['train']['batch_size']})")
     if d["val_fraction"] + (d["test_fraction"] if d["name"] not in data_mod.IMAGE_SETS else 0) >= 1:
         raise TuilabError(f"{where}: [data] val_fraction + test_fraction must stay below 1")
 

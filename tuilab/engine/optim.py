@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tuilab.engine.lbfgs import LBFGS, state_from_arrays, state_to_arrays
 from tuilab.errors import TuilabError, choice_error
 from tuilab.kernels import optimizers as K
 
@@ -29,7 +30,10 @@ _RULES = {
     "nonneg_or_none": (lambda x: x >= 0, 'a number >= 0 or "none"'),
     "any": (lambda x: True, "a number"),
     "ns_steps": (lambda x: x == int(x) and 0 <= x < 100, "a whole number from 0 to 99"),
+    "count": (lambda x: x == int(x) and x >= 1, "a whole number >= 1"),
+    "count_or_none": (lambda x: x == int(x) and x >= 1, 'a whole number >= 1 or "none"'),
 }
+_WHOLE = {"ns_steps", "count", "count_or_none"}  # rules whose numbers are counts: kept as int
 _NONE_STANDS_IN = -1.0  # what a "none" hyperparameter is in the kernel's hp vector
 _PARAM_RULES = {
     "lr": "positive",
@@ -53,9 +57,14 @@ _PARAM_RULES = {
     "d": "at_least_one",
     "ns_steps": "ns_steps",
     "ns_coefficients": "any",
+    "max_iter": "count",
+    "max_eval": "count_or_none",
+    "history_size": "count",
+    "tolerance_grad": "nonneg",
+    "tolerance_change": "nonneg",
 }
 # hyperparameters that are a word: name -> the words, in the order the kernel numbers them
-_CHOICES = {"adjust_lr_fn": ("original", "match_rms_adamw")}
+_CHOICES = {"adjust_lr_fn": ("original", "match_rms_adamw"), "line_search_fn": ("none", "strong_wolfe")}
 PAIRS = ("betas", "nus", "etas", "step_sizes")  # hyperparameters given as two numbers
 _BOOLS = {"nesterov", "amsgrad", "centered", "decoupled_weight_decay", "demon", "maximize"}
 
@@ -78,6 +87,7 @@ class OptimizerSpec:
     shadow: str | None = None  # a slot holding a second point worth showing (ASGD's running average)
     tuples: dict = field(default_factory=dict)  # hp given as n numbers under this name only: name -> n
     rest: bool = False  # steps theta's matrices only, and hands the vectors to a `rest` optimizer (Muon)
+    closure: object = None  # re-evaluates the loss within a step (L-BFGS): a class with step(theta, closure, lr)
 
     def width(self, key: str) -> int:
         """How many numbers hyperparameter `key` is: 2 for a pair, 1 for a plain number."""
@@ -86,12 +96,12 @@ class OptimizerSpec:
     @property
     def whole_tensors(self) -> bool:
         """Works tensor by tensor (theta's tensor table ends its hp), so it must see whole matrices."""
-        return self.step in K.WHOLE_TENSOR_STEPS
+        return self.closure is None and self.step in K.WHOLE_TENSOR_STEPS
 
     @property
     def opt_id(self) -> int:
-        """The step kernel's row in the optimizer table: what the kernels dispatch on."""
-        return K.opt_id_of(self.step)
+        """The step kernel's row in the optimizer table: what the kernels dispatch on (-1: a closure optimizer)."""
+        return -1 if self.closure is not None else K.opt_id_of(self.step)
 
 
 def _flat_names(spec: OptimizerSpec) -> list[str]:
@@ -113,7 +123,7 @@ def _register(spec: OptimizerSpec) -> None:
         spec = OptimizerSpec(**{**spec.__dict__, "maximize": True})
     # a registry entry that cannot be checked or handed to a kernel fails here, at import,
     # in words, rather than as a KeyError on the first run that sets the hyperparameter
-    if spec.step not in K.STEP_KERNELS:
+    if spec.closure is None and spec.step not in K.STEP_KERNELS:
         raise TuilabError(f"optimizer {spec.name}: its step kernel is not a row of "
                           "kernels.optimizers.STEP_KERNELS; add it there")
     for key in (*spec.defaults, *spec.fixed):
@@ -234,6 +244,12 @@ _register(OptimizerSpec("muon", K.muon_step,
                         "(torch.optim.Muon beside AdamW)",
                         tuples={"ns_coefficients": 3}, rest=True))
 
+_register(OptimizerSpec("lbfgs", None, (),
+                        dict(lr=1.0, max_iter=20, max_eval="none", tolerance_grad=1e-7, tolerance_change=1e-9,
+                             history_size=100, line_search_fn="none"),
+                        (), "L-BFGS: quasi-Newton from the last history_size steps, re-evaluating the loss within a "
+                        "step; full batches (torch.optim.LBFGS)", closure=LBFGS))
+
 
 def _momentum_default(spec: OptimizerSpec) -> float:
     key = spec.momentum_param or ""
@@ -278,7 +294,7 @@ def _check_number(opt: str, key: str, value, rule: str):
         raise TuilabError(f"{opt}: {key} must be {words}, got {value!r}")
     if not math.isfinite(float(value)) or not test(float(value)):
         raise TuilabError(f"{opt}: {key} must be {words}, got {value!r}")
-    return int(value) if rule == "ns_steps" else float(value)
+    return int(value) if rule in _WHOLE else float(value)
 
 
 def resolve_hyperparameters(name: str, hyper: dict | None = None) -> dict:
@@ -382,6 +398,9 @@ class Optimizer:
         if self.spec.whole_tensors:
             table = layout.tensor_table() if layout is not None else np.array([[0, n_params, 0]], np.int64)
         self.rest = None
+        if self.spec.rest and layout is None:
+            raise TuilabError(f"{name} steps weight matrices: it needs the network's layout "
+                              "(Optimizer(..., layout=net.layout)) to find them")
         if self.spec.rest:  # hp gets the rest's id, lr ratio and hp (kernels.optimizers.MUON_REST)
             rest_hyper = dict(self.hyper["rest"])
             n_vec = int(sum(rows for _, rows, cols in table if cols == 0))
@@ -399,6 +418,10 @@ class Optimizer:
         self.scal[K.S_ETA], self.scal[K.S_MU] = self.lr, 1.0
         if self.hyper.get("maximize"):
             self.scal[K.S_MAXIMIZE] = 1.0
+        self.closure = None
+        if self.spec.closure is not None:
+            h = {k: (None if v == "none" else v) for k, v in self.hyper.items()}
+            self.closure = self.spec.closure(**h)
         if self.hyper.get("demon"):
             steps = self.hyper.get("demon_steps") or total_steps
             if not steps:
@@ -434,8 +457,28 @@ class Optimizer:
             if not arr.flags.c_contiguous:
                 raise TuilabError(f"{label} must be a contiguous array (use np.ascontiguousarray)")
 
+    def extra_state(self) -> tuple[dict, dict]:
+        """State beyond `state` and `scal` (L-BFGS's history): arrays and plain numbers, for checkpoints."""
+        if self.closure is None:
+            return {}, {}
+        return state_to_arrays(self.closure.state, self.state.shape[1], self.dtype)
+
+    def load_extra_state(self, arrays: dict, numbers: dict) -> None:
+        if self.closure is not None:
+            self.closure.state = state_from_arrays(arrays, numbers, self.dtype)
+
+    def step_closure(self, theta: np.ndarray, closure, lr: float | None = None) -> float:
+        """One step of an optimizer that re-evaluates the loss (L-BFGS): closure(theta) -> (loss, gradient)
+        as often as it needs; theta moves in place; returns the loss where the step began."""
+        if self.closure is None:
+            raise TuilabError(f"{self.name} takes one gradient a step: use step(theta, grad)")
+        self.scal[K.S_STEP] += 1
+        return self.closure.step(theta, closure, self.lr if lr is None else float(lr))
+
     def step(self, theta: np.ndarray, grad: np.ndarray, lr: float | None = None) -> None:
         """One update of theta in place with gradient grad."""
+        if self.closure is not None:
+            raise TuilabError(f"{self.name} re-evaluates the loss within a step: use step_closure(theta, closure)")
         self._check(theta, grad)
         if self.hyper.get("maximize"):
             grad = grad.copy()  # the kernel negates it in place; the caller's array stays theirs

@@ -198,6 +198,51 @@ class SurfaceResult:
 _STATUS = {K.CONVERGED: "converged", K.OUT_OF_STEPS: "running out of steps", K.DIVERGED: "diverged"}
 
 
+def _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, label) -> SurfaceResult:
+    """descend for an optimizer that evaluates f within a step (L-BFGS): the same records as
+    K.surface_descent (a row every stride steps and the last, the first hit, the status), a Python loop
+    whose steps each run up to max_iter iterations of their own."""
+    p = np.array(landscape.params, np.float64)
+
+    def closure(th):
+        g = np.empty(2)
+        K.surface_grad(landscape.surface_id, float(th[0]), float(th[1]), p, g)
+        return float(K.surface_value(landscape.surface_id, float(th[0]), float(th[1]), p)), g
+
+    def near(th):
+        return bool((((minima - th) ** 2).sum(axis=1) < TOLERANCE**2).any())
+
+    rows = 0
+
+    def record(s):
+        nonlocal rows
+        if rows == len(path):
+            rows -= 1  # the final point replaces the last thinned one
+        path[rows, :4] = (s, theta[0], theta[1], K.surface_value(landscape.surface_id, theta[0], theta[1], p))
+        path[rows, 4:] = np.nan
+        rows += 1
+
+    record(0)
+    hit = 0 if near(theta) else -1
+    status, done = K.OUT_OF_STEPS, 0
+    for s in range(1, steps + 1):
+        opt.step_closure(theta, closure)
+        done = s
+        bad = not (abs(theta[0]) <= K.BLOWUP and abs(theta[1]) <= K.BLOWUP)
+        if hit < 0 and not bad and near(theta):
+            hit = s
+        if bad or s == steps or s % stride == 0:
+            record(s)
+        if bad:
+            status = K.DIVERGED
+            break
+    if status != K.DIVERGED and hit >= 0 and near(theta):
+        status = K.CONVERGED
+    path = path[:rows]
+    return SurfaceResult(label, opt.name, float(opt.lr), path[:, 0].astype(np.int64), path[:, 1:3].copy(),
+                         path[:, 3].copy(), done, None if hit < 0 else hit, _STATUS[status], landscape, None)
+
+
 def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points: int = 2000,
             label: str | None = None, **hyper) -> SurfaceResult:
     """Run `optimizer` from `start` for `steps` steps over the landscape (float64)."""
@@ -211,6 +256,8 @@ def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points:
     stride = max(1, -(-steps // (max_points - 1)))
     path = np.empty((min(steps // stride + 2, max_points), 6))
     minima = np.array(landscape.minima, np.float64).reshape(-1, 2)
+    if opt.closure is not None:
+        return _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, label or optimizer)
     rows, done, hit, status = K.surface_descent(
         landscape.surface_id, np.array(landscape.params, np.float64), theta, opt.state, opt.scal, opt.hp,
         opt.opt_id, float(opt.lr), steps, minima, TOLERANCE, stride, path, opt.shadow)

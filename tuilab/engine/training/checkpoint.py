@@ -31,9 +31,12 @@ def to_bytes(trainer) -> bytes:
     meta = {"epoch": trainer.epoch, "step": trainer.step, "samples_seen": trainer.samples_seen,
             "train_seconds": trainer.train_seconds, "rng": trainer.order_rng.bit_generator.state,
             "last_metrics": trainer.last_metrics}
+    arrays, numbers = trainer.opt.extra_state()  # L-BFGS's history
+    meta["opt_numbers"] = numbers
     buf = io.BytesIO()
     np.savez(buf, theta=trainer.theta, state=trainer.opt.state, scal=trainer.opt.scal,
-             meta=np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8))
+             meta=np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8),
+             **{f"opt_{k}": v for k, v in arrays.items()})
     return buf.getvalue()
 
 
@@ -49,6 +52,7 @@ def load(path, trainer, shown=None) -> int:
         with np.load(path) as z:
             theta, state, scal = z["theta"], z["state"], z["scal"]
             meta = json.loads(z["meta"].tobytes().decode())
+            extra = {k[4:]: z[k] for k in z.files if k.startswith("opt_")}
     except (OSError, KeyError, ValueError) as exc:
         raise TuilabError(f"{path_shown}: not a readable checkpoint ({type(exc).__name__}); "
                           "delete it to redo that run from the start") from None
@@ -57,6 +61,8 @@ def load(path, trainer, shown=None) -> int:
     trainer.theta[:] = theta
     trainer.opt.state[:] = state
     trainer.opt.scal[:len(scal)] = scal  # an older tuilab kept fewer scalars: the rest start fresh
+    if extra:
+        trainer.opt.load_extra_state(extra, meta.get("opt_numbers", {}))
     trainer.order_rng.bit_generator.state = meta["rng"]
     trainer.epoch, trainer.step = int(meta["epoch"]), int(meta["step"])
     trainer.samples_seen, trainer.train_seconds = int(meta["samples_seen"]), float(meta["train_seconds"])

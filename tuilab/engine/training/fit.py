@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
 from tuilab.engine.training import autotune
-from tuilab.engine.training.paths import Chunk, run_path
-from tuilab.engine.training.threads import limit_to
+from tuilab.engine.training.paths import Chunk, run_path, set_last_chunk_seconds
+from tuilab.engine.training.threads import budget, limit_to
 from tuilab.errors import TuilabError
 
 
@@ -68,8 +71,44 @@ def train_steps(
         raise TuilabError(f"grad_sq must be float64 of shape ({n_steps}, {net.layout.n_layers}), "
                           f"got {grad_sq.dtype} {grad_sq.shape}")
     losses = np.full(n_steps, np.nan, np.float64)
+    if opt.closure is not None:
+        return _closure_steps(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, grad_sq, losses)
     chunk = Chunk(net, theta, opt.state, opt.scal, opt.hp, opt.opt_id, np.ascontiguousarray(X),
                   np.ascontiguousarray(Y), np.ascontiguousarray(order, np.int64), first_batch,
                   np.ascontiguousarray(lrs, np.float64), batch_size, losses, grad_sq)
     done = run_path(autotune.choose(chunk, max_cores), chunk)
     return int(done), losses
+
+
+def _closure_steps(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, grad_sq, losses):
+    """train_steps for an optimizer that re-evaluates the loss within a step (L-BFGS): each step hands it
+    a closure over the step's batch, the whole training set in its own row order when the batch is all
+    of it (so every epoch sums the same rows the same way); the loss and gradient norms are those where
+    the step began."""
+    L = net.layout
+    t0 = time.perf_counter()
+    done = 0
+    with budget().hold(1):
+        for s, lr in enumerate(lrs):
+            lo = (first_batch + s) * batch_size
+            rows = order[lo:lo + batch_size]
+            Xb, Yb = (X, Y) if len(rows) == len(X) else (X[rows], Y[rows])
+            first = []
+
+            def closure(th, Xb=Xb, Yb=Yb, first=first):
+                loss, g = net.loss_and_grad(th, Xb, Yb)
+                if not first:
+                    first.append(g)
+                return loss, g
+
+            losses[s] = opt.step_closure(theta, closure, float(lr))
+            if not math.isfinite(losses[s]):
+                break
+            if len(grad_sq):
+                g = first[0]
+                for l in range(L.n_layers):
+                    part = g[L.layer_slice(l)].astype(np.float64)
+                    grad_sq[s, l] = part.dot(part)
+            done += 1
+    set_last_chunk_seconds(time.perf_counter() - t0)
+    return done, losses

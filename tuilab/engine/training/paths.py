@@ -243,6 +243,11 @@ def candidates(net: MLP, cores: int, whole_tensors: bool = False) -> list[Path]:
 _timing = threading.local()
 
 
+def set_last_chunk_seconds(seconds: float) -> None:
+    """For a chunk trained outside run_path (an optimizer with a closure, engine.training.fit)."""
+    _timing.seconds = seconds
+
+
 def last_chunk_seconds() -> float:
     """How long this thread's last chunk trained, not counting its wait for cores."""
     return getattr(_timing, "seconds", 0.0)
