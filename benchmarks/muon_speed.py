@@ -21,7 +21,6 @@ import sys
 import time
 
 import numpy as np
-
 from _subprocess import json_from
 
 # (out, in): the layers of the muon-vs-adamw and optimizer-zoo presets, the shape sweep's wide ones,
@@ -119,13 +118,14 @@ def main(argv=None) -> int:
         return 0
     print(f"{'layer (out, in)':<16}{'MFLOP':>8}{'tuilab ms':>11}{'torch bf16 ms':>15}{'thr':>4}"
           f"{'torch f32 ms':>14}{'thr':>4}{'vs bf16':>9}{'vs f32':>8}")
+    def ratio(r, k):
+        return f"{r[k] / r['tuilab_ms']:.2f}x" if r[k] else "-"
+
     for r in rows:
-        def ratio(k):
-            return f"{r[k] / r['tuilab_ms']:.2f}x" if r[k] else "-"
         print(f"{str(tuple(r['shape'])):<16}{r['mflop']:>8}{r['tuilab_ms']:>11.3f}"
               f"{r['torch_bf16_ms'] or float('nan'):>15.3f}{r['torch_bf16_threads'] or '-':>4}"
               f"{r['torch_f32_ms'] or float('nan'):>14.3f}{r['torch_f32_threads'] or '-':>4}"
-              f"{ratio('torch_bf16_ms'):>9}{ratio('torch_f32_ms'):>8}")
+              f"{ratio(r, 'torch_bf16_ms'):>9}{ratio(r, 'torch_f32_ms'):>8}")
     print("ms per orthogonalisation (5 Newton-Schulz iterations), median of "
           f"{args.repeat} windows of {args.seconds} s; tuilab float32 on one BLAS thread; torch at its faster of "
           "1 and 2 threads (thr); 'vs' = torch's time over tuilab's")
