@@ -193,3 +193,65 @@ def test_muon_float32_stays_near_torchs_bfloat16_muon():
         topt.step()
         ours, theirs = theta - start, flat(params) - start
         assert np.linalg.norm(ours - theirs) < 0.05 * np.linalg.norm(theirs)
+
+
+LBFGS_CASES = [dict(), dict(line_search_fn="strong_wolfe"), dict(lr=0.5, history_size=4, max_iter=6, tolerance_grad=1e-9),
+               dict(line_search_fn="strong_wolfe", history_size=3, max_eval=12, tolerance_change=1e-12)]
+LBFGS_IDS = ["fixed", "strong-wolfe", "short-history", "wolfe-max-eval"]
+
+
+def lbfgs_race(torch, hyper, sizes, activation, output, loss, steps, shared_start):
+    """Full-batch L-BFGS both sides, each closure our network's loss and gradient at that side's parameters;
+    the worst relative difference after a step. shared_start: torch starts each step from our point."""
+    torch.set_default_dtype(torch.float64)
+    rng = np.random.default_rng(4)
+    net = MLP(sizes, activation, output, loss, "float64")
+    start = net.init("xavier_normal", "scheme", seed=4)
+    X = rng.normal(size=(40, sizes[0]))
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], 40)] if output == "softmax" else rng.normal(size=(40, sizes[-1]))
+    theta = start.copy()
+    opt = Optimizer("lbfgs", net.layout.size, np.float64, **hyper)
+    params = torch_tensors(torch, net, start)
+    topt = torch.optim.LBFGS(params, **{k: (None if v == "none" else v) for k, v in hyper.items()})
+
+    def closure():
+        value, g = net.loss_and_grad(flat(params), X, Y)
+        set_grads(torch, params, net, g)
+        return torch.tensor(value)
+
+    worst = 0.0
+    for step in range(steps):
+        if shared_start:  # our point and history into torch's: each step from one and the same state
+            for p, q in zip(params, torch_tensors(torch, net, theta), strict=True):
+                p.data.copy_(q.data)
+            st, ts = opt.closure.state, topt.state[params[0]]
+            if st.d is not None:
+                as_t = torch.from_numpy
+                ts.update(d=as_t(st.d.copy()), t=float(st.t), old_dirs=[as_t(v.copy()) for v in st.old_dirs],
+                          old_stps=[as_t(v.copy()) for v in st.old_stps], ro=[torch.tensor(float(v)) for v in st.ro],
+                          H_diag=torch.tensor(float(st.H_diag)), prev_flat_grad=as_t(st.prev_flat_grad.copy()),
+                          prev_loss=st.prev_loss, n_iter=st.n_iter, func_evals=st.func_evals)
+        ours_loss = opt.step_closure(theta, lambda th: net.loss_and_grad(th, X, Y))
+        their_loss = float(topt.step(closure))
+        ref = flat(params)
+        err = np.max(np.abs(theta - ref)) / np.max(np.abs(ref))
+        worst = max(worst, err)
+        assert err < 1e-10, f"step {step}: relative difference {err:.3g}"
+        assert ours_loss == pytest.approx(their_loss, rel=1e-10)
+    assert opt.closure.state.func_evals == topt.state[params[0]]["func_evals"]
+    assert net.loss_and_grad(theta, X, Y)[0] < 0.7 * net.loss_and_grad(start, X, Y)[0]  # it trained
+    return worst
+
+
+@pytest.mark.parametrize("hyper", LBFGS_CASES, ids=LBFGS_IDS)
+def test_lbfgs_full_batch_matches_torch_on_a_convex_network(hyper):
+    """Softmax regression (one layer, cross-entropy: convex), the whole training set each step: torch.optim.LBFGS
+    re-evaluates the loss within its step as ours does; 10 steps of up to max_iter iterations each."""
+    lbfgs_race(torch_or_skip(), hyper, [6, 4], "tanh", "softmax", "cross_entropy", 10, shared_start=False)
+
+
+@pytest.mark.parametrize("hyper", LBFGS_CASES, ids=LBFGS_IDS)
+def test_lbfgs_full_batch_matches_torch_step_by_step_on_a_deep_network(hyper):
+    """The tanh network, where L-BFGS is chaotic (a last-digit difference in a dot product, as between any two
+    BLAS, grew ~100x a step, to 1e-9 by step 4): each step from one and the same point and history."""
+    lbfgs_race(torch_or_skip(), hyper, SIZES, "tanh", "identity", "squared_error", 15, shared_start=True)

@@ -41,6 +41,11 @@ schedule = {{ name = "step", step_size = 50, gamma = 0.5 }}
 label = "muon f32 cosine"
 optimizer = {{ name = "muon", lr = 0.02, rest = {{ name = "adamw", lr = 0.01 }} }}
 schedule = {{ name = "cosine", T_max = {epochs} }}
+[[runs]]
+label = "lbfgs f64 full batch"
+model = {{ dtype = "float64" }}
+optimizer = {{ name = "lbfgs", line_search_fn = "strong_wolfe", history_size = 10 }}
+train = {{ batch_size = 0 }}
 """
 EPOCHS = 400
 ENV = {**os.environ, "TUILAB_PATH": "1 thread"}  # one path for every process: the same last digits
@@ -83,7 +88,7 @@ def reference(preset, tmp_path_factory):
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_killed_at_random_moments_then_resumed_ends_bit_identical(preset, reference, tmp_path, jobs):
     ref_params, ref_rows = params(reference), metrics(reference)
-    assert len(ref_params) == 4 and len(ref_rows) == 4 * EPOCHS
+    assert len(ref_params) == 5 and len(ref_rows) == 5 * EPOCHS
     rng = random.Random(7 + jobs)
     for trial in range(3):
         out = tmp_path / f"k{trial}"

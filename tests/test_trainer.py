@@ -209,3 +209,37 @@ def test_unwritable_out_is_an_error_before_training(tmp_path):
     with pytest.raises(TuilabError, match="cannot write records"):
         run_network(experiment(), events, records=RunRecords(blocker / "sub"))
     assert not events.of(Started)
+
+
+@pytest.mark.parametrize("optimizer, train", [
+    ({"name": "lbfgs", "line_search_fn": "strong_wolfe", "history_size": 5}, {"batch_size": 0}),
+    ({"name": "lbfgs"}, {"batch_size": 0}),
+    ({"name": "muon", "lr": 0.02, "rest": {"name": "adamw", "lr": 0.005}}, {}),
+    ({"name": "adafactor"}, {}),
+])
+def test_a_run_resumed_from_a_checkpoint_ends_where_it_would_have(optimizer, train):
+    """The state beyond theta (L-BFGS's history, Muon's rest optimizer's moments and scalars, Adafactor's
+    factored moments) goes into the checkpoint: a run restored at epoch 3 of 6 ends bit for bit as one never
+    stopped."""
+    from tuilab.engine.training import checkpoint
+    from tuilab.engine.training.runner import DataCache, DataOptions
+    from tuilab.engine.training.train import Trainer
+
+    exp = experiment(runs=[{"label": "x", "optimizer": optimizer}], train={"epochs": 6, **train},
+                     model={"dtype": "float64"})
+    run = exp.runs[0]
+    data = DataCache(DataOptions(), lambda e: None).get(run)
+    whole = Trainer(0, run, data, lambda e: None)
+    whole.run()
+    first = Trainer(0, run, data, lambda e: None)
+    first.start()
+    for _ in range(3):
+        first.train_epoch()
+    saved = checkpoint.to_bytes(first)
+    second = Trainer(0, run, data, lambda e: None)
+    assert checkpoint.restore(saved, second) == 3
+    second.start()
+    while second.status == "running":
+        second.train_epoch()
+    assert second.epoch == 6 and np.array_equal(second.theta, whole.theta)
+    assert not np.array_equal(first.theta, whole.theta)  # it had 3 epochs to go
