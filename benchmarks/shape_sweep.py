@@ -8,7 +8,7 @@
 Each cell is a network (input, hidden widths, output), an activation, a batch size and an
 optimizer: every network preset's own shape, then widths 16 to 2048, depths 1 to 4 and 16,
 batches 1 to 256, the four activations, nine optimizers (Muon and Adafactor, which work per
-matrix, on a preset's shape too; Rprop on full batches). Both libraries train on the
+matrix, on a preset's shape too; Rprop and L-BFGS on full batches). Both libraries train on the
 same random data of the cell's size (60,000 rows of 784 for MNIST-sized cells), as their
 users would: tuilab through train_steps in chunks of about 0.1 s with every layer's
 gradient norm recorded per step (what the Trainer does), after its first chunk (which
@@ -72,6 +72,7 @@ for o in ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "asgd", "ad
 _cell("muon-vs-adamw", [128, 64], "relu", 128, "muon")
 _cell("adafactor-zoo", [128, 64], "relu", 64, "adafactor")
 _cell("rprop-full-batch", [64], "tanh", 0, "rprop", (64, 10, 1_400))
+_cell("lbfgs-full-batch", [21], "sigmoid", 0, "lbfgs", (64, 10, 1_400))  # strong Wolfe: lbfgs-regression's net
 # shapes users reported, and a few more corners
 _cell("256x2-b32", [256, 256], "relu", 32, "adam")
 _cell("128x3-gelu", [128, 128, 128], "gelu", 64, "adamw")
@@ -89,7 +90,8 @@ QUICK = ["shallow-sigmoid", "deep-relu", "zoo", "jax-mlp", "spirals", "w2048", "
 HYPER = {"sgd": dict(lr=0.01), "momentum": dict(lr=0.01, momentum=0.9), "nesterov": dict(lr=0.01, momentum=0.9),
          "rmsprop": dict(lr=1e-3), "adam": dict(lr=1e-3), "adamw": dict(lr=1e-3, weight_decay=0.01),
          "asgd": dict(lr=0.01), "adafactor": dict(lr=0.01), "rprop": dict(lr=0.01),
-         "muon": dict(lr=0.02)}  # muon's biases: AdamW at its defaults on both sides
+         # muon's biases: AdamW at its defaults on both sides
+         "muon": dict(lr=0.02), "lbfgs": dict(lr=1.0, line_search_fn="strong_wolfe")}
 
 
 def describe(name: str) -> str:
@@ -197,7 +199,9 @@ def time_torch(name: str, repeat: int, seconds: float, threads: int) -> list[flo
            "asgd": lambda p: torch.optim.ASGD(p, lr=h["lr"]),
            "adafactor": lambda p: torch.optim.Adafactor(p, lr=h["lr"]),
            "rprop": lambda p: torch.optim.Rprop(p, lr=h["lr"]),
-           "muon": lambda p: _MuonWithAdamW(list(p), h["lr"])}[opt_name](model.parameters())
+           "muon": lambda p: _MuonWithAdamW(list(p), h["lr"]),
+           "lbfgs": lambda p: torch.optim.LBFGS(p, lr=h["lr"], line_search_fn=h["line_search_fn"])}[opt_name](
+               model.parameters())
     loss_fn = torch.nn.functional.cross_entropy
     gen = torch.Generator().manual_seed(1)
     state = {"perm": torch.randperm(rows, generator=gen), "start": 0}
@@ -210,10 +214,13 @@ def time_torch(name: str, repeat: int, seconds: float, threads: int) -> list[flo
                 if state["start"] >= rows:
                     state["perm"], state["start"] = torch.randperm(rows, generator=gen), 0
                 idx = state["perm"][state["start"]:state["start"] + batch]
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(X[idx]), y[idx])
-                loss.backward()
-                opt.step()
+                def closure(idx=idx):  # L-BFGS calls it within its step; the rest once, before step
+                    opt.zero_grad(set_to_none=True)
+                    loss = loss_fn(model(X[idx]), y[idx])
+                    loss.backward()
+                    return loss
+
+                opt.step(closure)
                 samples += len(idx)
                 state["start"] += batch
         return samples, time.perf_counter() - t0

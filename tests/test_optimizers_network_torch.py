@@ -195,7 +195,8 @@ def test_muon_float32_stays_near_torchs_bfloat16_muon():
         assert np.linalg.norm(ours - theirs) < 0.05 * np.linalg.norm(theirs)
 
 
-LBFGS_CASES = [dict(), dict(line_search_fn="strong_wolfe"), dict(lr=0.5, history_size=4, max_iter=6, tolerance_grad=1e-9),
+LBFGS_CASES = [dict(), dict(line_search_fn="strong_wolfe"),
+               dict(lr=0.5, history_size=4, max_iter=6, tolerance_grad=1e-9),
                dict(line_search_fn="strong_wolfe", history_size=3, max_eval=12, tolerance_change=1e-12)]
 LBFGS_IDS = ["fixed", "strong-wolfe", "short-history", "wolfe-max-eval"]
 
