@@ -101,3 +101,14 @@ def test_train_steps_checks_row_numbers_and_the_norm_buffer():
     with pytest.raises(TuilabError, match=r"grad_sq must be float64 of shape \(1, 2\), got float32"):
         train_steps(net, opt, theta, X, Y, np.arange(5), 0, np.full(1, 0.1), 5, np.zeros((1, 2), np.float32))
     assert opt.steps_taken == 0  # nothing ran
+
+
+@pytest.mark.parametrize("name", ["muon", "adafactor", "lbfgs", "asgd", "rprop", "adam"])
+def test_every_hyperparameter_reads_back_from_the_text_the_edit_form_shows(name):
+    """The edit form shows each hyperparameter as text and reads it back: words ('original', 'none'), pairs
+    with a word in them (Adafactor's ["none", 0.001]) and tables (Muon's rest) come back as they were."""
+    from tuilab.app.edit_form import field_text, parse_field
+    from tuilab.engine.optim import resolve_hyperparameters
+
+    shown = resolve_hyperparameters(name, {})
+    assert resolve_hyperparameters(name, {k: parse_field(field_text(v)) for k, v in shown.items()}) == shown

@@ -7,17 +7,24 @@ call it directly with any text a person could type.
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
 
 from tuilab.engine.config import Experiment, build_experiment
 
 
-def field_text(value) -> str:
-    """A preset value as the text a field shows: 0.001 -> '0.001', True -> 'true', [1, 2] -> '[1, 2]'."""
+def field_text(value, nested: bool = False) -> str:
+    """A preset value as the text a field shows: 0.001 -> '0.001', True -> 'true', [1, 2] -> '[1, 2]',
+    a table -> '{ name = "adamw", lr = 0.001 }' (Muon's rest); a word alone stays bare ('original'), a word
+    in a list or table is quoted ('["none", 0.001]'), so that parse_field reads every one back."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(field_text(v) for v in value) + "]"
+        return "[" + ", ".join(field_text(v, True) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {field_text(v, True)}" for k, v in value.items()) + " }"
+    if isinstance(value, str) and nested:
+        return json.dumps(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
