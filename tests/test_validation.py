@@ -30,6 +30,16 @@ from tuilab.errors import TuilabError
     (dict(name="adafactor", beta2_decay=0.5), r"beta2_decay must be a number <= 0, got 0.5"),
     (dict(name="adafactor", d=0.5), r"d must be a number >= 1, got 0.5"),
     (dict(name="adam", eps="none"), r"adam: eps must be a number >= 0, got 'none'"),
+    (dict(name="muon", rest={"name": "lbfgs"}), r"muon: rest = 'lbfgs' works per tensor or re-evaluates"),
+    (dict(name="muon", rest={"name": "adamw", "maximize": True}), r"muon: rest cannot take maximize"),
+    (dict(name="muon", rest="adamw"), r"muon: rest must be a table naming the optimizer for the biases"),
+    (dict(name="muon", rest={"name": "adamw", "lr": -1}), r"muon: rest: adamw: lr must be a number > 0"),
+    (dict(name="muon", adjust_lr_fn="match"), r"adjust_lr_fn"),
+    (dict(name="muon", ns_steps=2.5), r"ns_steps must be a whole number from 0 to 99"),
+    (dict(name="muon", ns_coefficients=(1.0, 2.0)), r"ns_coefficients must be 3 numbers"),
+    (dict(name="lbfgs", line_search_fn="wolfe"), r"line_search_fn"),
+    (dict(name="lbfgs", history_size=0), r"history_size must be a whole number >= 1"),
+    (dict(name="lbfgs", max_eval="lots"), r'max_eval must be a whole number >= 1 or "none"'),
 ])
 def test_optimizer_bad_input(kwargs, message):
     name = kwargs.pop("name")

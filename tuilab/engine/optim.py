@@ -128,8 +128,8 @@ def _register(spec: OptimizerSpec) -> None:
                           "kernels.optimizers.STEP_KERNELS; add it there")
     for key in (*spec.defaults, *spec.fixed):
         if key not in _PARAM_RULES and key not in _BOOLS and key not in _CHOICES and key not in ("demon_steps", "rest"):
-            raise TuilabError(f"optimizer {spec.name}: hyperparameter {key!r} has no rule; add it "
-                              "to _PARAM_RULES (a number) or _BOOLS (a switch) in engine/optim.py")
+            raise TuilabError(f"optimizer {spec.name}: hyperparameter {key!r} has no rule; add it to "
+                              "_PARAM_RULES (a number), _BOOLS (a switch) or _CHOICES (a word) in engine/optim.py")
     for key in spec.hp_order:
         if key not in spec.defaults and key not in spec.fixed:
             raise TuilabError(f"optimizer {spec.name}: hp_order names {key!r}, which has no default")
@@ -354,9 +354,9 @@ def _resolve_rest(name: str, value) -> dict:
     value = dict(value)
     rest = value.pop("name", "adamw")
     spec = get_spec(rest)
-    if spec.whole_tensors:
-        raise TuilabError(f"{name}: rest = {rest!r} works per tensor; the biases need an optimizer that works "
-                          "value by value (adamw, adam, sgd, ...)")
+    if spec.whole_tensors or spec.closure is not None:
+        raise TuilabError(f"{name}: rest = {rest!r} works per tensor or re-evaluates the loss; the biases need an "
+                          "optimizer that steps value by value on one gradient (adamw, adam, sgd, ...)")
     for key in ("demon", "maximize"):
         if value.get(key):
             raise TuilabError(f"{name}: rest cannot take {key}; {name} has no {key} of its own")
