@@ -167,9 +167,11 @@ class _MuonWithAdamW:
         for o in self.opts:
             o.zero_grad(set_to_none=set_to_none)
 
-    def step(self):
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None  # once: the gradient both optimizers step on
         for o in self.opts:
             o.step()
+        return loss
 
 
 def time_torch(name: str, repeat: int, seconds: float, threads: int) -> list[float]:
