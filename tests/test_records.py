@@ -85,10 +85,14 @@ def test_sigkill_at_twenty_random_moments_leaves_records_that_load(tmp_path):
     rng = random.Random(20261202)
     seen_epochs = 0
     with_records = 0
+    command = [sys.executable, "-m", "tuilab", "--preset", "spirals", "--set", "data.n_samples=400", "headless"]
+    # one run to its end first: it writes numba's cache of the kernels this run needs, which a process killed
+    # while compiling never does (in a fresh CI checkout every kill then came before the first epoch)
+    subprocess.run([*command[:3], "--epochs", "2", "--out", str(tmp_path / "warm"), *command[3:]],
+                   capture_output=True, timeout=600, check=True)
     for trial in range(20):
         out = tmp_path / f"k{trial}"
-        p = subprocess.Popen([sys.executable, "-m", "tuilab", "--preset", "spirals", "--epochs", "100000",
-                              "--set", "data.n_samples=400", "--out", str(out), "headless"],
+        p = subprocess.Popen([*command[:3], "--epochs", "100000", "--out", str(out), *command[3:]],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # from while Python starts (no records yet) to well into training
         time.sleep(rng.uniform(0.05, 2.5))

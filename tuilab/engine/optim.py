@@ -430,9 +430,10 @@ class Optimizer:
             self.scal[K.S_DEMON_T] = float(steps)
             self.scal[K.S_DEMON_IDX] = _flat_names(self.spec).index(
                 self.spec.momentum_param)
-        if self.rest is not None:  # the rest's state and scalars where muon_step looks for them
+        if self.rest is not None:  # the rest's state and scalars where kernels.optimizers.rest_step looks
             k, n_vec = self.rest.state.shape
             self.state[1:].reshape(-1)[:k * n_vec] = self.rest.state.reshape(-1)
+            self.scal[K.S_REST] = K.MUON_REST
             self.scal = np.concatenate([self.scal, self.rest.scal])
 
     @property

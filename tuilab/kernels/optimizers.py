@@ -36,7 +36,8 @@ S_DEMON_IDX = 5  # Demon: index in hp of the momentum coefficient it decays
 S_MAXIMIZE = 6  # 1: ascend (torch's maximize): the gradient is negated before the rule sees it
 S_ETA = 7  # ASGD: this step's step size eta (starts at lr)
 S_MU = 8  # ASGD: this step's averaging weight mu (starts at 1)
-N_SCALARS = 9
+S_REST = 9  # Muon: where in hp its rest optimizer's block starts (0: no rest), see rest_step
+N_SCALARS = 10
 
 
 @kernel
@@ -546,22 +547,20 @@ def muon_step(theta, grad, state, scal, hp, lr):
 
     hp: momentum, nesterov, weight_decay, eps, ns_steps, ns_coefficients (a, b, c), adjust_lr_fn (0 original,
     1 match_rms_adamw), then the rest optimizer (MUON_REST) and the tensor table. Vectors (biases) are
-    stepped together by the rest (AdamW by default): its state rows follow Muon's momentum buffer, over
-    their first n_vec columns; its scalars are scal[N_SCALARS:] (torch.optim.Muon beside a second optimizer).
+    stepped together by the rest (AdamW by default) in rest_step, which optimizer_step calls after this:
+    its state rows follow Muon's momentum buffer, over their first n_vec columns; its scalars are
+    scal[N_SCALARS:] (torch.optim.Muon beside a second optimizer).
     """
     mu, wd, eps = hp[0], hp[2], hp[3]
     nesterov = hp[1] != 0.0
     steps = int(hp[4])
-    rest_id, rest_lr, m = int(hp[MUON_REST]), lr * hp[MUON_REST + 1], int(hp[MUON_REST + 2])
-    base = MUON_REST + 3 + m
+    base = MUON_REST + 3 + int(hp[MUON_REST + 2])
     w_buf, w_nest = like(theta, 1.0 - mu), like(theta, mu)
     decay = like(theta, 1.0 - lr * wd)
     buf = state[0]
-    n_vec = 0
     for k in range(int(hp[base])):
         off, rows, cols = tensor_at(hp, base, k)
         if cols == 0:
-            n_vec += rows
             continue
         n = rows * cols
         U = np.empty(n, theta.dtype)
@@ -573,29 +572,6 @@ def muon_step(theta, grad, state, scal, hp, lr):
         step = like(theta, -lr * ratio)
         for i in range(n):
             theta[off + i] = fma(O[i], step, theta[off + i] * decay)  # mul_(1 - lr wd), add_(alpha=-lr s)
-    if n_vec == 0:
-        return
-    tv = np.empty(n_vec, theta.dtype)
-    gv = np.empty(n_vec, theta.dtype)
-    j = 0
-    for k in range(int(hp[base])):
-        off, rows, cols = tensor_at(hp, base, k)
-        if cols == 0:
-            tv[j:j + rows] = theta[off:off + rows]
-            gv[j:j + rows] = grad[off:off + rows]
-            j += rows
-    slots = state.shape[0] - 1
-    rest_state = state[1:].reshape(-1)[:slots * n_vec].reshape((slots, n_vec))
-    rest_scal = scal[N_SCALARS:2 * N_SCALARS].copy()
-    rest_scal[S_STEP] += 1.0
-    _elementwise_by_id(rest_id, (tv, gv, rest_state, rest_scal, hp[MUON_REST + 3:base].copy(), rest_lr))
-    scal[N_SCALARS:2 * N_SCALARS] = rest_scal
-    j = 0
-    for k in range(int(hp[base])):
-        off, rows, cols = tensor_at(hp, base, k)
-        if cols == 0:
-            theta[off:off + rows] = tv[j:j + rows]
-            j += rows
 
 
 @kernel
@@ -683,8 +659,45 @@ def begin_step(scal, hp, hp_t, demon):
 
 
 _step_by_id = dispatch_on_id()
-# what Muon hands its vectors to: the elementwise rows only (a whole-tensor row there would recurse)
-_elementwise_by_id = dispatch_on_id(skip=WHOLE_TENSOR_STEPS)
+
+
+@kernel
+def rest_step(theta, grad, state, scal, hp, lr):
+    """The vectors (biases) of an optimizer for matrices (Muon), gathered and stepped by its rest optimizer
+    (hp[scal[S_REST]]: the rest's id, its lr over the caller's, its hp count m, its hp), then put back.
+    Called by optimizer_step, not by the matrix kernel: one dispatch over the table serves both, where a
+    second one inside muon_step doubled the compiled code every process loads at start."""
+    at = int(scal[S_REST])
+    m = int(hp[at + 2])
+    base = at + 3 + m
+    n_vec = 0
+    for k in range(int(hp[base])):
+        off, rows, cols = tensor_at(hp, base, k)
+        if cols == 0:
+            n_vec += rows
+    if n_vec == 0:
+        return
+    tv = np.empty(n_vec, theta.dtype)
+    gv = np.empty(n_vec, theta.dtype)
+    j = 0
+    for k in range(int(hp[base])):
+        off, rows, cols = tensor_at(hp, base, k)
+        if cols == 0:
+            tv[j:j + rows] = theta[off:off + rows]
+            gv[j:j + rows] = grad[off:off + rows]
+            j += rows
+    slots = state.shape[0] - 1
+    rest_state = state[1:].reshape(-1)[:slots * n_vec].reshape((slots, n_vec))
+    rest_scal = scal[N_SCALARS:2 * N_SCALARS].copy()
+    rest_scal[S_STEP] += 1.0
+    _step_by_id(int(hp[at]), (tv, gv, rest_state, rest_scal, hp[at + 3:base].copy(), lr * hp[at + 1]))
+    scal[N_SCALARS:2 * N_SCALARS] = rest_scal
+    j = 0
+    for k in range(int(hp[base])):
+        off, rows, cols = tensor_at(hp, base, k)
+        if cols == 0:
+            theta[off:off + rows] = tv[j:j + rows]
+            j += rows
 
 
 @kernel
@@ -698,3 +711,5 @@ def optimizer_step(opt_id, theta, grad, state, scal, hp, lr):
     hp_t = hp.copy() if demon else hp
     begin_step(scal, hp, hp_t, demon)
     _step_by_id(opt_id, (theta, grad, state, scal, hp_t, lr))
+    if scal[S_REST] > 0.0:
+        rest_step(theta, grad, state, scal, hp, lr)

@@ -164,7 +164,8 @@ def _descend_with(step):
     return descend
 
 
-_descend_by_id = O.dispatch_on_id(_descend_with)
+# Muon needs matrices and is refused on surfaces (engine.optim.check_for_surfaces): no loop of its own
+_descend_by_id = O.dispatch_on_id(_descend_with, skip=(O.muon_step,))
 
 
 @kernel
