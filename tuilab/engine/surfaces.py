@@ -209,8 +209,8 @@ def _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, la
         K.surface_grad(landscape.surface_id, float(th[0]), float(th[1]), p, g)
         return float(K.surface_value(landscape.surface_id, float(th[0]), float(th[1]), p)), g
 
-    def near(th):
-        return bool((((minima - th) ** 2).sum(axis=1) < TOLERANCE**2).any())
+    def near(th):  # the kernel loop's own test
+        return bool(K._within(float(th[0]), float(th[1]), minima, TOLERANCE**2))
 
     rows = 0
 
