@@ -4,6 +4,7 @@ the edit form. Whatever comes in, the only exception that may come out is Tuilab
 import contextlib
 import gzip
 import io
+import os
 import tomllib
 
 import numpy as np
@@ -19,7 +20,11 @@ from tuilab.engine.overrides import parse_override
 from tuilab.engine.presets import load_experiment, read_toml
 from tuilab.errors import TuilabError
 
-FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# TUILAB_FUZZ_SCALE=10 hunts ten times as long; the default keeps the suite's time
+SCALE = float(os.environ.get("TUILAB_FUZZ_SCALE", "1"))
+FUZZ = settings(max_examples=int(2000 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# random documents: Hypothesis spends ~40 ms drawing each nested one (2,000 took 80-120 s of the suite)
+FUZZ_DOCUMENTS = settings(FUZZ, max_examples=int(500 * SCALE))
 
 # the words a preset is made of, so random documents reach deep into the checks, and some others
 TABLES = ["data", "model", "optimizer", "schedule", "train", "surface", "runs", "title", "description", "zzz"]
@@ -51,7 +56,7 @@ def _only_tuilab_errors(fn, *args, **kw):
         return None
 
 
-@FUZZ
+@FUZZ_DOCUMENTS
 @given(docs)
 def test_random_preset_documents_give_an_experiment_or_one_tuilab_error(doc):
     _only_tuilab_errors(build_experiment, doc, "fuzz.toml", "fuzz")

@@ -200,16 +200,9 @@ def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, 
     (that step's update is not applied, so theta holds the last finite point).
     Subnormal results are flushed to zero while it runs (see kernels.fpu).
     """
+    # one function, not a wrapper around the loop: numba optimises each compiled function again
+    # with all it calls, the whole optimizer table included (a wrapper cost ~6 s of every cold compile)
     fpu = flush_denormals_on()
-    done = _train_steps(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, n_steps,
-                        batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq)
-    restore_fpu(fpu)
-    return done
-
-
-@kernel
-def _train_steps(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, n_steps,
-                 batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq):
     in_order = order.shape[0] == 0
     N = X.shape[0] if in_order else order.shape[0]
     L = sizes.shape[0] - 1
@@ -217,6 +210,7 @@ def _train_steps(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch,
     yb = np.empty((0 if in_order else batch_size, Y.shape[1]), Y.dtype)
     zbuf, abuf, dbuf, tmp = workspace(theta, sizes, batch_size)
     track = grad_sq.shape[0] > 0
+    done = n_steps
     for s in range(n_steps):
         start = (first_batch + s) * batch_size
         n = min(batch_size, N - start)
@@ -232,7 +226,8 @@ def _train_steps(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch,
                              tmp, grad, batch_size)
         losses[s] = value
         if not math.isfinite(value):
-            return s
+            done = s
+            break
         if track:
             for l in range(L):
                 # BLAS's dot: a plain running sum here is a chain of dependent adds that
@@ -242,4 +237,5 @@ def _train_steps(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch,
                 g = grad[w_off[l]:b_off[l] + sizes[l + 1]]
                 grad_sq[s, l] = np.dot(g, g)
         optimizer_step(opt_id, theta, grad, state, scal, hp, lrs[s])
-    return n_steps
+    restore_fpu(fpu)
+    return done

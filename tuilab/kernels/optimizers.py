@@ -622,30 +622,23 @@ def dispatch_on_id(make=None, skip=()):
     """A kernel f(opt_id, args) = make(STEP_KERNELS[opt_id])(*args); an id outside the table (or a row in
     `skip`) raises.
 
-    `make(step)` gives the kernel to run for one row (by default the step kernel itself). It is
-    built as a chain of compare-and-call closures, one per row, each calling its kernel directly:
-    a step kernel handed over as a value is lowered as a pointer to a Python object, and numba
-    will not cache a kernel that holds one (train_chunk would compile afresh in every process).
-    The closures are not cached themselves; the cached kernels that call them hold their code.
+    `make(step)` gives the kernel to run for one row (by default the step kernel itself). The
+    dispatcher is one function of compare-and-call branches, written out as text here, each branch
+    calling its row's kernel directly: a step kernel handed over as a value is lowered as a pointer
+    to a Python object, and numba will not cache a kernel that holds one (train_chunk would compile
+    afresh in every process). One flat function, not a chain of closures each calling the next: numba
+    optimises every compiled function together with all it links, so a chain of n rows optimised the
+    table's code n(n+1)/2 times (optimizer_step took 40 s of a cold compile; now a few).
+    It is not cached itself; the cached kernels that call it hold its code.
     """
-    def link(i):
-        if i == len(STEP_KERNELS):
-            @njit(nogil=True)
-            def unknown(opt_id, args):
-                raise ValueError("unknown optimizer id")
-            return unknown
-        if STEP_KERNELS[i] in skip:
-            return link(i + 1)
-        impl = STEP_KERNELS[i] if make is None else make(STEP_KERNELS[i])
-        rest = link(i + 1)
-
-        @njit(nogil=True, error_model="numpy")
-        def row(opt_id, args):
-            if opt_id == i:
-                return impl(*args)
-            return rest(opt_id, args)
-        return row
-    return link(0)
+    rows = [(i, step if make is None else make(step)) for i, step in enumerate(STEP_KERNELS) if step not in skip]
+    source = ["def dispatch(opt_id, args):"]
+    for i, _ in rows:
+        source += [f"    if opt_id == {i}:", f"        return row_{i}(*args)"]
+    source.append('    raise ValueError("unknown optimizer id")')
+    scope = {f"row_{i}": impl for i, impl in rows}
+    exec(compile("\n".join(source), f"<dispatch over STEP_KERNELS, {len(rows)} rows>", "exec"), scope)
+    return njit(nogil=True, error_model="numpy")(scope["dispatch"])
 
 
 @kernel
