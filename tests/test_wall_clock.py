@@ -79,3 +79,49 @@ def test_elapsed_stops_at_the_end_and_runs_not_started_are_estimated_from_those_
     views = [view(0, "running", 2000, 5000, epochs=5), view(1, "pending", epochs=20)]
     p = wall.progress([snap(views)], views)
     assert p.eta == pytest.approx((3000 + 20 * 1000) / 1000.0)  # 1,000 samples an epoch, as run 0's
+
+
+def _paced(cost_per_draw: float, seconds: float = 30.0):
+    """A screen ticking every 0.2 s under a Pace, each redraw costing `cost_per_draw` CPU seconds of the UI
+    thread: the intervals it settles on, and the UI's share of a core over the last 10 s."""
+    from tuilab.app.live import Pace
+
+    clock, cpu = Clock(), Clock()
+    pace = Pace(0.2, share=0.08, most=2.0, clock=clock, cpu=cpu)
+    draws = []
+    t_end = clock.t + seconds
+    while clock.t < t_end:
+        if pace.due():
+            draws.append(clock.t)
+            cpu.t += cost_per_draw
+        clock.t += 0.2
+    late = [t for t in draws if t >= t_end - 10]
+    return pace, len(late) * cost_per_draw / 10
+
+
+def test_a_cheap_screen_keeps_five_redraws_a_second():
+    pace, share = _paced(0.002)
+    assert pace.interval == pytest.approx(0.2) and pace.factor == pytest.approx(1.0)
+    assert share == pytest.approx(5 * 0.002, rel=0.05)
+
+
+def test_a_costly_screen_slows_its_redraws_to_keep_its_share_of_a_core():
+    # 20 runs' rows and chart: 60 ms a redraw would be 30 % of a core at 5 a second
+    pace, share = _paced(0.060)
+    assert pace.interval > 0.5 and pace.factor > 2.5
+    assert share <= 0.12  # near the 8 % aimed at (the interval moves in steps of 1.5x)
+
+
+def test_the_pace_comes_back_when_drawing_gets_cheap_again():
+    from tuilab.app.live import Pace
+
+    clock, cpu = Clock(), Clock()
+    pace = Pace(0.2, clock=clock, cpu=cpu)
+    for cost in (0.06, 0.001):
+        for _ in range(100):
+            if pace.due():
+                cpu.t += cost
+            clock.t += 0.2
+        if cost == 0.06:
+            assert pace.interval > 0.5
+    assert pace.interval == pytest.approx(0.2)

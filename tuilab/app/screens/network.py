@@ -12,13 +12,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from tuilab.app.live import LiveExperiment, RunView, WallClock
+from tuilab.app.live import LiveExperiment, Pace, RunView, WallClock
 from tuilab.app.widgets import CurvesPlot, GradBars, RunRow, SweepPlot, duration, fmt
 from tuilab.engine.results import COLUMNS, ranked, result_rows
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 REFRESH_SECONDS = 0.2  # at most 5 redraws a second, whatever the event rate (keys redraw at once)
 CHART_SECONDS = 1.0  # plotext builds its chart in Python: ~40-70 ms, so once a second at most
+# both stretched by the screen's Pace when drawing takes more than its share of a core (many runs)
 
 
 def _update_if_changed(widget: Static, text: Text) -> None:
@@ -54,9 +55,14 @@ class ExperimentScreen(Screen):
         self._spin = 0
         self.edits = 0
         self.wall = WallClock()
+        self.pace = Pace(REFRESH_SECONDS)
 
     def on_mount(self) -> None:
-        self.set_interval(REFRESH_SECONDS, self.redraw)
+        self.set_interval(REFRESH_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        if self.pace.due():
+            self.redraw()
 
     # -- starting and controlling --
 
@@ -260,7 +266,8 @@ class NetworkScreen(ExperimentScreen):
         epochs = tuple(len(v.train_loss) for v in views)  # epochs seen (the series keep few points)
         now = time.monotonic()
         # plotext redraws cost ~10-30 ms: at most twice a second, so keys stay quick
-        if force or (epochs != self._seen.get("epochs") and now - self._seen.get("chart_at", 0.0) >= CHART_SECONDS):
+        chart_every = CHART_SECONDS * self.pace.factor
+        if force or (epochs != self._seen.get("epochs") and now - self._seen.get("chart_at", 0.0) >= chart_every):
             self._seen["epochs"] = epochs
             self._seen["chart_at"] = now
             self.query_one("#curves", CurvesPlot).show(views, self.curve)
