@@ -19,6 +19,7 @@ examples:
   tuilab --preset my-experiment.toml --out results/try1 headless
   tuilab --preset shallow-sigmoid --sweep 'train.seed=[0, 1, 2]' headless
   tuilab --preset lr-sweep --cluster tcp://scheduler:8786 headless
+  tuilab --preset shallow-sigmoid --lr-range headless   which learning rate? (a range test)
   tuilab --preset rosenbrock headless      optimizers racing on a 2-D landscape
   tuilab list                              every preset with its description
 
@@ -51,6 +52,10 @@ def _add_run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="train the runs on Dask: local:N (N worker processes here) or tcp://HOST:PORT (a "
                         "running scheduler); or TUILAB_CLUSTER. Needs pip install \"tuilab[cluster]\"", **d)
+    p.add_argument("--lr-range", action=argparse.BooleanOptionalAction,
+                   help="a learning-rate range test of each run instead of training it (the lr rising from "
+                        "1e-7 to 10 over 200 steps; --set lr_range.steps=N etc.); --no-lr-range trains a preset "
+                        "that has a [lr_range] table", **d)
     p.add_argument("-v", "--verbose", action="store_true",
                    help="headless: also say which BLAS the kernels call and which training path each "
                         "network shape runs on (timed on its first use on this machine)", **d)
@@ -164,7 +169,7 @@ def _run(args) -> int:
 
         if args.verbose:
             _say_what_runs_where()
-        experiment = load_experiment(args.preset, overrides_from(args), sweeps_from(args))
+        experiment = load_experiment(args.preset, overrides_from(args), sweeps_from(args), args.lr_range)
         out = args.out or default_out(experiment.name)
         options = DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data), mirror=args.data_mirror)
         cluster = _cluster_of(args)
@@ -203,7 +208,7 @@ def _resume(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for key in ("preset", "dataset", "epochs", "seed", "data_dir", "data_mirror", "strict_data", "out", "jobs",
-                "verbose", "cluster"):
+                "verbose", "cluster", "lr_range"):
         if not hasattr(args, key):
             setattr(args, key, None)
     try:

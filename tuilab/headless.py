@@ -58,7 +58,7 @@ class ProgressPrinter:
                 return
             self._line(f"{self._name(event.run)}: {event.optimizer} on {event.dataset}, "
                        f"network {'-'.join(map(str, event.sizes))} ({event.n_params:,} parameters), "
-                       f"{event.epochs} epochs of {event.steps_per_epoch} steps")
+                       f"{event.epochs} epoch{'s' if event.epochs != 1 else ''} of {event.steps_per_epoch} steps")
         elif isinstance(event, Progress):
             if self.live:
                 now = time.monotonic()
@@ -197,6 +197,12 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
         from tuilab.surface_view import print_surface_results
 
         print_surface_results(experiment, outcome, stdout)
+    elif experiment.lr_range is not None:
+        from tuilab.engine.lr_range import curves_of
+        from tuilab.lr_range_view import range_text
+
+        print(f"\n{experiment.title} on {outcome.dataset}: range test {outcome.status}", file=stdout)
+        print(range_text(experiment.name, outcome.runs, curves_of(outcome.out, outcome.runs)), file=stdout)
     else:
         print(f"\n{experiment.title} on {outcome.dataset}: {outcome.status}", file=stdout)
         print(results_table(outcome.runs), file=stdout)

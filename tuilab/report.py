@@ -58,6 +58,14 @@ def report(folders, stream, chart: bool = True) -> int:
         if rec.lab == "surface":
             print(f"({rec.folder})", file=stream)
             print_surface_report(rec, stream)
+        elif (rec.folder / "lr_range.csv").is_file():
+            from tuilab.engine.lr_range import curves_of
+            from tuilab.lr_range_view import range_text
+
+            data = rec.summary.get("dataset") or "?"
+            print(f"{rec.title} on {data}: range test {rec.status}   ({rec.folder})", file=stream)
+            print(range_text(rec.summary.get("preset", "PRESET"), rec.runs, curves_of(rec.folder, rec.runs), chart=chart),
+                  file=stream)
         else:
             data = rec.summary.get("dataset") or "?"
             print(f"{rec.title} on {data}: {rec.status}   ({rec.folder})", file=stream)

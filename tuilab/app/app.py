@@ -48,8 +48,9 @@ class TuilabApp(App):
 
     def __init__(self, preset: str | None = None, overrides=(), data: DataOptions | None = None,
                  out_root: str | Path = "runs", records: bool = True, autostart: bool = True,
-                 opened=(), sweeps=(), cluster: str | None = None):
+                 opened=(), sweeps=(), cluster: str | None = None, lr_range: bool | None = None):
         super().__init__()
+        self.lr_range = lr_range  # --lr-range / --no-lr-range, for the preset named on the command line
         self.cluster = cluster  # --cluster: where the runs train (None: here, or TUILAB_CLUSTER)
         self.sweeps = list(sweeps)  # --sweep axes, for the preset named on the command line
         self.opened = [Path(f) for f in opened]  # records folders to show (tuilab open)
@@ -112,11 +113,17 @@ class TuilabApp(App):
                 self.push_screen(screen)
             return
         try:
-            experiment = load_experiment(name, self.overrides,
-                                         self.sweeps if name == self.initial_preset else ())
+            first = name == self.initial_preset
+            experiment = load_experiment(name, self.overrides, self.sweeps if first else (),
+                                         self.lr_range if first else None)
         except TuilabError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
+        self.open_experiment(name, experiment)
+
+    def open_experiment(self, name: str, experiment) -> None:
+        """A dashboard for a resolved experiment (a preset's, or one made from another: a range test's
+        suggestion), started at once unless autostart is off."""
         from tuilab.app.screens.network import NetworkScreen
         from tuilab.app.screens.surface import SurfaceScreen
 

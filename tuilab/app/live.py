@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 
 from tuilab.app.series import Series, SeriesView
 from tuilab.engine.config import Experiment
-from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Notice, Progress, Started, SurfaceDone
+from tuilab.engine.events import (
+    Control,
+    Diverged,
+    EpochEnd,
+    Finished,
+    LrRangePoints,
+    Notice,
+    Progress,
+    Started,
+    SurfaceDone,
+)
 from tuilab.engine.records import RunRecords, default_out
 from tuilab.engine.training.runner import DataOptions
 
@@ -55,6 +65,8 @@ class RunView:
     confusion: tuple = ()
     diverged_at: tuple[int, int] | None = None  # (epoch, step)
     best: tuple[float, float, float] = (math.nan, math.nan, math.nan)  # best val acc, val loss, train loss
+    range_lrs: tuple[float, ...] = ()  # a learning-rate range test's steps: their lr and smoothed loss
+    range_smoothed: tuple[float, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -192,7 +204,7 @@ class LiveExperiment:
                              "losses": deque(maxlen=LOSS_POINTS), "grad_history": deque(maxlen=GRAD_EPOCHS),
                              "train_loss": Series(),
                              "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series(),
-                             "best": (math.nan, math.nan, math.nan)}
+                             "best": (math.nan, math.nan, math.nan), "range_lrs": [], "range_smoothed": []}
         self._notices: list[str] = []
         self._compiling = False
         self._dataset = ""
@@ -244,6 +256,9 @@ class LiveExperiment:
             r["grad_history"].append((e.epoch, e.grad_norms, m["grad_ratio"]))
         elif isinstance(e, Diverged):
             r["diverged_at"] = (e.epoch, e.step)
+        elif isinstance(e, LrRangePoints):  # a few hundred steps in all: kept whole
+            r["range_lrs"].extend(e.lrs)
+            r["range_smoothed"].extend(e.smoothed)
         elif isinstance(e, Finished):
             r.update(status=e.status, summary=e.summary, confusion=e.confusion)
 

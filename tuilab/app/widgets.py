@@ -134,8 +134,16 @@ class CurvesPlot(PlotextPlot):
     """Loss (and accuracy) per epoch, every run in its colour."""
 
     def show(self, runs: list[RunView], what: str = "loss") -> None:
+        """what: "loss" or "accuracy" per epoch, or "lr_range": a range test's smoothed loss against its lr."""
         plt = self.plt
         plt.clear_data()
+        if what == "lr_range":
+            from tuilab.lr_range_view import draw_range_chart
+
+            draw_range_chart(plt, [(r.label, r.range_lrs, r.range_smoothed) for r in runs],
+                             [(r.summary.get("lr_range") or {}).get("suggested_lr") for r in runs])
+            self.refresh()
+            return
         drawn = False
         for k, r in enumerate(runs):
             acc = r.val_accuracy if r.val_accuracy.finite_last() else r.test_accuracy

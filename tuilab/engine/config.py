@@ -16,6 +16,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from tuilab.engine import data as data_mod
+from tuilab.engine.lr_range import LrRange, parse_lr_range
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import OPTIMIZER_NAMES, check_for_surfaces, get_spec, resolve_hyperparameters
 from tuilab.engine.overrides import overrides_as_tables
@@ -58,6 +59,7 @@ class Experiment:
     runs: tuple[RunConfig, ...]
     source: str
     sweep: Sweep | None = None
+    lr_range: LrRange | None = None  # a learning-rate range test of each run instead of training it
 
     def to_toml(self) -> str:
         """The resolved configuration, loadable again with --preset (each run fully spelt out, with
@@ -67,6 +69,8 @@ class Experiment:
         doc = {"title": self.title, "description": self.description, **copy.deepcopy(self.base)}
         if self.sweep is not None:
             doc["sweep"] = self.sweep.options()
+        if self.lr_range is not None:
+            doc["lr_range"] = self.lr_range.options()
         doc["runs"] = [{"label": r.label, **({"settings": dict(r.settings)} if r.settings else {}),
                         **copy.deepcopy(r.tables)} for r in self.runs]
         return dumps(doc)
@@ -204,9 +208,17 @@ def _check_surface_run(source: str, label: str, t: dict) -> None:
         raise TuilabError(f"{source}: run {label!r}: {exc}") from None
 
 
-def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=()) -> Experiment:
+def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=(),
+                     lr_range: bool | None = None) -> Experiment:
     """Validate a parsed preset, merge runs over the base, expand the sweep (its [sweep] and the
-    --sweep axes), apply --set overrides; each run is base <- [[runs]] entry <- sweep values <- --set."""
+    --sweep axes), apply --set overrides; each run is base <- [[runs]] entry <- sweep values <- --set.
+    lr_range True (--lr-range), or a --set of lr_range.KEY, makes it a range test of each run; False
+    (--no-lr-range) trains a preset that has an [lr_range] table."""
+    range_table = doc.get("lr_range") if lr_range is not False else None
+    range_set = {k.split(".", 1)[1]: v for k, v in overrides if k.startswith("lr_range.")}
+    overrides = [(k, v) for k, v in overrides if not k.startswith("lr_range.")]
+    if lr_range or range_set:
+        range_table = {**(range_table if isinstance(range_table, dict) else {}), **range_set}
     for key in doc:
         if key not in TOP_KEYS:
             raise _unknown(source, None, key, TOP_KEYS)
@@ -290,6 +302,14 @@ def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=())
         axes = axes_of_runs(r.settings for r in runs)
         sweep = Sweep(axes, sweep.mode, sweep.prune, sweep.rung_epochs, sweep.keep)
     base_out = resolve(_merge_tables(base, over_tables), source)
+    spec = None
+    if range_table is not None:
+        if lab != "network":
+            raise TuilabError(f"{source}: a learning-rate range test trains a network; a surface preset has no "
+                              "minibatch loss to watch (drop [lr_range] / --lr-range)")
+        if sweep is not None and sweep.prune == "halving":
+            raise TuilabError(f"{source}: a range test has no epochs to prune at: drop prune from [sweep]")
+        spec = parse_lr_range(range_table, source)
     return Experiment(name, over_top.get("title", doc.get("title", name)),
                       over_top.get("description", doc.get("description", "")), lab, base_out,
-                      tuple(runs), source, sweep)
+                      tuple(runs), source, sweep, spec)

@@ -82,6 +82,18 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class LrRangePoints:
+    """A learning-rate range test's steps since the last: each step's learning rate, minibatch loss
+    (before its update) and the smoothed loss (engine.lr_range)."""
+
+    run: int
+    first_step: int  # the first of these steps, from 0
+    lrs: tuple[float, ...]
+    losses: tuple[float, ...]
+    smoothed: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class SurfaceDone:
     """One optimizer's run over a landscape has ended; `result` is a SurfaceResult (read-only)."""
 

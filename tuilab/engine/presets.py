@@ -60,12 +60,12 @@ def read_toml(path: Path) -> dict:
         raise TuilabError(f"cannot read preset {path}: {exc.strerror}") from None
 
 
-def load_experiment(name_or_path: str, overrides=(), sweeps=()) -> Experiment:
+def load_experiment(name_or_path: str, overrides=(), sweeps=(), lr_range: bool | None = None) -> Experiment:
     """Find, read and resolve a preset, with (key, value) overrides applied to every run and
-    (key, values) sweep axes added to its sweep."""
+    (key, values) sweep axes added to its sweep; lr_range: a range test of each run (--lr-range)."""
     path = find_preset(name_or_path)
     shown = path.name if path.parent == builtin_presets_dir() else str(path)
-    return build_experiment(read_toml(path), shown, path.stem, overrides, sweeps)
+    return build_experiment(read_toml(path), shown, path.stem, overrides, sweeps, lr_range)
 
 
 @dataclass(frozen=True)

@@ -120,4 +120,4 @@ SCHEMA = {
 }
 NETWORK_TABLES = ("data", "model", "optimizer", "schedule", "train")
 SURFACE_TABLES = ("surface", "optimizer")
-TOP_KEYS = ("title", "description", "runs", "sweep", *NETWORK_TABLES, "surface")
+TOP_KEYS = ("title", "description", "runs", "sweep", "lr_range", *NETWORK_TABLES, "surface")

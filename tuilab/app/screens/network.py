@@ -145,7 +145,8 @@ class NetworkScreen(ExperimentScreen):
                 Binding("u", "resume_records", "Resume", show=False),
                 Binding("left_square_bracket", "grad_epoch(-1)", "Earlier grads", key_display="["),
                 Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]"),
-                Binding("w", "sweep", "Sweep"), Binding("x", "sweep_axis", "Next axis", show=False)]
+                Binding("w", "sweep", "Sweep"), Binding("x", "sweep_axis", "Next axis", show=False),
+                Binding("l", "use_suggested_lr", "Train at suggested lr")]
 
     sweep_axis = 0  # which numeric axis the sweep chart is drawn against
 
@@ -157,7 +158,30 @@ class NetworkScreen(ExperimentScreen):
     def check_action(self, action: str, parameters) -> bool | None:
         if action in ("sweep", "sweep_axis") and not self.is_sweep:
             return None  # not shown, and not taken, without a sweep
+        if action == "use_suggested_lr" and self.experiment.lr_range is None:
+            return None  # a range test's key only
         return True
+
+    def action_use_suggested_lr(self) -> None:
+        """l: the same preset trained normally, each run at the learning rate its range test suggests."""
+        from dataclasses import replace
+
+        suggested = {}
+        for lv in self.lives:
+            for i, v in enumerate(lv.snapshot().runs):
+                s = (v.summary.get("lr_range") or {}).get("suggested_lr")
+                if s is not None and v.key not in self.hidden:
+                    suggested[i] = s
+        if not suggested:
+            self.notify("no suggestion yet: the range test has to finish first", timeout=3)
+            return
+        runs = tuple(replace(r, tables={**r.tables, "optimizer": {**r["optimizer"], "lr": suggested[i]}})
+                     if i in suggested else r for i, r in enumerate(self.experiment.runs))
+        experiment = replace(self.experiment, lr_range=None, runs=runs,
+                             title=f"{self.experiment.title}: trained at the suggested learning rate")
+        self.app.open_experiment(f"{self.preset} at suggested lr {len(self.app.lives)}", experiment)
+        self.notify("training at " + ", ".join(f"{runs[i].label} lr={s:.3g}" for i, s in suggested.items()),
+                    timeout=4)
 
     def action_sweep(self) -> None:
         self.query_one("#lower", TabbedContent).active = "tab-sweep"
@@ -263,14 +287,15 @@ class NetworkScreen(ExperimentScreen):
         self._notice(snaps)
         self._progress(snaps, views)
         self._rows(views)
-        epochs = tuple(len(v.train_loss) for v in views)  # epochs seen (the series keep few points)
+        # epochs seen (the series keep few points); a range test's steps
+        epochs = tuple(len(v.range_lrs) if self.experiment.lr_range else len(v.train_loss) for v in views)
         now = time.monotonic()
         # plotext redraws cost ~10-30 ms: at most twice a second, so keys stay quick
         chart_every = CHART_SECONDS * self.pace.factor
         if force or (epochs != self._seen.get("epochs") and now - self._seen.get("chart_at", 0.0) >= chart_every):
             self._seen["epochs"] = epochs
             self._seen["chart_at"] = now
-            self.query_one("#curves", CurvesPlot).show(views, self.curve)
+            self.query_one("#curves", CurvesPlot).show(views, "lr_range" if self.experiment.lr_range else self.curve)
             grads = [v for v in views if v.grad_norms]
             running = [v for v in grads if v.status == "running"]
             self.query_one("#grads", GradBars).show((running or grads or [None])[-1], self.grad_epoch)
@@ -375,6 +400,13 @@ class NetworkScreen(ExperimentScreen):
                 row.show(v)
 
     def _results(self, views: list[RunView]) -> None:
+        if self.experiment.lr_range is not None:
+            from tuilab.lr_range_view import range_table
+
+            runs = [{**v.summary, "label": v.label, "optimizer": v.optimizer, "status": v.status} for v in views]
+            self.query_one("#confusion", Static).update(Text(range_table(runs) + "\n\nl: train each run at its "
+                                                             "suggested learning rate"))
+            return
         runs = [{**v.summary, "label": v.label, "optimizer": v.optimizer, "lr": v.lr, "status": v.status,
                  **({"diverged_at": {"epoch": v.diverged_at[0], "step": v.diverged_at[1]}} if v.diverged_at else {})}
                 for v in views]
