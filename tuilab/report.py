@@ -64,8 +64,8 @@ def report(folders, stream, chart: bool = True) -> int:
 
             data = rec.summary.get("dataset") or "?"
             print(f"{rec.title} on {data}: range test {rec.status}   ({rec.folder})", file=stream)
-            print(range_text(rec.summary.get("preset", "PRESET"), rec.runs, curves_of(rec.folder, rec.runs), chart=chart),
-                  file=stream)
+            curves = curves_of(rec.folder, rec.runs)
+            print(range_text(rec.summary.get("preset", "PRESET"), rec.runs, curves, chart=chart), file=stream)
         else:
             data = rec.summary.get("dataset") or "?"
             print(f"{rec.title} on {data}: {rec.status}   ({rec.folder})", file=stream)

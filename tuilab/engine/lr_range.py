@@ -12,7 +12,6 @@ lowest (a tenth of it is the other usual pick), and `blowup_lr`, where it stoppe
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -200,9 +199,10 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
     def send(event) -> None:
         if records is not None and isinstance(event, LrRangePoints):
             label = experiment.runs[event.run].label
+            steps = zip(event.lrs, event.losses, event.smoothed, strict=True)
             records.append_many("lr_range.csv", [
                 {"run": event.run, "label": label, "step": event.first_step + k, "lr": lr, "loss": loss,
-                 "smoothed_loss": sm} for k, (lr, loss, sm) in enumerate(zip(event.lrs, event.losses, event.smoothed))])
+                 "smoothed_loss": sm} for k, (lr, loss, sm) in enumerate(steps)])
         emit(event)
 
     if records is not None:
