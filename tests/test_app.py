@@ -384,3 +384,27 @@ async def test_no_sweep_no_sweep_key(tmp_path):
         await pilot.press("w")
         assert app.screen.query_one("#lower").active != "tab-sweep"
         assert not app.screen.query("#tab-sweep")
+
+
+async def test_a_range_test_draws_its_curve_and_l_trains_at_the_suggested_lr(tmp_path):
+    from tuilab.app.widgets import CurvesPlot
+
+    app = make_app("lr-finder-shallow", [("data.name", "digits"), ("lr_range.steps", 400)], out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        # the curve grows while the test runs: the chart holds the steps seen so far
+        await wait_for(pilot, lambda: views(app) and 0 < len(views(app)[0].range_lrs))
+        await wait_for(pilot, lambda: views(app)[0].finished)
+        v = views(app)[0]
+        suggested = v.summary["lr_range"]["suggested_lr"]
+        assert len(v.range_lrs) == len(v.range_smoothed) == v.summary["steps_done"]
+        screen.query_one("#lower").active = "tab-curves"
+        screen.redraw(force=True)
+        await pilot.pause(0.2)
+        assert "learning rate" in str(screen.query_one("#curves", CurvesPlot).render())
+        await pilot.press("l")
+        await wait_for(pilot, lambda: app.screen is not screen and app.screen.lives)
+        trained = app.screen.experiment
+        assert trained.lr_range is None and trained.runs[0]["optimizer"]["lr"] == suggested
+        await wait_for(pilot, lambda: any(len(r.train_loss) >= 1 for r in app.screen.lives[0].snapshot().runs))
+        await pilot.press("q")

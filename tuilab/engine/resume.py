@@ -17,6 +17,8 @@ def plan_resume(folder) -> tuple[Experiment, dict[int, dict]]:
     if rec.lab != "network":
         raise TuilabError(f"{folder}: a surface experiment takes milliseconds; run it again instead")
     experiment = load_experiment(str(folder / "config.toml"))
+    if experiment.lr_range is not None:
+        raise TuilabError(f"{folder}: a learning-rate range test is not resumed: run it again (it takes seconds)")
     # finished (a pruned run too: a sweep's halving stopped it for good) and saved: a run that
     # ended before a kill but whose params were not yet written
     # goes on from its last checkpoint, which ends it at once and writes them

@@ -27,7 +27,6 @@ from tuilab.engine.training.threads import budget
 from tuilab.engine.training.train import Trainer, experiment_columns
 from tuilab.engine.training.warmup import compile_network_kernels, network_kernels_ready
 from tuilab.engine.training.waves import Span, WaveRunner
-from tuilab.errors import TuilabError
 
 
 @dataclass
@@ -193,8 +192,6 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     if experiment.lr_range is not None:
         from tuilab.engine.lr_range import run_lr_range
 
-        if resume is not None:
-            raise TuilabError("a learning-rate range test is not resumed: run it again (it takes seconds)")
         return run_lr_range(experiment, emit, control, data=data, records=records)
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()
