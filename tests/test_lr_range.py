@@ -70,7 +70,7 @@ def test_each_step_follows_the_exponential_rule_and_fastais_smoothing():
     # the events carried the same steps, in order
     shown = [e for e in events if isinstance(e, LrRangePoints)]
     assert [x for e in shown for x in e.lrs] == list(lrs)
-    assert shown[0].first_step == 0 and all(b.first_step == a.first_step + len(a.lrs) for a, b in zip(shown, shown[1:]))
+    assert [e.first_step for e in shown] == list(np.cumsum([0] + [len(e.lrs) for e in shown[:-1]]))
 
 
 def test_the_suggestion_is_the_steepest_fall_before_the_lowest_point():
