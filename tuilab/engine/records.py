@@ -105,9 +105,13 @@ class RunRecords:
             lines = path.read_text().splitlines()
             reader = list(csv.reader(lines))
             header = reader[0] if reader else columns
-            if header != columns:
-                raise TuilabError(f"{path}: its columns are not those this tuilab writes; cannot continue it")
-            rows = [r for r in reader[1:] if len(r) == len(columns) and keep(dict(zip(columns, r, strict=True)))]
+            missing = set(header) - set(columns)
+            if missing:
+                raise TuilabError(f"{path}: its columns are not those this tuilab writes ({', '.join(sorted(missing))} "
+                                  "is not one); cannot continue it")
+            # an older tuilab's table has fewer columns (no internals): its rows go on with them empty
+            rows = [[d.get(c, "") for c in columns] for d in (dict(zip(header, r, strict=True))
+                                                            for r in reader[1:] if len(r) == len(header)) if keep(d)]
         text = io.StringIO(newline="")
         w = csv.writer(text)
         w.writerow(columns)

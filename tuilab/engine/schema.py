@@ -60,6 +60,12 @@ def _str(v):
     return v
 
 
+def _bool(v):
+    if not isinstance(v, bool):
+        raise TuilabError(f"must be true or false, got {v!r}")
+    return v
+
+
 def _hidden(v):
     if not isinstance(v, list) or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in v):
         raise TuilabError(f"must be a list of layer widths (whole numbers >= 1), e.g. [128, 64]; got {v!r}")
@@ -105,6 +111,7 @@ SCHEMA = {
         "epochs": (_int(1), 10),
         "batch_size": (_int(0), 64),  # 0: the whole training set in one batch
         "seed": (_int(0), 0),
+        "internals": (_bool, True),  # record the optimizer's internals each epoch (engine.internals)
     },
     "surface": {
         "name": (_str, "rosenbrock"),

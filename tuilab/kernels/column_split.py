@@ -27,7 +27,7 @@ from tuilab.kernels._jit import kernel
 from tuilab.kernels.activations import activation_backward, activation_forward
 from tuilab.kernels.atomics import load_acquire, store_release, yield_cpu
 from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
-from tuilab.kernels.mlp import _block, gather_columns, mlp_backward, mlp_forward, workspace
+from tuilab.kernels.mlp import _block, change_and_size, gather_columns, mlp_backward, mlp_forward, workspace
 from tuilab.kernels.optimizers import optimizer_step
 
 # flags: counters 64 bytes apart, so the two sides' writes never share a cache line
@@ -67,7 +67,8 @@ def partner_steps(W, state, scal, hp, opt_id, X, order, first_batch, n_steps, ba
     """The partner's side of n_steps: columns lo:hi of the first layer (W: its (width, hi - lo) block).
 
     Returns the steps whose update it applied: the lead's count, once the lead has stopped.
-    grad_sq[s], when it has rows, gets the squared norm of this block's gradient.
+    grad_sq[s, 0], when it has rows, gets the squared norm of this block's gradient; with 3 columns,
+    [s, 1] and [s, 2] get those of its step's change and of the block after it (train_chunk's internals).
     """
     fpu = flush_denormals_on()
     N = order.shape[0]
@@ -76,6 +77,8 @@ def partner_steps(W, state, scal, hp, opt_id, X, order, first_batch, n_steps, ba
     no_labels = np.empty((0, 1), X.dtype)
     start = first_batch * batch_size
     gather_columns(X, X, order, start, min(batch_size, N - start), lo, hi, xs[0], no_labels)
+    inner = grad_sq.shape[0] > 0 and grad_sq.shape[1] == 3
+    before = np.empty(W.size if inner else 0, W.dtype)
     done = 0
     for s in range(n_steps):
         start = (first_batch + s) * batch_size
@@ -91,8 +94,12 @@ def partner_steps(W, state, scal, hp, opt_id, X, order, first_batch, n_steps, ba
         np.dot(dz[:n].T, x[:n], g)
         if grad_sq.shape[0] > 0:
             flat = g.reshape(-1)
-            grad_sq[s] = np.dot(flat, flat)
+            grad_sq[s, 0] = np.dot(flat, flat)
+        if inner:
+            before[:] = W.reshape(-1)
         optimizer_step(opt_id, W.reshape(-1), g.reshape(-1), state, scal, hp, lrs[s])
+        if inner:
+            grad_sq[s, 1], grad_sq[s, 2] = change_and_size(W.reshape(-1), before, 0, before.shape[0])
         done = s + 1
     restore_fpu(fpu)
     return done
@@ -108,7 +115,8 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, opt_id, X, Y, order, fir
     rest: b_1 followed by layers 2.. (w_off, b_off, sizes, acts[1:] describe them as a network
     whose input is A_1), with state and scal, the optimizer's own scalars.
     Losses, divergence and the return value are as train_chunk's; grad_sq[s, l] gets layer
-    l's squared gradient norm without the partner's block (the caller adds it).
+    l's squared gradient norm without the partner's block (the caller adds it), and with 3 L columns
+    the step's change and the parameters after it as train_chunk's internals, without the partner's block.
     """
     fpu = flush_denormals_on()
     N = order.shape[0]
@@ -125,6 +133,9 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, opt_id, X, Y, order, fir
     W2 = rest[w_off[0]:w_off[0] + sizes[1] * sizes[0]].reshape((sizes[1], sizes[0]))
     L = sizes.shape[0] - 1
     track = grad_sq.shape[0] > 0
+    inner = track and grad_sq.shape[1] == 3 * (L + 1)
+    before_w = np.empty(W.size if inner else 0, W.dtype)
+    before_rest = np.empty(rest.shape[0] if inner else 0, rest.dtype)
     done = 0
     for s in range(n_steps):
         start = (first_batch + s) * batch_size
@@ -159,8 +170,19 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, opt_id, X, Y, order, fir
             for l in range(L):
                 gl = grest[w_off[l]:b_off[l] + sizes[l + 1]]
                 grad_sq[s, l + 1] = np.dot(gl, gl)
+        if inner:
+            before_w[:] = W.reshape(-1)
+            before_rest[:] = rest
         optimizer_step(opt_id, W.reshape(-1), g.reshape(-1), state1, scal1, hp, lrs[s])
         optimizer_step(opt_id, rest, grest, state, scal, hp, lrs[s])
+        if inner:
+            L1 = L + 1  # the whole network's layers: the first, then the rest's
+            dw, ww = change_and_size(W.reshape(-1), before_w, 0, before_w.shape[0])
+            db, wb = change_and_size(rest, before_rest, 0, width)
+            grad_sq[s, L1], grad_sq[s, 2 * L1] = dw + db, ww + wb
+            for l in range(L):
+                grad_sq[s, L1 + l + 1], grad_sq[s, 2 * L1 + l + 1] = change_and_size(
+                    rest, before_rest, w_off[l], b_off[l] + sizes[l + 1])
         done = s + 1
     store_release(flags, STOP, 1)
     restore_fpu(fpu)

@@ -187,6 +187,17 @@ def mlp_evaluate(theta, X, Y, w_off, b_off, sizes, acts, loss, out, batch):
 
 
 @kernel
+def change_and_size(now, before, lo, hi):
+    """(|now - before|^2, |now|^2) over [lo, hi): a step's update and the parameters it left, for the
+    update-to-weight ratio; `before` is overwritten with the change."""
+    for i in range(lo, hi):
+        before[i] = now[i] - before[i]
+    d = before[lo:hi]
+    t = now[lo:hi]
+    return np.dot(d, d), np.dot(t, t)
+
+
+@kernel
 def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, n_steps,
                 batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq):
     """Run n_steps minibatch steps (forward, backward, update) without returning to Python.
@@ -195,7 +206,10 @@ def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, 
     epoch may be short) and learning rate lrs[s]. An empty `order` means the rows of X
     and Y are already in training order: step s takes them from (first_batch + s) *
     batch_size on, in place, with no copy. Its loss goes to losses[s] and, when
-    grad_sq has rows, each layer's squared gradient norm to grad_sq[s, l].
+    grad_sq has rows, each layer's squared gradient norm to grad_sq[s, l]; when it has
+    3 L columns (the optimizer's internals), also the squared norm of the step's change
+    of the layer's parameters to grad_sq[s, L + l] and of the parameters after it to
+    grad_sq[s, 2 L + l].
     Returns the number of steps done: fewer than n_steps when a loss is NaN or Inf
     (that step's update is not applied, so theta holds the last finite point).
     Subnormal results are flushed to zero while it runs (see kernels.fpu).
@@ -210,6 +224,8 @@ def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, 
     yb = np.empty((0 if in_order else batch_size, Y.shape[1]), Y.dtype)
     zbuf, abuf, dbuf, tmp = workspace(theta, sizes, batch_size)
     track = grad_sq.shape[0] > 0
+    inner = track and grad_sq.shape[1] == 3 * L
+    before = np.empty(theta.shape[0] if inner else 0, theta.dtype)
     done = n_steps
     for s in range(n_steps):
         start = (first_batch + s) * batch_size
@@ -236,6 +252,12 @@ def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, 
                 # float32 it is ~1e-7 relative off the float64 sum: a diagnostic, not a step.
                 g = grad[w_off[l]:b_off[l] + sizes[l + 1]]
                 grad_sq[s, l] = np.dot(g, g)
+        if inner:
+            before[:] = theta
         optimizer_step(opt_id, theta, grad, state, scal, hp, lrs[s])
+        if inner:
+            for l in range(L):
+                grad_sq[s, L + l], grad_sq[s, 2 * L + l] = change_and_size(theta, before, w_off[l],
+                                                                           b_off[l] + sizes[l + 1])
     restore_fpu(fpu)
     return done

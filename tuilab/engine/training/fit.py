@@ -43,7 +43,9 @@ def train_steps(
 
     Returns (steps done, per-step losses); fewer steps than asked means a NaN/Inf
     loss at the next one (its loss is losses[done]). grad_sq, if given, is
-    (len(lrs), n_layers) and receives each layer's squared gradient norm per step.
+    (len(lrs), n_layers) and receives each layer's squared gradient norm per step; with
+    3 n_layers columns, also the squared norms of each step's change of each layer's
+    parameters and of the parameters after it (the optimizer's internals).
     The steps run on the path training.autotune chose for this shape on this machine
     (training.paths): one thread, BLAS on two, rows gathered ahead by a helper (the same
     bits), or the first layer shared with a partner thread (sums in another order, so
@@ -67,9 +69,10 @@ def train_steps(
         raise TuilabError(f"order has {len(order)} entries for {len(X)} rows")
     if grad_sq is None:
         grad_sq = np.zeros((0, net.layout.n_layers), np.float64)
-    elif grad_sq.shape != (n_steps, net.layout.n_layers) or grad_sq.dtype != np.float64:
-        raise TuilabError(f"grad_sq must be float64 of shape ({n_steps}, {net.layout.n_layers}), "
-                          f"got {grad_sq.dtype} {grad_sq.shape}")
+    elif (grad_sq.shape not in ((n_steps, net.layout.n_layers), (n_steps, 3 * net.layout.n_layers))
+          or grad_sq.dtype != np.float64):
+        raise TuilabError(f"grad_sq must be float64 of shape ({n_steps}, {net.layout.n_layers}), or "
+                          f"({n_steps}, {3 * net.layout.n_layers}) with the internals; got {grad_sq.dtype} {grad_sq.shape}")
     losses = np.full(n_steps, np.nan, np.float64)
     if opt.closure is not None:
         return _closure_steps(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, grad_sq, losses)
@@ -101,6 +104,7 @@ def _closure_steps(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, g
                     first.append(g)
                 return loss, g
 
+            before = theta.copy() if grad_sq.shape[1] > L.n_layers else None
             losses[s] = opt.step_closure(theta, closure, float(lr))
             if not math.isfinite(losses[s]):
                 break
@@ -109,6 +113,10 @@ def _closure_steps(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, g
                 for l in range(L.n_layers):
                     part = g[L.layer_slice(l)].astype(np.float64)
                     grad_sq[s, l] = part.dot(part)
+                    if before is not None:
+                        now = theta[L.layer_slice(l)].astype(np.float64)
+                        change = now - before[L.layer_slice(l)]
+                        grad_sq[s, L.n_layers + l], grad_sq[s, 2 * L.n_layers + l] = change.dot(change), now.dot(now)
             done += 1
     set_last_chunk_seconds(time.perf_counter() - t0)
     return done, losses

@@ -168,7 +168,9 @@ def _column_split(c: Chunk, share: float) -> int:
     z_part = np.empty((bs, width), theta.dtype)
     dz = np.empty((bs, width), theta.dtype)
     flags = np.zeros(N_FLAGS, np.int64)
-    partner_sq = np.zeros(n_steps if c.grad_sq.shape[0] else 0)
+    n_layers = int(L.n_layers)
+    inner = c.grad_sq.shape[1] == 3 * n_layers  # the internals' columns (kernels.mlp.train_chunk)
+    partner_sq = np.zeros((n_steps if c.grad_sq.shape[0] else 0, 3 if inner else 1))
 
     def partner():
         fpu = current_fpu()
@@ -195,7 +197,10 @@ def _column_split(c: Chunk, share: float) -> int:
     theta[b0:], state[:, b0:] = rest, rest_state
     c.scal[:] = scal_lead
     if c.grad_sq.shape[0]:
-        c.grad_sq[:done, 0] += partner_sq[:done]
+        c.grad_sq[:done, 0] += partner_sq[:done, 0]
+        if inner:
+            c.grad_sq[:done, n_layers] += partner_sq[:done, 1]
+            c.grad_sq[:done, 2 * n_layers] += partner_sq[:done, 2]
     return done
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tuilab.engine.config import RunConfig
+from tuilab.engine import internals as internals_mod
 from tuilab.engine.data import Prepared
 from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Progress, Started
 from tuilab.engine.model import MLP
@@ -52,22 +53,25 @@ def confusion_matrix(labels: np.ndarray, pred: np.ndarray, n_classes: int) -> np
 AVERAGE_COLUMNS = ["average_val_loss", "average_val_accuracy", "average_test_loss", "average_test_accuracy"]
 
 
-def metric_columns(n_layers: int, average: bool = False) -> list[str]:
+def metric_columns(n_layers: int, average: bool = False, internals=()) -> list[str]:
     """metrics.csv's columns for networks of up to n_layers weight layers (and, when a run's optimizer
-    keeps a second point, ASGD's average, that point's scores: only then, so older records resume)."""
+    keeps a second point, ASGD's average, that point's scores: only then, so older records resume;
+    internals: the optimizer specs of the runs that record their internals, engine.internals.columns)."""
     return (["run", "label", "epoch", "step", "train_loss", "val_loss", "val_accuracy", "test_loss",
              "test_accuracy", "lr", "seconds", "samples_per_second", "grad_ratio"]
             + [f"grad_norm_{l + 1}" for l in range(n_layers)]
             + [f"weight_norm_{l + 1}" for l in range(n_layers)]
-            + (AVERAGE_COLUMNS if average else []))
+            + (AVERAGE_COLUMNS if average else [])
+            + (internals_mod.columns(n_layers, internals) if internals else []))
 
 
 def experiment_columns(runs) -> list[str]:
     """metric_columns for every run of an experiment."""
     from tuilab.engine.optim import get_spec
 
-    return metric_columns(max(len(r["model"]["hidden"]) + 1 for r in runs),
-                          any(get_spec(r["optimizer"]["name"]).shadow for r in runs))
+    specs = [get_spec(r["optimizer"]["name"]) for r in runs]
+    return metric_columns(max(len(r["model"]["hidden"]) + 1 for r in runs), any(s.shadow for s in specs),
+                          [s for s, r in zip(specs, runs, strict=True) if r["train"].get("internals", True)])
 
 
 @dataclass
@@ -109,6 +113,8 @@ class Trainer:
         s = dict(config["schedule"])
         self.schedule = Schedule.make(s.pop("name"), **s)
         self.seed = t["seed"]
+        self.internals = t.get("internals", True)  # the optimizer's insides each epoch (engine.internals)
+        self._lion_before: np.ndarray | None = None  # Lion's momentum before an epoch's last step
         # the same seed gives the same start and the same minibatch order to every run
         self.theta = self.net.init(m["init"], m["bias_init"], self.seed)
         self.order_rng = np.random.default_rng([self.seed, 1])
@@ -136,7 +142,8 @@ class Trainer:
         return loss, _accuracy(self.data, out, labels)
 
     def _norms(self, grad_sq: np.ndarray) -> tuple[list[float], list[float]]:
-        grads = np.sqrt(grad_sq).mean(axis=0) if len(grad_sq) else np.full(grad_sq.shape[1], np.nan)
+        L = self.net.layout.n_layers
+        grads = np.sqrt(grad_sq[:, :L]).mean(axis=0) if len(grad_sq) else np.full(L, np.nan)
         weights = [float(np.linalg.norm(self.net.layout.layer(self.theta, l)[0].astype(np.float64)))
                    for l in range(self.net.layout.n_layers)]
         return [float(g) for g in grads], weights
@@ -179,12 +186,20 @@ class Trainer:
             return
         if self._current is None:
             n_rows = len(self.data.X_train)
+            width = self.net.layout.n_layers * (3 if self.internals else 1)  # kernels.mlp.train_chunk's columns
             self._current = _Epoch(self.schedule.lr_at(self.opt.lr, self.epoch), self.order_rng.permutation(n_rows),
-                                   np.empty(self.steps_per_epoch),
-                                   np.empty((self.steps_per_epoch, self.net.layout.n_layers)), time.perf_counter())
+                                   np.empty(self.steps_per_epoch), np.empty((self.steps_per_epoch, width)),
+                                   time.perf_counter())
         e, d = self._current, self.data
         first = e.first
         n = min(self._chunk, self.steps_per_epoch - first)
+        if self.internals and self.opt.spec.step is internals_mod.K.lion_step:
+            # the epoch's last step on its own, its momentum kept from before it: Lion's sign agreement
+            # needs that step's gradient, which the change of the momentum gives back
+            if first + n == self.steps_per_epoch and n > 1:
+                n -= 1
+            elif first + n == self.steps_per_epoch:
+                self._lion_before = self.opt.state[0].copy()
         done, chunk_losses = train_steps(self.net, self.opt, self.theta, d.X_train, d.Y_train, e.order,
                                          first, np.full(n, e.lr), self.batch_size, e.grad_sq[first:first + n],
                                          self.max_cores)
@@ -232,6 +247,8 @@ class Trainer:
         for l, (g, w) in enumerate(zip(grads, weights, strict=True)):
             metrics[f"grad_norm_{l + 1}"] = g
             metrics[f"weight_norm_{l + 1}"] = w
+        if self.internals:
+            metrics.update(internals_mod.epoch_internals(self.opt, self.net.layout, lr, grad_sq, self._lion_before))
         if self.opt.shadow >= 0:  # ASGD: how its running average scores, beside the iterate
             avg = np.ascontiguousarray(self.opt.state[self.opt.shadow])
             metrics["average_val_loss"], metrics["average_val_accuracy"] = self._evaluate(

@@ -1,0 +1,183 @@
+"""The optimizer's internals against quantities computed here independently: update ratios from the
+parameters before and after each step, Adam's effective step from PyTorch's own state, Demon's beta_t,
+RAdam's rho_t and NAdam's mu_t from their definitions, Lion's sign agreement from its gradients."""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import torch_or_skip
+
+from tuilab.engine import internals
+from tuilab.engine.model import MLP
+from tuilab.engine.optim import Optimizer
+from tuilab.engine.records import RunRecords
+from tuilab.engine.training.fit import train_steps
+
+
+def _problem(dtype, sizes=(64, 12, 8, 3), rows=96, seed=0):
+    rng = np.random.default_rng(seed)
+    net = MLP(list(sizes), "tanh", "softmax", "cross_entropy", dtype)
+    X = rng.normal(size=(rows, sizes[0])).astype(net.dtype)
+    Y = np.eye(sizes[-1], dtype=net.dtype)[rng.integers(0, sizes[-1], rows)]
+    return net, net.init("xavier_normal", "zeros", seed), X, Y
+
+
+@pytest.mark.parametrize("path", ["1 thread", "gather ahead", "split 1/3"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_kernels_step_norms_are_those_of_the_parameters_before_and_after(path, dtype, on_path):
+    on_path(path)
+    net, theta, X, Y = _problem(dtype)
+    L, bs, n = net.layout.n_layers, 16, 6
+    order = np.random.default_rng(3).permutation(len(X))
+    opt = Optimizer("adam", net.layout.size, net.dtype, lr=0.01)
+    twin, theta_twin = Optimizer("adam", net.layout.size, net.dtype, lr=0.01), theta.copy()
+    grad_sq = np.zeros((n, 3 * L))
+    assert train_steps(net, opt, theta, X, Y, order, 0, np.full(n, 0.01), bs, grad_sq)[0] == n
+    for s in range(n):  # the same steps one at a time, norms taken here from the parameters themselves
+        before = theta_twin.astype(np.float64)
+        train_steps(net, twin, theta_twin, X, Y, order, s, np.full(1, 0.01), bs)
+        for l in range(L):
+            part = net.layout.layer_slice(l)
+            change = theta_twin[part].astype(np.float64) - before[part]
+            after = theta_twin[part].astype(np.float64)
+            tol = 1e-10 if dtype == "float64" else 2e-5
+            assert grad_sq[s, L + l] == pytest.approx(change @ change, rel=tol)
+            assert grad_sq[s, 2 * L + l] == pytest.approx(after @ after, rel=tol)
+    np.testing.assert_array_equal(theta, theta_twin)  # the norms changed nothing
+    last, mean = internals.update_ratios(grad_sq, L)
+    ratios = np.sqrt(grad_sq[:, L:2 * L] / grad_sq[:, 2 * L:])
+    np.testing.assert_allclose(last, ratios[-1])
+    np.testing.assert_allclose(mean, ratios.mean(axis=0))
+
+
+def _driven(name, n_params, steps, seed=1, **hyper):
+    """Our optimizer stepped `steps` times with a fixed sequence of random gradients (float64)."""
+    rng = np.random.default_rng(seed)
+    grads = [rng.normal(size=n_params) * (1 + 10 * rng.random(n_params)) for _ in range(steps)]
+    opt = Optimizer(name, n_params, np.float64, total_steps=steps, **hyper)
+    theta = rng.normal(size=n_params)
+    for g in grads:
+        opt.step(theta, g.copy())
+    return opt, theta, grads
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adams_effective_step_from_torchs_exp_avg_sq_and_step_count(amsgrad):
+    torch = torch_or_skip()
+    net = MLP([7, 5, 3], "relu", "softmax", "cross_entropy", "float64")
+    n, lr, steps = net.layout.size, 3e-3, 25
+    opt, _, grads = _driven("adam", n, steps, lr=lr, amsgrad=amsgrad)
+    p = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+    topt = torch.optim.Adam([p], lr=lr, amsgrad=amsgrad)
+    for g in grads:
+        p.grad = torch.tensor(g)
+        topt.step()
+    st = topt.state[p]
+    t = float(st["step"])
+    v = (st["max_exp_avg_sq"] if amsgrad else st["exp_avg_sq"]).numpy()
+    theirs = (lr / (1 - 0.9 ** t)) / (np.sqrt(v) / math.sqrt(1 - 0.999 ** t) + 1e-8)
+    np.testing.assert_allclose(internals.effective_step(opt, lr), theirs, rtol=1e-12)
+    got = internals.epoch_internals(opt, net.layout, lr, np.zeros((0, 3 * net.layout.n_layers)))
+    for l in range(net.layout.n_layers):
+        part = theirs[net.layout.layer_slice(l)]
+        for q in (10, 50, 90):
+            assert got[f"eff_step_p{q}_{l + 1}"] == pytest.approx(np.percentile(part, q), rel=1e-12)
+    assert got["bias_correction1"] == pytest.approx(1 - 0.9 ** t) and got["bias_correction2"] == pytest.approx(
+        1 - 0.999 ** t)
+
+
+@pytest.mark.parametrize("steps", [1, 40, 99, 130])
+def test_demons_momentum_at_the_last_step_is_the_papers_beta_t(steps):
+    T, beta0 = 100, 0.9
+    opt, _, _ = _driven("demon_momentum", 9, steps, demon_steps=T)
+    t = steps - 1  # the last step's t, counted from 0 (Chen et al. 2019)
+    rest = max(0.0, 1 - t / T)
+    expect = beta0 * rest / ((1 - beta0) + beta0 * rest)
+    assert internals.scalars(opt)["momentum_t"] == pytest.approx(expect, abs=1e-15)
+
+
+@pytest.mark.parametrize("steps, adaptive", [(1, 0.0), (4, 0.0), (6, 1.0), (200, 1.0)])
+def test_radams_rho_t_and_branch_from_the_definition(steps, adaptive):
+    opt, _, _ = _driven("radam", 6, steps)
+    b2 = 0.999
+    rho_inf = 2 / (1 - b2) - 1
+    rho = rho_inf - 2 * steps * b2 ** steps / (1 - b2 ** steps)
+    got = internals.scalars(opt)
+    assert got["radam_rho"] == pytest.approx(rho, rel=1e-9) and got["radam_adaptive"] == adaptive
+    assert (rho > 5) == bool(adaptive)
+
+
+def test_nadams_mu_t_from_the_definition():
+    opt, _, _ = _driven("nadam", 6, 17)
+    expect = 0.9 * (1 - 0.5 * 0.96 ** (17 * 4e-3))
+    got = internals.scalars(opt)
+    assert got["nadam_mu"] == pytest.approx(expect, rel=1e-14) == got["momentum_t"]
+
+
+def test_lions_sign_agreement_from_its_gradient():
+    rng = np.random.default_rng(5)
+    n = 400
+    opt = Optimizer("lion", n, np.float64, lr=1e-3, betas=(0.9, 0.99))
+    theta = rng.normal(size=n)
+    for _ in range(30):
+        opt.step(theta, rng.normal(size=n))
+    before = opt.state[0].copy()
+    g = rng.normal(size=n)
+    opt.step(theta, g.copy())
+    update = 0.9 * before + 0.1 * g  # the direction of Lion's step (Chen et al. 2023)
+    expect = np.mean(np.sign(update) == np.sign(g))
+    assert internals.scalars(opt, before)["lion_agreement"] == pytest.approx(expect, abs=1e-12)
+    assert 0.4 < expect < 1.0
+
+
+def test_a_trainer_records_the_internals_each_epoch(tmp_path):
+    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.records import read_records
+    from tuilab.engine.training.runner import run_network
+
+    exp = load_experiment("optimizer-zoo", [("data.name", "digits"), ("train.epochs", 2)])
+    keep = [r for r in exp.runs if r["optimizer"]["name"] in ("sgd", "adam", "radam", "lion", "demon_adam")]
+    from dataclasses import replace
+
+    exp = replace(exp, runs=tuple(keep))
+    run_network(exp, records=RunRecords(tmp_path / "r"))
+    rows = read_records(tmp_path / "r").metrics
+    assert len(rows) == 2 * len(keep)
+    for row in rows:
+        L = sum(1 for k in row if k.startswith("grad_norm_"))
+        for l in range(1, L + 1):
+            assert 0 < row[f"update_ratio_{l}"] < 1 and 0 < row[f"update_ratio_mean_{l}"] < 1
+        name = next(r["optimizer"]["name"] for r in keep if r.label == row["label"])
+        if name in ("adam", "radam", "demon_adam"):
+            assert row["eff_step_p10_1"] <= row["eff_step_p50_1"] <= row["eff_step_p90_1"]
+            assert 0 < row["bias_correction2"] < 1
+        if name == "lion":
+            assert 0 < row["lion_agreement"] <= 1
+        if name == "sgd":
+            assert math.isnan(row["eff_step_p50_1"])  # no per-parameter scale: left empty
+
+
+def test_internals_off_leave_the_columns_out(tmp_path):
+    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.records import read_records
+    from tuilab.engine.training.runner import run_network
+
+    exp = load_experiment("xor", [("train.internals", False), ("train.epochs", 3)])
+    run_network(exp, records=RunRecords(tmp_path / "r"))
+    row = read_records(tmp_path / "r").metrics[0]
+    assert "grad_norm_1" in row and not any(k.startswith("update_ratio") for k in row)
+
+
+def test_an_older_table_goes_on_with_the_new_columns_empty(tmp_path):
+    rec = RunRecords(tmp_path)
+    rec.open("title = 'x'\n")
+    rec.start_table("metrics.csv", ["run", "epoch", "train_loss"])
+    rec.append_many("metrics.csv", [{"run": 0, "epoch": 1, "train_loss": 0.5}, {"run": 0, "epoch": 2, "train_loss": 0.4}])
+    rec.close()
+    again = RunRecords(tmp_path)
+    again.continue_table("metrics.csv", ["run", "epoch", "train_loss", "update_ratio_1"], lambda r: r["epoch"] == "1")
+    again.append("metrics.csv", {"run": 0, "epoch": 2, "train_loss": 0.3, "update_ratio_1": 1e-3})
+    again.close()
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines == ["run,epoch,train_loss,update_ratio_1", "0,1,0.5,", "0,2,0.3,0.001"]

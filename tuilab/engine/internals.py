@@ -1,0 +1,191 @@
+"""What an optimizer does inside, per layer and per run: the figures metrics.csv, headless and the
+dashboard's internals tab show (no Textual).
+
+- update-to-weight ratio ||d theta_l|| / ||theta_l|| of a layer (its W and b), for the epoch's last step
+  and as the mean over its steps: from the kernel's per-step norms (kernels.mlp.train_chunk with
+  3 L columns); the rule of thumb is ~1e-3;
+- the effective per-parameter step of adaptive methods, lr x bias correction / (sqrt(v_hat) + eps) and
+  the like, as its 10th, 50th and 90th percentile per layer, from the optimizer's state at the epoch's end;
+- the run's scalars at the last step: the momentum coefficient applied (Demon's beta_t, NAdam's mu_t),
+  Adam's bias corrections 1 - beta^t, RAdam's rho_t and whether its adaptive branch is on, and Lion's
+  fraction of parameters whose update sign agrees with the gradient's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tuilab.kernels import optimizers as K
+
+TARGET = 1e-3  # the usual update-to-weight ratio
+BAND = (1e-4, 1e-2)  # inside: fine; below: barely moving; above: steps large against the weights
+SCALARS = ("momentum_t", "bias_correction1", "bias_correction2", "radam_rho", "radam_adaptive", "nadam_mu",
+           "lion_agreement")
+PERCENTILES = (10, 50, 90)
+
+_ADAPTIVE = {K.adagrad_step, K.rmsprop_step, K.adadelta_step, K.adam_step, K.nadam_step, K.radam_step,
+             K.adamax_step, K.qhadam_step, K.rprop_step}
+_BC1 = {K.adam_step, K.radam_step, K.adamax_step, K.qhadam_step}  # kernels keeping beta1's running power
+_BC2 = {K.adam_step, K.radam_step, K.qhadam_step, K.nadam_step}
+
+
+def has_effective_step(spec) -> bool:
+    return spec.closure is None and spec.step in _ADAPTIVE
+
+
+def scalar_names(spec) -> list[str]:
+    """The scalars that mean something for this optimizer."""
+    if spec.closure is not None:
+        return []
+    step = spec.step
+    names = ["momentum_t"] if spec.momentum_param or step is K.nadam_step else []
+    names += ["bias_correction1"] if step in _BC1 else []
+    names += ["bias_correction2"] if step in _BC2 else []
+    names += ["radam_rho", "radam_adaptive"] if step is K.radam_step else []
+    names += ["nadam_mu"] if step is K.nadam_step else []
+    names += ["lion_agreement"] if step is K.lion_step else []
+    return names
+
+
+def columns(n_layers: int, specs) -> list[str]:
+    """metrics.csv's internals columns for an experiment whose runs use these optimizers."""
+    specs = list(specs)
+    out = [f"update_ratio_{l + 1}" for l in range(n_layers)] + [f"update_ratio_mean_{l + 1}" for l in range(n_layers)]
+    if any(has_effective_step(s) for s in specs):
+        out += [f"eff_step_p{p}_{l + 1}" for l in range(n_layers) for p in PERCENTILES]
+    wanted = {n for s in specs for n in scalar_names(s)}
+    return out + [n for n in SCALARS if n in wanted]
+
+
+def update_ratios(grad_sq: np.ndarray, n_layers: int) -> tuple[list[float], list[float]]:
+    """(the last step's, the mean over the steps') ||d theta_l|| / ||theta_l|| per layer, from the per-step
+    norms the kernel wrote (columns L..2L: the change, 2L..3L: the parameters after it)."""
+    L = n_layers
+    if grad_sq.shape[1] != 3 * L or len(grad_sq) == 0:
+        return [math.nan] * L, [math.nan] * L
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.sqrt(grad_sq[:, L:2 * L]) / np.sqrt(grad_sq[:, 2 * L:])
+    ratio = np.where(np.isfinite(ratio), ratio, np.nan)
+    mean = [float(np.nanmean(ratio[:, l])) if np.isfinite(ratio[:, l]).any() else math.nan for l in range(L)]
+    return [float(x) for x in ratio[-1]], mean
+
+
+def _bias_corrections(opt) -> tuple[float, float]:
+    return 1.0 - opt.scal[K.S_B1POW], 1.0 - opt.scal[K.S_B2POW]
+
+
+def _radam_rho(opt) -> float:
+    b2, t = opt.hp[1], opt.scal[K.S_STEP]
+    rho_inf = 2.0 / (1.0 - b2) - 1.0
+    return rho_inf - 2.0 * t * opt.scal[K.S_B2POW] / (1.0 - opt.scal[K.S_B2POW]) if t else math.nan
+
+
+def effective_step(opt, lr: float) -> np.ndarray | None:
+    """The step each parameter takes per unit of its (bias-corrected) first moment or gradient, as the
+    optimizer's last step computed it from its state: None for optimizers with no per-parameter scale."""
+    spec, hp, state = opt.spec, opt.hp, opt.state.astype(np.float64)
+    step = spec.step
+    if not has_effective_step(spec) or opt.scal[K.S_STEP] == 0:
+        return None
+    bc1, bc2 = _bias_corrections(opt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if step is K.adagrad_step:  # hp: lr_decay, weight_decay, eps
+            clr = lr / (1.0 + (opt.scal[K.S_STEP] - 1.0) * hp[0])
+            return clr / (np.sqrt(state[0]) + hp[2])
+        if step is K.rmsprop_step:  # hp: alpha, eps, weight_decay, momentum, centered
+            v = state[0] - state[2] ** 2 if hp[4] else state[0]
+            return lr / (np.sqrt(v) + hp[1])
+        if step is K.adadelta_step:  # hp: rho, eps
+            return lr * np.sqrt(state[1] + hp[1]) / np.sqrt(state[0] + hp[1])
+        if step is K.adam_step:  # hp: betas, eps, wd, amsgrad
+            v = state[2] if hp[4] else state[1]
+            return (lr / bc1) / (np.sqrt(v) / math.sqrt(bc2) + hp[2])
+        if step is K.nadam_step:  # the scale of both of its terms: lr / (sqrt(v / bc2) + eps)
+            return lr / (np.sqrt(state[1] / bc2) + hp[2])
+        if step is K.radam_step:
+            rho, rho_inf = _radam_rho(opt), 2.0 / (1.0 - hp[1]) - 1.0
+            if rho > 5.0:
+                rect = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+                return lr * rect * math.sqrt(bc2) / (np.sqrt(state[1]) + hp[2]) / bc1
+            return np.full(state.shape[1], lr / bc1)  # its SGD-with-momentum branch: one step for all
+        if step is K.adamax_step:  # hp: betas, eps
+            return (lr / bc1) / state[1]
+        if step is K.qhadam_step:  # hp: betas, nus, eps: the denominator's nu2 part (this step's g^2 aside)
+            return lr / (np.sqrt(hp[3] * state[1] / bc2) + hp[4])
+        if step is K.rprop_step:  # each parameter's own step size
+            return state[1].copy()
+    return None
+
+
+def scalars(opt, lion_before: np.ndarray | None = None) -> dict:
+    """The run's scalars at its last step (SCALARS; only those that mean something for its optimizer).
+    lion_before: Lion's momentum before the last step (its gradient is recovered from the change)."""
+    spec, hp, scal = opt.spec, opt.hp, opt.scal
+    out: dict = {}
+    names = scalar_names(spec)
+    t = scal[K.S_STEP]
+    if "momentum_t" in names:
+        if spec.step is K.nadam_step:
+            out["momentum_t"] = hp[0] * (1.0 - 0.5 * 0.96 ** (t * hp[4]))
+        else:
+            from tuilab.engine.optim import _flat_names
+
+            k = _flat_names(spec).index(spec.momentum_param)
+            out["momentum_t"] = (float(K.demon_beta(hp[k], t - 1.0, scal[K.S_DEMON_T]))
+                                 if scal[K.S_DEMON_T] > 0 and t > 0 else float(hp[k]))
+    bc1, bc2 = _bias_corrections(opt)
+    if "bias_correction1" in names:
+        out["bias_correction1"] = bc1
+    if "bias_correction2" in names:
+        out["bias_correction2"] = bc2
+    if "radam_rho" in names:
+        rho = _radam_rho(opt)
+        out["radam_rho"], out["radam_adaptive"] = rho, (float(rho > 5.0) if math.isfinite(rho) else math.nan)
+    if "nadam_mu" in names:
+        out["nadam_mu"] = out["momentum_t"]
+    if "lion_agreement" in names:
+        out["lion_agreement"] = math.nan
+        if lion_before is not None:
+            b1, b2 = hp[0], hp[1]
+            m_now, m_then = opt.state[0].astype(np.float64), lion_before.astype(np.float64)
+            g = (m_now - b2 * m_then) / (1.0 - b2)  # m_t = b2 m_{t-1} + (1 - b2) g_t
+            update = b1 * m_then + (1.0 - b1) * g  # its sign is the step's direction
+            moving = g != 0
+            if moving.any():
+                out["lion_agreement"] = float(np.mean(np.sign(update[moving]) == np.sign(g[moving])))
+    return {k: float(v) for k, v in out.items()}
+
+
+def epoch_internals(opt, layout, lr: float, grad_sq: np.ndarray, lion_before=None) -> dict:
+    """Every internals column of one epoch's end (update ratios, effective-step percentiles, scalars)."""
+    L = layout.n_layers
+    last, mean = update_ratios(grad_sq, L)
+    out = {f"update_ratio_{l + 1}": last[l] for l in range(L)}
+    out.update({f"update_ratio_mean_{l + 1}": mean[l] for l in range(L)})
+    eff = effective_step(opt, lr)
+    if eff is not None:
+        for l in range(L):
+            part = eff[layout.layer_slice(l)]
+            part = part[np.isfinite(part)]
+            for p, v in zip(PERCENTILES, np.percentile(part, PERCENTILES) if len(part) else [math.nan] * 3,
+                            strict=True):
+                out[f"eff_step_p{p}_{l + 1}"] = float(v)
+    out.update(scalars(opt, lion_before))
+    return out
+
+
+def verdict(ratio: float) -> str:
+    """Words for an update-to-weight ratio against the band around 1e-3."""
+    if not math.isfinite(ratio):
+        return ""
+    if ratio < BAND[0] / 10:
+        return "barely moving: the learning rate may be too small for this layer"
+    if ratio > BAND[1] * 10:
+        return "steps large against the weights: the learning rate may be too large"
+    if ratio < BAND[0]:
+        return "slow"
+    if ratio > BAND[1]:
+        return "fast"
+    return "in the usual band"
