@@ -173,7 +173,8 @@ def test_an_older_table_goes_on_with_the_new_columns_empty(tmp_path):
     rec = RunRecords(tmp_path)
     rec.open("title = 'x'\n")
     rec.start_table("metrics.csv", ["run", "epoch", "train_loss"])
-    rec.append_many("metrics.csv", [{"run": 0, "epoch": 1, "train_loss": 0.5}, {"run": 0, "epoch": 2, "train_loss": 0.4}])
+    rec.append_many("metrics.csv", [{"run": 0, "epoch": 1, "train_loss": 0.5},
+                                    {"run": 0, "epoch": 2, "train_loss": 0.4}])
     rec.close()
     again = RunRecords(tmp_path)
     again.continue_table("metrics.csv", ["run", "epoch", "train_loss", "update_ratio_1"], lambda r: r["epoch"] == "1")

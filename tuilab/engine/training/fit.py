@@ -72,7 +72,8 @@ def train_steps(
     elif (grad_sq.shape not in ((n_steps, net.layout.n_layers), (n_steps, 3 * net.layout.n_layers))
           or grad_sq.dtype != np.float64):
         raise TuilabError(f"grad_sq must be float64 of shape ({n_steps}, {net.layout.n_layers}), or "
-                          f"({n_steps}, {3 * net.layout.n_layers}) with the internals; got {grad_sq.dtype} {grad_sq.shape}")
+                          f"({n_steps}, {3 * net.layout.n_layers}) with the internals; "
+                          f"got {grad_sq.dtype} {grad_sq.shape}")
     losses = np.full(n_steps, np.nan, np.float64)
     if opt.closure is not None:
         return _closure_steps(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, grad_sq, losses)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tuilab.engine.config import RunConfig
 from tuilab.engine import internals as internals_mod
+from tuilab.engine.config import RunConfig
 from tuilab.engine.data import Prepared
 from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Progress, Started
 from tuilab.engine.model import MLP
