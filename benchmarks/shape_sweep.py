@@ -118,7 +118,9 @@ def _windows(train_for, repeat: int, seconds: float) -> list[float]:
     return rates
 
 
-def time_tuilab(name: str, repeat: int, seconds: float) -> list[float]:
+def time_tuilab(name: str, repeat: int, seconds: float, internals: bool = True) -> list[float]:
+    """Samples/s with each layer's gradient norm recorded per step and, with internals, each step's update
+    and weight norms too (the update-to-weight ratios): as the Trainer records them by default."""
     from tuilab.engine.model import MLP
     from tuilab.engine.optim import Optimizer
     from tuilab.engine.training.fit import steps_per_epoch, train_steps
@@ -132,15 +134,20 @@ def time_tuilab(name: str, repeat: int, seconds: float) -> list[float]:
     opt = Optimizer(opt_name, theta.size, np.float32, layout=net.layout, **HYPER[opt_name])
     spe = steps_per_epoch(rows, batch)
     rng = np.random.default_rng(1)
-    state = {"order": rng.permutation(rows), "first": 0, "chunk": 8}
+    from tuilab.engine.internals import step_norms_buffer
+
+    # an epoch's per-step norms as the Trainer keeps them: the internals measured on up to 33 steps of it
+    state = {"order": rng.permutation(rows), "first": 0, "chunk": 8,
+             "norms": step_norms_buffer(spe, net.layout.n_layers, internals)}
 
     def train_for(seconds):
         samples, spent = 0, 0.0
         while spent < seconds:
             if state["first"] >= spe:
                 state["order"], state["first"] = rng.permutation(rows), 0
+                state["norms"] = step_norms_buffer(spe, net.layout.n_layers, internals)
             n = min(state["chunk"], spe - state["first"])
-            grad_sq = np.empty((n, net.layout.n_layers))
+            grad_sq = state["norms"][state["first"]:state["first"] + n]
             t0 = time.perf_counter()
             train_steps(net, opt, theta, X, Y, state["order"], state["first"], np.full(n, opt.lr), batch, grad_sq)
             dt = time.perf_counter() - t0
@@ -267,11 +274,13 @@ def main(argv=None) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
-    ours = {}
+    ours, plain = {}, {}
     for c in cells:
         ours[c] = statistics.median(time_tuilab(c, args.repeat, args.seconds))
+        plain[c] = statistics.median(time_tuilab(c, args.repeat, args.seconds, internals=False))
         if not args.json:
-            print(f"  tuilab {c}: {ours[c]:,.0f} samples/s", file=sys.stderr, flush=True)
+            print(f"  tuilab {c}: {ours[c]:,.0f} samples/s ({plain[c]:,.0f} without the internals)",
+                  file=sys.stderr, flush=True)
     torch_best: dict[str, tuple[float, int]] = {}
     torch_error = ""
     for threads in (1, 2):
@@ -286,7 +295,8 @@ def main(argv=None) -> int:
         t = torch_best.get(c)
         rows.append({"cell": c, "network": describe(c), "tuilab_samples_per_s": round(ours[c]),
                      "torch_samples_per_s": round(t[0]) if t else None, "torch_threads": t[1] if t else None,
-                     "speedup": round(ours[c] / t[0], 2) if t else None})
+                     "speedup": round(ours[c] / t[0], 2) if t else None,
+                     "internals_cost": round(plain[c] / ours[c] - 1, 3)})
     ups = [r["speedup"] for r in rows if r["speedup"]]
     summary = {"cells": len(rows), "geometric_mean": round(math.exp(statistics.fmean(map(math.log, ups))), 2)
                if ups else None, "minimum": min(ups) if ups else None,
@@ -294,17 +304,21 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}, indent=2))
         return 0
-    print(f"{'cell':<18}{'network':<40}{'tuilab/s':>11}{'torch/s':>11}{'thr':>4}{'speed-up':>10}")
+    print(f"{'cell':<18}{'network':<40}{'tuilab/s':>11}{'torch/s':>11}{'thr':>4}{'speed-up':>10}{'internals':>10}")
     for r in rows:
         torch_s = f"{r['torch_samples_per_s']:,}" if r["torch_samples_per_s"] else "-"
         speed = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
         print(f"{r['cell']:<18}{r['network']:<40}{r['tuilab_samples_per_s']:>11,}{torch_s:>11}"
-              f"{r['torch_threads'] or '-':>4}{speed:>10}")
+              f"{r['torch_threads'] or '-':>4}{speed:>10}{r['internals_cost']:>+10.0%}")
     if ups:
         print(f"{summary['cells']} cells; geometric mean {summary['geometric_mean']:.2f}x, minimum "
               f"{summary['minimum']:.2f}x; below 1.5x: {', '.join(summary['below_1.5x']) or 'none'}")
+    costs = sorted(r["internals_cost"] for r in rows)
+    print(f"internals: what recording them costs tuilab's speed, median {statistics.median(costs):+.0%}, "
+          f"largest {costs[-1]:+.0%}")
     print("samples per second, median of", args.repeat, f"windows of {args.seconds} s; tuilab recording every "
-          "layer's gradient norm per step; PyTorch at its faster of 1 and 2 threads (thr)")
+          "layer's gradient norm and update-to-weight ratio per step (as the Trainer does); PyTorch at its faster "
+          "of 1 and 2 threads (thr); internals: tuilab's time with them over without, less 1")
     if torch_error:
         print(f"PyTorch did not run ({torch_error}); `pip install torch==2.13.0` for its column.")
     return 0

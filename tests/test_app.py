@@ -408,3 +408,23 @@ async def test_a_range_test_draws_its_curve_and_l_trains_at_the_suggested_lr(tmp
         assert trained.lr_range is None and trained.runs[0]["optimizer"]["lr"] == suggested
         await wait_for(pilot, lambda: any(len(r.train_loss) >= 1 for r in app.screen.lives[0].snapshot().runs))
         await pilot.press("q")
+
+
+async def test_the_inside_tab_fills_in_while_a_run_trains(tmp_path):
+    from tuilab.app.widgets import InsidePanel
+
+    app = make_app("spirals", LONG[:1] + [("optimizer.name", "adam"), ("optimizer.lr", 0.01)], out_root=tmp_path)
+    async with app.run_test(size=(130, 40)) as pilot:
+        panel = app.screen.query_one("#inside", InsidePanel)
+        await pilot.press("i")
+        assert app.screen.query_one("#lower").active == "tab-inside"
+        await wait_for(pilot, lambda: any(r.inside for r in views(app)))
+        await wait_for(pilot, lambda: "inside the optimizer at epoch" in str(panel.render()))
+        shown = str(panel.render())
+        v = views(app)[0]
+        assert app.lives[0].running  # filled in while it trains
+        n_layers = sum(1 for k in v.inside if k.startswith("update_ratio_mean_"))
+        assert n_layers == 3 and all(f"\nL{l}" in shown for l in range(1, n_layers + 1))
+        assert "effective step" in shown and "bias corrections" in shown
+        assert f"{v.inside['update_ratio_1']:.1e}" in shown or v.epoch > 1  # the figures of the epoch drawn
+        await pilot.press("q")

@@ -182,3 +182,25 @@ def test_an_older_table_goes_on_with_the_new_columns_empty(tmp_path):
     again.close()
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert lines == ["run,epoch,train_loss,update_ratio_1", "0,1,0.5,", "0,2,0.3,0.001"]
+
+
+@pytest.mark.parametrize("path", ["1 thread", "split 1/3"])
+def test_an_epoch_measures_a_sample_of_its_steps_and_its_last(path, on_path):
+    on_path(path)
+    net, theta, X, Y = _problem("float32", rows=800)
+    L, bs = net.layout.n_layers, 8
+    steps = 100
+    norms = internals.step_norms_buffer(steps, L)
+    every = -(-steps // internals.SAMPLED_STEPS)  # 4
+    measured = sorted(set(range(every - 1, steps, every)) | {steps - 1})
+    assert [s for s in range(steps) if not np.isnan(norms[s, L])] == measured
+    opt = Optimizer("sgd", net.layout.size, net.dtype, lr=0.05, momentum=0.9)
+    assert train_steps(net, opt, theta, X, Y, np.arange(800), 0, np.full(steps, 0.05), bs, norms)[0] == steps
+    assert (norms[:, :L] > 0).all()  # gradient norms: every step
+    for s in range(steps):
+        assert np.isnan(norms[s, L:]).all() != (s in measured)
+    assert (norms[measured, L:] > 0).all()
+    last, mean = internals.update_ratios(norms, L)
+    ratios = np.sqrt(norms[measured, L:2 * L] / norms[measured, 2 * L:])
+    np.testing.assert_allclose(last, ratios[-1], rtol=1e-6)
+    np.testing.assert_allclose(mean, ratios.mean(axis=0), rtol=1e-6)

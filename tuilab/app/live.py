@@ -30,6 +30,9 @@ from tuilab.engine.records import RunRecords, default_out
 from tuilab.engine.training.runner import DataOptions
 
 LOSS_POINTS = 240  # training-loss points kept per run for its sparkline
+# an epoch's metrics the internals tab shows (engine.internals.SCALARS and the per-layer columns)
+INSIDE = ("weight_norm_", "update_ratio", "eff_step_", "momentum_t", "bias_correction", "radam_", "nadam_mu",
+          "lion_agreement")
 GRAD_EPOCHS = 2000  # the last epochs whose per-layer gradient norms can be stepped through
 
 
@@ -65,6 +68,7 @@ class RunView:
     confusion: tuple = ()
     diverged_at: tuple[int, int] | None = None  # (epoch, step)
     best: tuple[float, float, float] = (math.nan, math.nan, math.nan)  # best val acc, val loss, train loss
+    inside: dict = field(default_factory=dict)  # the last epoch's weight norms and internals (engine.internals)
     range_lrs: tuple[float, ...] = ()  # a learning-rate range test's steps: their lr and smoothed loss
     range_smoothed: tuple[float, ...] = ()
 
@@ -252,7 +256,8 @@ class LiveExperiment:
             for key in ("train_loss", "val_accuracy", "test_accuracy", "val_loss"):
                 r[key].append(m[key])
             r.update(epoch=e.epoch, grad_norms=e.grad_norms, grad_ratio=m["grad_ratio"],
-                     samples_per_second=m["samples_per_second"], best=_better(r["best"], m))
+                     samples_per_second=m["samples_per_second"], best=_better(r["best"], m),
+                     inside={k: v for k, v in m.items() if k.startswith(INSIDE)})
             r["grad_history"].append((e.epoch, e.grad_norms, m["grad_ratio"]))
         elif isinstance(e, Diverged):
             r["diverged_at"] = (e.epoch, e.step)

@@ -173,3 +173,75 @@ class SweepPlot(PlotextPlot):
         else:
             draw_axis_chart(plt, results, axis)
         self.refresh()
+
+
+class InsidePanel(Static):
+    """Inside the optimizer, per layer: weight and gradient norms side by side, the update-to-weight
+    ratio on a log scale with the usual band around 1e-3 marked (and words when far outside it), the
+    effective per-parameter step of adaptive methods; then the run's scalars (engine.internals)."""
+
+    DEFAULT_CSS = "InsidePanel { width: 1fr; height: auto; padding: 0 1; }"
+    LO, HI = -7.0, 0.0  # the bar's log10 range
+
+    def show(self, view: RunView | None) -> None:
+        from tuilab.engine.internals import BAND, TARGET, verdict
+
+        if view is None or not view.inside:
+            self.update(Text("the optimizer's internals appear after the first epoch "
+                             "(train.internals = true, the default)", style="dim"), layout=False)
+            return
+        m = view.inside
+        n = sum(1 for k in m if k.startswith("weight_norm_"))
+        width = max(10, min(40, (self.size.width or 100) - 70))
+        text = Text(f"{view.label}: inside the optimizer at epoch {view.epoch}\n", style="bold")
+        heading = f"update / weight, band {BAND[0]:.0e}-{BAND[1]:.0e}"
+        text.append(f"{'layer':<6}{'|w|':>9}{'|g|':>9}  {heading:<{width + 2}}{'last':>9}{'mean':>9}  "
+                    "effective step p10 / p50 / p90\n", style="dim")
+        worst = []
+        for l in range(1, n + 1):
+            ratio, mean = m.get(f"update_ratio_{l}", math.nan), m.get(f"update_ratio_mean_{l}", math.nan)
+            g = view.grad_norms[l - 1] if l <= len(view.grad_norms) else math.nan
+            text.append(f"L{l:<5}{fmt(m.get(f'weight_norm_{l}'), '9.1e')}{fmt(g, '9.1e')}  ")
+            text.append_text(self._bar(ratio, width, BAND, TARGET))
+            style = "green" if BAND[0] <= ratio <= BAND[1] else ("red" if math.isfinite(ratio) else "")
+            text.append(f"  {fmt(ratio, '9.1e')}", style=style)
+            text.append(f"{fmt(mean, '9.1e')}  ")
+            eff = [m.get(f"eff_step_p{p}_{l}") for p in (10, 50, 90)]
+            shown = any(e is not None and math.isfinite(e) for e in eff)
+            text.append(" / ".join(fmt(e, ".1e") for e in eff) if shown else "–", style="cyan")
+            text.append("\n")
+            words = verdict(ratio)
+            if words and words not in ("in the usual band", "slow", "fast"):
+                worst.append(f"L{l}: {words}")
+        parts = []
+        if "momentum_t" in m:
+            parts.append(f"momentum applied {fmt(m['momentum_t'], '.3f')}")
+        corrections = [fmt(m[k], ".3g") for k in ("bias_correction1", "bias_correction2") if k in m]
+        if corrections:
+            parts.append("bias corrections " + ", ".join(corrections))
+        if "radam_rho" in m:
+            on = m.get("radam_adaptive") == 1.0
+            branch = "adaptive step on" if on else "SGD-like: rho_t <= 5"
+            parts.append(f"RAdam rho_t {fmt(m['radam_rho'], '.1f')} ({branch})")
+        if "lion_agreement" in m:
+            parts.append(f"update sign agrees with the gradient's on {fmt(m['lion_agreement'], '.0%')}")
+        if parts:
+            text.append("  ".join(parts) + "\n")
+        for w in worst:
+            text.append(w + "\n", style="bold red")
+        self.update(text, layout=False)
+
+    def _bar(self, ratio: float, width: int, band, target) -> Text:
+        """A log-scale bar from 1e-7 to 1: the band shaded, 1e-3 marked |, the ratio's end drawn."""
+        def at(x: float) -> int:
+            return int(round((math.log10(x) - self.LO) / (self.HI - self.LO) * (width - 1)))
+
+        filled = at(min(max(ratio, 10 ** self.LO), 1.0)) + 1 if math.isfinite(ratio) and ratio > 0 else 0
+        lo, hi, mark = at(band[0]), at(band[1]), at(target)
+        bar = Text()
+        for k in range(width):
+            char = "█" if k < filled else ("│" if k == mark else "░")
+            inside = lo <= k <= hi
+            style = ("green" if inside else "yellow") if k < filled else ("grey50" if inside else "grey23")
+            bar.append(char, style=style)
+        return bar

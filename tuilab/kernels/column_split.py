@@ -95,10 +95,11 @@ def partner_steps(W, state, scal, hp, opt_id, X, order, first_batch, n_steps, ba
         if grad_sq.shape[0] > 0:
             flat = g.reshape(-1)
             grad_sq[s, 0] = np.dot(flat, flat)
-        if inner:
+        measure = inner and grad_sq[s, 1] == grad_sq[s, 1]  # NaN: a step left out (as train_chunk)
+        if measure:
             before[:] = W.reshape(-1)
         optimizer_step(opt_id, W.reshape(-1), g.reshape(-1), state, scal, hp, lrs[s])
-        if inner:
+        if measure:
             grad_sq[s, 1], grad_sq[s, 2] = change_and_size(W.reshape(-1), before, 0, before.shape[0])
         done = s + 1
     restore_fpu(fpu)
@@ -170,13 +171,14 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, opt_id, X, Y, order, fir
             for l in range(L):
                 gl = grest[w_off[l]:b_off[l] + sizes[l + 1]]
                 grad_sq[s, l + 1] = np.dot(gl, gl)
-        if inner:
+        L1 = L + 1  # the whole network's layers: the first, then the rest's
+        measure = inner and grad_sq[s, L1] == grad_sq[s, L1]  # NaN: a step left out (as train_chunk)
+        if measure:
             before_w[:] = W.reshape(-1)
             before_rest[:] = rest
         optimizer_step(opt_id, W.reshape(-1), g.reshape(-1), state1, scal1, hp, lrs[s])
         optimizer_step(opt_id, rest, grest, state, scal, hp, lrs[s])
-        if inner:
-            L1 = L + 1  # the whole network's layers: the first, then the rest's
+        if measure:
             dw, ww = change_and_size(W.reshape(-1), before_w, 0, before_w.shape[0])
             db, wb = change_and_size(rest, before_rest, 0, width)
             grad_sq[s, L1], grad_sq[s, 2 * L1] = dw + db, ww + wb

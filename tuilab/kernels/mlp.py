@@ -209,7 +209,8 @@ def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, 
     grad_sq has rows, each layer's squared gradient norm to grad_sq[s, l]; when it has
     3 L columns (the optimizer's internals), also the squared norm of the step's change
     of the layer's parameters to grad_sq[s, L + l] and of the parameters after it to
-    grad_sq[s, 2 L + l].
+    grad_sq[s, 2 L + l], except in the steps whose grad_sq[s, L] holds NaN on the way in (the
+    caller samples the steps it measures: engine.internals.step_norms_buffer).
     Returns the number of steps done: fewer than n_steps when a loss is NaN or Inf
     (that step's update is not applied, so theta holds the last finite point).
     Subnormal results are flushed to zero while it runs (see kernels.fpu).
@@ -252,10 +253,11 @@ def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, 
                 # float32 it is ~1e-7 relative off the float64 sum: a diagnostic, not a step.
                 g = grad[w_off[l]:b_off[l] + sizes[l + 1]]
                 grad_sq[s, l] = np.dot(g, g)
-        if inner:
+        measure = inner and grad_sq[s, L] == grad_sq[s, L]  # NaN: a step left out
+        if measure:
             before[:] = theta
         optimizer_step(opt_id, theta, grad, state, scal, hp, lrs[s])
-        if inner:
+        if measure:
             for l in range(L):
                 grad_sq[s, L + l], grad_sq[s, 2 * L + l] = change_and_size(theta, before, w_off[l],
                                                                            b_off[l] + sizes[l + 1])

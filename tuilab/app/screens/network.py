@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from tuilab.app.live import LiveExperiment, Pace, RunView, WallClock
-from tuilab.app.widgets import CurvesPlot, GradBars, RunRow, SweepPlot, duration, fmt
+from tuilab.app.widgets import CurvesPlot, GradBars, InsidePanel, RunRow, SweepPlot, duration, fmt
 from tuilab.engine.results import COLUMNS, ranked, result_rows
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -146,6 +146,7 @@ class NetworkScreen(ExperimentScreen):
                 Binding("left_square_bracket", "grad_epoch(-1)", "Earlier grads", key_display="["),
                 Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]"),
                 Binding("w", "sweep", "Sweep"), Binding("x", "sweep_axis", "Next axis", show=False),
+                Binding("i", "inside", "Inside the optimizer"),
                 Binding("l", "use_suggested_lr", "Train at suggested lr")]
 
     sweep_axis = 0  # which numeric axis the sweep chart is drawn against
@@ -236,6 +237,11 @@ class NetworkScreen(ExperimentScreen):
 
     curve = "loss"
 
+    def action_inside(self) -> None:
+        """i: inside the optimizer (the run the gradient bars show)."""
+        self.query_one("#lower", TabbedContent).active = "tab-inside"
+        self.redraw(force=True)
+
     def action_toggle_curve(self) -> None:
         self.curve = "accuracy" if self.curve == "loss" else "loss"
         self.query_one("#lower", TabbedContent).active = "tab-curves"
@@ -253,6 +259,8 @@ class NetworkScreen(ExperimentScreen):
             with TabPane("Curves", id="tab-curves"), Horizontal():
                 yield CurvesPlot(id="curves")
                 yield GradBars(id="grads")
+            with TabPane("Inside", id="tab-inside"), VerticalScroll():
+                yield InsidePanel(id="inside")
             with TabPane("Results", id="tab-results"):
                 yield DataTable(id="results", zebra_stripes=True)
                 yield Static(id="confusion")
@@ -299,6 +307,7 @@ class NetworkScreen(ExperimentScreen):
             grads = [v for v in views if v.grad_norms]
             running = [v for v in grads if v.status == "running"]
             self.query_one("#grads", GradBars).show((running or grads or [None])[-1], self.grad_epoch)
+            self.query_one("#inside", InsidePanel).show(self._grad_view())
             if self.is_sweep:
                 self._sweep()
         finished = bool(views) and all(v.finished for v in views)

@@ -45,7 +45,8 @@ def train_steps(
     loss at the next one (its loss is losses[done]). grad_sq, if given, is
     (len(lrs), n_layers) and receives each layer's squared gradient norm per step; with
     3 n_layers columns, also the squared norms of each step's change of each layer's
-    parameters and of the parameters after it (the optimizer's internals).
+    parameters and of the parameters after it (the optimizer's internals), in the steps
+    whose column n_layers is not NaN on the way in (engine.internals.step_norms_buffer).
     The steps run on the path training.autotune chose for this shape on this machine
     (training.paths): one thread, BLAS on two, rows gathered ahead by a helper (the same
     bits), or the first layer shared with a partner thread (sums in another order, so
@@ -105,7 +106,8 @@ def _closure_steps(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, g
                     first.append(g)
                 return loss, g
 
-            before = theta.copy() if grad_sq.shape[1] > L.n_layers else None
+            measure = grad_sq.shape[1] > L.n_layers and not np.isnan(grad_sq[s, L.n_layers])  # NaN: left out
+            before = theta.copy() if measure else None
             losses[s] = opt.step_closure(theta, closure, float(lr))
             if not math.isfinite(losses[s]):
                 break

@@ -171,6 +171,8 @@ def _column_split(c: Chunk, share: float) -> int:
     n_layers = int(L.n_layers)
     inner = c.grad_sq.shape[1] == 3 * n_layers  # the internals' columns (kernels.mlp.train_chunk)
     partner_sq = np.zeros((n_steps if c.grad_sq.shape[0] else 0, 3 if inner else 1))
+    if inner:
+        partner_sq[:, 1] = c.grad_sq[:, n_layers]  # the steps left out (NaN) are the lead's
 
     def partner():
         fpu = current_fpu()

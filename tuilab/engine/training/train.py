@@ -186,9 +186,10 @@ class Trainer:
             return
         if self._current is None:
             n_rows = len(self.data.X_train)
-            width = self.net.layout.n_layers * (3 if self.internals else 1)  # kernels.mlp.train_chunk's columns
             self._current = _Epoch(self.schedule.lr_at(self.opt.lr, self.epoch), self.order_rng.permutation(n_rows),
-                                   np.empty(self.steps_per_epoch), np.empty((self.steps_per_epoch, width)),
+                                   np.empty(self.steps_per_epoch),
+                                   internals_mod.step_norms_buffer(self.steps_per_epoch, self.net.layout.n_layers,
+                                                                   self.internals),
                                    time.perf_counter())
         e, d = self._current, self.data
         first = e.first
