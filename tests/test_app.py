@@ -332,6 +332,7 @@ async def test_u_resumes_opened_records_that_did_not_finish(tmp_path):
         await wait_for(pilot, lambda: len(app.lives) == 2 and app.lives[1].outcome is not None, timeout=120)
         resumed = app.lives[1].snapshot().runs[0]
         assert resumed.status == "completed" and resumed.epoch == 150
+        assert len(resumed.train_loss) == 150  # the row shows the epochs before the kill too, each once
         await wait_for(pilot, lambda: len(list(app.screen.query(RunRow))) == 1)  # the replayed row gave way
     epochs = [int(r["epoch"]) for r in csv.DictReader((out / "metrics.csv").read_text().splitlines())]
     assert epochs == list(range(1, 151))
@@ -399,9 +400,12 @@ async def test_a_range_test_draws_its_curve_and_l_trains_at_the_suggested_lr(tmp
         suggested = v.summary["lr_range"]["suggested_lr"]
         assert len(v.range_lrs) == len(v.range_smoothed) == v.summary["steps_done"]
         screen.query_one("#lower").active = "tab-curves"
-        screen.redraw(force=True)
-        await pilot.pause(0.2)
-        assert "learning rate" in str(screen.query_one("#curves", CurvesPlot).render())
+
+        def drawn():  # once the tab is laid out, the chart has a size to draw in
+            screen.redraw(force=True)
+            return "learning rate" in str(screen.query_one("#curves", CurvesPlot).render())
+
+        await wait_for(pilot, drawn, timeout=10)
         await pilot.press("l")
         await wait_for(pilot, lambda: app.screen is not screen and app.screen.lives)
         trained = app.screen.experiment

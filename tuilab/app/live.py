@@ -284,9 +284,28 @@ class LiveExperiment:
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
+    def _replay_kept(self, records) -> None:
+        """A resumed experiment's rows start with what its records keep: every epoch up to each run's
+        checkpoint (the ones past it are trained again), the finished runs whole."""
+        from tuilab.engine.records import read_records
+        from tuilab.engine.replay import replayed_events
+        from tuilab.engine.training.runner import checkpoint_epoch
+
+        kept = {i: (self.resume[i].get("epochs_done", 0) if i in self.resume else checkpoint_epoch(records, run))
+                for i, run in enumerate(self.experiment.runs)}
+        for event in replayed_events(read_records(self.out), self.experiment):
+            if isinstance(event, EpochEnd) and event.epoch <= kept[event.run]:
+                self.on_event(event)
+                with self._lock:  # the row's sparkline: per epoch here, per chunk from now on
+                    self._runs[event.run]["losses"].append(event.metrics.get("train_loss", math.nan))
+            elif isinstance(event, Finished) and event.run in self.resume:
+                self.on_event(event)
+
     def run(self) -> None:
         """The thread's body: the whole experiment, records kept whatever happens."""
         records = RunRecords(self.out) if self.out is not None else None
+        if self.resume is not None and records is not None:
+            self._replay_kept(records)
         self._began = time.monotonic()
         try:
             if self.experiment.lab == "surface":

@@ -219,7 +219,9 @@ def time_paths(c: Chunk, fits: list[Path]) -> dict[str, float]:
 def _time(p: Path, c: Chunk, first: int, steps: int, calls: int = 1) -> float:
     trial = Chunk(c.net, c.theta.copy(), c.state.copy(), c.scal.copy(), c.hp, c.opt_id, c.X, c.Y, c.order, first,
                   np.zeros(steps), c.batch_size, np.empty(steps),
-                  np.empty((steps if c.grad_sq.shape[0] else 0, c.grad_sq.shape[1])))
+                  # the gradient norms as the chunk records them, not the internals: those cost every path
+                  # alike (and the choice is cached per shape, internals on or off)
+                  np.empty((steps if c.grad_sq.shape[0] else 0, c.net.layout.n_layers)))
     set_blas_threads(p.blas)
     try:
         t0 = time.perf_counter()
