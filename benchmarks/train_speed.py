@@ -45,7 +45,9 @@ def make_data(seed: int = 0):
 
 
 def time_tuilab(case: str, runs: int, track: bool = False) -> list[float]:
-    """Epoch times; with track, also each layer's gradient norm per step, as the Trainer does."""
+    """Epoch times; with track, also each layer's gradient norm per step and the sampled steps' update
+    norms (the internals), as the Trainer does."""
+    from tuilab.engine.internals import step_norms_buffer
     from tuilab.engine.model import MLP
     from tuilab.engine.optim import Optimizer
     from tuilab.engine.training.fit import steps_per_epoch, train_steps
@@ -62,7 +64,7 @@ def time_tuilab(case: str, runs: int, track: bool = False) -> list[float]:
     for _ in range(runs + 1):
         order = rng.permutation(N_SAMPLES)
         t0 = time.perf_counter()
-        grad_sq = np.zeros((len(lrs), len(sizes) - 1)) if track else None
+        grad_sq = step_norms_buffer(len(lrs), len(sizes) - 1) if track else None
         train_steps(net, opt, theta, X, Y, order, 0, lrs, batch, grad_sq)
         times.append(time.perf_counter() - t0)
     return times[1:]
@@ -158,15 +160,16 @@ def main(argv=None) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'case':<5}{'network':<58}{'tuilab s':>9}{'torch s':>9}{'speed-up':>10}{'target':>8}"
-          f"{'with norms':>12}")
+          f"{'as Trainer':>12}")
     for r in rows:
         torch_s = f"{r['torch_s']:.3f}" if r["torch_s"] else "-"
         speed = f"{r['speedup']:.1f}x" if r["speedup"] else "-"
         print(f"{r['case']:<5}{CASES[r['case']][0]:<58}{r['tuilab_s']:>9.3f}{torch_s:>9}"
               f"{speed:>10}{r['target']:>7.1f}x{r['tuilab_tracked_s']:>12.3f}")
     print(f"seconds per epoch of {N_SAMPLES:,} samples, median of {args.runs}; "
-          "PyTorch at its faster of 1 and 2 threads;\n'with norms': tuilab also recording each "
-          "layer's gradient norm every step, as the Trainer (dashboard, headless) does")
+          "PyTorch at its faster of 1 and 2 threads;\n'as Trainer': tuilab also recording each "
+          "layer's gradient norm every step and the internals' update norms on 33 steps an epoch, as the "
+          "Trainer (dashboard, headless) does")
     if torch_error:
         print(f"PyTorch did not run ({torch_error}); `pip install torch==2.13.0` for its column.")
     return 0
