@@ -424,11 +424,15 @@ async def test_the_inside_tab_fills_in_while_a_run_trains(tmp_path):
         assert app.screen.query_one("#lower").active == "tab-inside"
         await wait_for(pilot, lambda: any(r.inside for r in views(app)))
         await wait_for(pilot, lambda: "inside the optimizer at epoch" in str(panel.render()))
-        shown = str(panel.render())
-        v = views(app)[0]
         assert app.lives[0].running  # filled in while it trains
-        n_layers = sum(1 for k in v.inside if k.startswith("update_ratio_mean_"))
+        await pilot.press("s")  # stopped: the last figures stay, and are drawn
+        await wait_for(pilot, lambda: views(app)[0].finished)
+        app.screen.redraw(force=True)
+        await pilot.pause(0.1)
+        shown, m = str(panel.render()), views(app)[0].inside
+        n_layers = sum(1 for k in m if k.startswith("update_ratio_mean_"))
         assert n_layers == 3 and all(f"\nL{l}" in shown for l in range(1, n_layers + 1))
-        assert "effective step" in shown and "bias corrections" in shown
-        assert f"{v.inside['update_ratio_1']:.1e}" in shown or v.epoch > 1  # the figures of the epoch drawn
+        assert f"at epoch {m['epoch']}" in shown and "effective step" in shown and "bias corrections" in shown
+        for l in range(1, 4):  # each layer's figures of that epoch
+            assert f"{m[f'update_ratio_{l}']:.1e}" in shown and f"{m[f'eff_step_p50_{l}']:.1e}" in shown
         await pilot.press("q")

@@ -131,7 +131,10 @@ def test_lions_sign_agreement_from_its_gradient():
     assert 0.4 < expect < 1.0
 
 
-def test_a_trainer_records_the_internals_each_epoch(tmp_path):
+def test_a_trainer_records_the_internals_each_epoch(tmp_path, monkeypatch):
+    from tuilab.engine.training import train
+
+    monkeypatch.setattr(train, "INTERNALS_SECONDS", 0.0)  # every epoch, however short
     from tuilab.engine.presets import load_experiment
     from tuilab.engine.records import read_records
     from tuilab.engine.training.runner import run_network
@@ -191,7 +194,7 @@ def test_an_epoch_measures_a_sample_of_its_steps_and_its_last(path, on_path):
     L, bs = net.layout.n_layers, 8
     steps = 100
     norms = internals.step_norms_buffer(steps, L)
-    every = -(-steps // internals.SAMPLED_STEPS)  # 4
+    every = max(internals.SAMPLE_EVERY, -(-steps // internals.SAMPLED_STEPS))  # 8
     measured = sorted(set(range(every - 1, steps, every)) | {steps - 1})
     assert [s for s in range(steps) if not np.isnan(norms[s, L])] == measured
     opt = Optimizer("sgd", net.layout.size, net.dtype, lr=0.05, momentum=0.9)
@@ -204,3 +207,21 @@ def test_an_epoch_measures_a_sample_of_its_steps_and_its_last(path, on_path):
     ratios = np.sqrt(norms[measured, L:2 * L] / norms[measured, 2 * L:])
     np.testing.assert_allclose(last, ratios[-1], rtol=1e-6)
     np.testing.assert_allclose(mean, ratios.mean(axis=0), rtol=1e-6)
+
+
+def test_short_epochs_record_the_internals_some_twenty_times_a_second_and_always_the_last(tmp_path):
+    import time
+
+    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.records import read_records
+    from tuilab.engine.training.runner import run_network
+    from tuilab.engine.training.train import INTERNALS_SECONDS
+
+    exp = load_experiment("xor", [("train.epochs", 3000)])
+    t0 = time.perf_counter()
+    run_network(exp, records=RunRecords(tmp_path / "r"))
+    wall = time.perf_counter() - t0
+    rows = read_records(tmp_path / "r").metrics
+    inside = [r["epoch"] for r in rows if not math.isnan(r["update_ratio_1"])]
+    assert inside[0] == 1 and inside[-1] == 3000
+    assert 2 <= len(inside) <= 2 + wall / INTERNALS_SECONDS < len(rows)

@@ -193,7 +193,8 @@ class InsidePanel(Static):
         m = view.inside
         n = sum(1 for k in m if k.startswith("weight_norm_"))
         width = max(10, min(40, (self.size.width or 100) - 70))
-        text = Text(f"{view.label}: inside the optimizer at epoch {view.epoch}\n", style="bold")
+        # short epochs record the internals some 20 times a second (engine.training.train.INTERNALS_SECONDS)
+        text = Text(f"{view.label}: inside the optimizer at epoch {m.get('epoch', view.epoch)}\n", style="bold")
         heading = f"update / weight, band {BAND[0]:.0e}-{BAND[1]:.0e}"
         text.append(f"{'layer':<6}{'|w|':>9}{'|g|':>9}  {heading:<{width + 2}}{'last':>9}{'mean':>9}  "
                     "effective step p10 / p50 / p90\n", style="dim")

@@ -62,16 +62,18 @@ def columns(n_layers: int, specs) -> list[str]:
 
 SAMPLED_STEPS = 32  # steps of an epoch whose update is measured (and its last): recording every step cost
 # up to +71 % at batch 1 and +47 % for [784,2048,10] (benchmarks/shape_sweep.py): 3 passes over theta a step
+SAMPLE_EVERY = 8  # and at most one step in this many: spirals' 2.7 ms epochs of 100 steps paid +11 % at 1 in 4
+PERCENTILE_VALUES = 2048  # a layer's effective-step percentiles from at most this many of its values, evenly strided
 
 
 def step_norms_buffer(steps: int, n_layers: int, internals: bool = True) -> np.ndarray:
     """An epoch's per-step norms for the kernel to fill: L columns of gradient norms and, with the
-    internals, 2 L more, NaN in the steps it leaves out: every k-th step and the epoch's last are
-    measured, at most SAMPLED_STEPS + 1 in all (the mean ratio is the mean over those)."""
+    internals, 2 L more, NaN in the steps it leaves out: every k-th step (k >= SAMPLE_EVERY) and the
+    epoch's last are measured, at most SAMPLED_STEPS + 1 in all (the mean ratio is the mean over those)."""
     L = n_layers
     buf = np.zeros((steps, 3 * L if internals else L))
     if internals and steps:
-        every = max(1, -(-steps // SAMPLED_STEPS))
+        every = max(SAMPLE_EVERY, -(-steps // SAMPLED_STEPS))
         skip = np.ones(steps, bool)
         skip[every - 1::every] = False
         skip[-1] = False
@@ -194,8 +196,11 @@ def epoch_internals(opt, layout, lr: float, grad_sq: np.ndarray, lion_before=Non
 
 
 def percentiles(values: np.ndarray) -> list[float]:
-    """PERCENTILES of the finite values, interpolated as np.percentile does, from one partition: np.percentile
-    itself cost ~150 us a layer in Python each epoch, a fifth of an epoch of a small net such as spirals'."""
+    """PERCENTILES of the finite values (of a strided sample of PERCENTILE_VALUES when there are more),
+    interpolated as np.percentile does, from one partition: np.percentile itself cost ~150 us a layer in
+    Python each epoch, a fifth of an epoch of a small net such as spirals'."""
+    if len(values) > PERCENTILE_VALUES:  # a large layer's percentiles from an even sample of it
+        values = values[::-(-len(values) // PERCENTILE_VALUES)]
     finite = np.isfinite(values)
     if not finite.all():
         values = values[finite]
