@@ -27,12 +27,13 @@ FUZZ = settings(max_examples=int(2000 * SCALE), deadline=None, suppress_health_c
 FUZZ_DOCUMENTS = settings(FUZZ, max_examples=int(500 * SCALE))
 
 # the words a preset is made of, so random documents reach deep into the checks, and some others
-TABLES = ["data", "model", "optimizer", "schedule", "train", "surface", "runs", "title", "description", "zzz"]
+TABLES = ["data", "model", "optimizer", "schedule", "train", "surface", "runs", "title", "description", "lr_range",
+          "zzz"]
 KEYS = ["name", "lr", "hidden", "activation", "init", "bias_init", "output", "loss", "dtype", "epochs",
         "batch_size", "seed", "val_fraction", "test_fraction", "n_samples", "noise", "normalize", "target",
         "train_samples", "momentum", "betas", "eps", "weight_decay", "nesterov", "amsgrad", "demon",
         "demon_steps", "nus", "step_size", "gamma", "T_max", "warmup", "start", "steps", "a", "b", "A",
-        "wall", "condition", "label", "max_points", "bogus"]
+        "wall", "condition", "label", "max_points", "end", "smooth", "stop_factor", "internals", "bogus"]
 NAMES = ["adam", "sgd", "lion", "demon_adam", "qhadam", "relu", "sigmoid", "gelu", "tanh", "softmax",
          "mnist", "digits", "spirals", "xor", "rosenbrock", "saddle", "cosine", "step", "float32",
          "float64", "kaiming_uniform", "zeros", "mse", "value", "ill-conditioned", "nope"]
