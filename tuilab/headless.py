@@ -99,9 +99,10 @@ class ProgressPrinter:
             parts.append(f"test acc {cell(m['test_accuracy'], '.2%')}")
         parts.append(f"{m['samples_per_second']:,.0f} samples/s")
         parts.append(f"grad ratio {cell(m.get('grad_ratio'), '.2g')}")
-        ratios = [m[k] for k in sorted((k for k in m if k.startswith("update_ratio_") and "mean" not in k),
-                                       key=lambda k: int(k.rsplit("_", 1)[1]))]
-        if ratios:  # the last step's update-to-weight ratio per layer (engine.internals)
+        ratios = []  # the last step's update-to-weight ratio per layer, in the epochs that record them
+        while f"update_ratio_{len(ratios) + 1}" in m:
+            ratios.append(m[f"update_ratio_{len(ratios) + 1}"])
+        if ratios:
             parts.append("update/weight " + " ".join(cell(r, ".1e") for r in ratios))
         return "  ".join(parts)
 
