@@ -203,7 +203,9 @@ def _two_runs_on_a_local_cluster(tmp_path, out, epochs):
 
 def test_a_worker_killed_mid_sweep_costs_a_retry_not_the_sweep(tmp_path):
     out = tmp_path / "k"
-    p, *files = _two_runs_on_a_local_cluster(tmp_path, out, 1500)
+    # long enough that the kill lands mid-run: 1,500 full-batch epochs of this net take a fraction of a
+    # second, and a kill that came after both runs ended was seen in CI (no retry to speak of)
+    p, *files = _two_runs_on_a_local_cluster(tmp_path, out, 6000)
     try:
         _wait_for_rows(out, 2)
         workers = _dask_workers(p)
@@ -213,11 +215,15 @@ def test_a_worker_killed_mid_sweep_costs_a_retry_not_the_sweep(tmp_path):
     finally:
         p.kill()
     assert p.returncode == 0, stderr
-    assert "trying it again from the start" in stderr and "Traceback" not in stderr
+    # the retry is said either way it comes: tuilab's, on the lost future, or the scheduler's own, whose new
+    # attempt the client sees by its tag (waves.py); which comes first is Dask's race (seen both in CI)
+    assert ("trying it again from the start" in stderr
+            or "the scheduler runs it again from the start on another worker" in stderr), stderr
+    assert "Traceback" not in stderr
     summary = json.loads((out / "summary.json").read_text())
     assert [r["status"] for r in summary["runs"]] == ["completed", "completed"]
     # every epoch once: the lost try's rows gave way to the retry's
-    assert _rows_per_run(out) == {0: list(range(1, 1501)), 1: list(range(1, 1501))}
+    assert _rows_per_run(out) == {0: list(range(1, 6001)), 1: list(range(1, 6001))}
 
 
 def test_a_run_whose_worker_dies_twice_is_recorded_as_failed_with_its_epochs(tmp_path):

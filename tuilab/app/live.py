@@ -257,7 +257,7 @@ class LiveExperiment:
                 r[key].append(m[key])
             r.update(epoch=e.epoch, grad_norms=e.grad_norms, grad_ratio=m["grad_ratio"],
                      samples_per_second=m["samples_per_second"], best=_better(r["best"], m))
-            if "update_ratio_1" in m:  # short epochs record the internals a few times a second, not each
+            if "update_ratio_1" in m:  # small epochs record the internals every k-th epoch, not each
                 r["inside"] = {k: v for k, v in m.items() if k.startswith(INSIDE)} | {"epoch": e.epoch}
             r["grad_history"].append((e.epoch, e.grad_norms, m["grad_ratio"]))
         elif isinstance(e, Diverged):

@@ -187,13 +187,13 @@ class InsidePanel(Static):
         from tuilab.engine.internals import BAND, TARGET, verdict
 
         if view is None or not view.inside:
-            self.update(Text("the optimizer's internals appear after the first epoch "
-                             "(train.internals = true, the default)", style="dim"), layout=False)
+            self._show(Text("the optimizer's internals appear after the first epoch "
+                            "(train.internals = true, the default)", style="dim"))
             return
         m = view.inside
         n = sum(1 for k in m if k.startswith("weight_norm_"))
         width = max(10, min(40, (self.size.width or 100) - 70))
-        # short epochs record the internals some 20 times a second (engine.training.train.INTERNALS_SECONDS)
+        # small epochs record the internals every k-th epoch (engine.training.train.INTERNALS_WORK)
         text = Text(f"{view.label}: inside the optimizer at epoch {m.get('epoch', view.epoch)}\n", style="bold")
         heading = f"update / weight, band {BAND[0]:.0e}-{BAND[1]:.0e}"
         text.append(f"{'layer':<6}{'|w|':>9}{'|g|':>9}  {heading:<{width + 2}}{'last':>9}{'mean':>9}  "
@@ -230,7 +230,13 @@ class InsidePanel(Static):
             text.append("  ".join(parts) + "\n")
         for w in worst:
             text.append(w + "\n", style="bold red")
-        self.update(text, layout=False)
+        self._show(text)
+
+    def _show(self, text: Text) -> None:
+        """Its height is its text's: a layout pass only when the number of lines changes."""
+        lines = text.plain.count("\n")
+        self.update(text, layout=lines != getattr(self, "_lines", None))
+        self._lines = lines
 
     def _bar(self, ratio: float, width: int, band, target) -> Text:
         """A log-scale bar from 1e-7 to 1: the band shaded, 1e-3 marked |, the ratio's end drawn."""
