@@ -399,10 +399,9 @@ async def test_a_range_test_draws_its_curve_and_l_trains_at_the_suggested_lr(tmp
         v = views(app)[0]
         suggested = v.summary["lr_range"]["suggested_lr"]
         assert len(v.range_lrs) == len(v.range_smoothed) == v.summary["steps_done"]
-        screen.query_one("#lower").active = "tab-curves"
-
         def drawn():  # once the tab is laid out, the chart has a size to draw in
-            screen.redraw(force=True)
+            screen.redraw(force=True)  # (the first redraw after the end turns to the results tab: turn back)
+            screen.query_one("#lower").active = "tab-curves"
             return "learning rate" in str(screen.query_one("#curves", CurvesPlot).render())
 
         await wait_for(pilot, drawn, timeout=10)
