@@ -157,3 +157,14 @@ def test_no_lr_range_trains_a_preset_that_has_the_table():
     assert load_experiment("lr-finder-deep-relu").lr_range is not None
     plain = load_experiment("lr-finder-deep-relu", lr_range=False)
     assert plain.lr_range is None and [r["optimizer"]["name"] for r in plain.runs] == ["sgd", "adam"]
+
+
+def test_jobs_are_said_to_be_unused_by_a_range_test():
+    from tuilab.engine.events import Notice
+    from tuilab.engine.training.runner import run_network
+
+    exp, _, _ = _linear({"name": "sine", "n_samples": 100}, 16, {"steps": 20})
+    seen = []
+    outcome = run_network(exp, seen.append, jobs=2)
+    assert outcome.status == "completed"
+    assert any(isinstance(e, Notice) and "--jobs and --cluster are not used" in e.text for e in seen)

@@ -192,6 +192,9 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     if experiment.lr_range is not None:
         from tuilab.engine.lr_range import run_lr_range
 
+        if emit is not None and (jobs > 1 or cluster or os.environ.get(executors.CLUSTER_ENV)):
+            emit(Notice("a learning-rate range test runs in this process, one run after another (each takes "
+                        "seconds): --jobs and --cluster are not used", "info"))
         return run_lr_range(experiment, emit, control, data=data, records=records)
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()
