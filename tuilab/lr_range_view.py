@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 
+from tuilab.engine.results import cell
 from tuilab.surface_view import color
 
 
 def _lr(value) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.3g}"
+    return cell(value, ".3g")  # the results table's: "-" for none
 
 
 def draw_range_chart(plt, curves, suggested=()) -> None:

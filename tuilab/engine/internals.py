@@ -53,9 +53,10 @@ def scalar_names(spec) -> list[str]:
 def columns(n_layers: int, specs) -> list[str]:
     """metrics.csv's internals columns for an experiment whose runs use these optimizers."""
     specs = list(specs)
-    out = [f"update_ratio_{l + 1}" for l in range(n_layers)] + [f"update_ratio_mean_{l + 1}" for l in range(n_layers)]
+    ratio_names, eff_names = _names(n_layers)
+    out = list(ratio_names)
     if any(has_effective_step(s) for s in specs):
-        out += [f"eff_step_p{p}_{l + 1}" for l in range(n_layers) for p in PERCENTILES]
+        out += eff_names
     wanted = {n for s in specs for n in scalar_names(s)}
     return out + [n for n in SCALARS if n in wanted]
 
@@ -108,10 +109,10 @@ def _radam_rho(opt) -> float:
 def effective_step(opt, lr: float) -> np.ndarray | None:
     """The step each parameter takes per unit of its (bias-corrected) first moment or gradient, as the
     optimizer's last step computed it from its state: None for optimizers with no per-parameter scale."""
-    spec, hp, state = opt.spec, opt.hp, opt.state.astype(np.float64)
-    step = spec.step
+    spec, hp, step = opt.spec, opt.hp, opt.spec.step
     if not has_effective_step(spec) or opt.scal[K.S_STEP] == 0:
         return None
+    state = opt.state.astype(np.float64)  # (a copy: only for the optimizers that have one)
     bc1, bc2 = _bias_corrections(opt)
     with np.errstate(divide="ignore", invalid="ignore"):
         if step is K.adagrad_step:  # hp: lr_decay, weight_decay, eps
