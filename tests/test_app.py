@@ -12,6 +12,7 @@ from tuilab.app.screens.help import HelpScreen
 from tuilab.app.screens.network import NetworkScreen
 from tuilab.app.screens.surface import SurfaceScreen
 from tuilab.app.widgets import GradBars, RunRow
+from tuilab.surface_view import ARROWS, INSIDE_HEADER
 
 pytestmark = pytest.mark.asyncio
 
@@ -150,6 +151,22 @@ async def test_surface_view_draws_and_tabulates(tmp_path):
         rows = [" ".join(map(str, table.get_row_at(i))) for i in range(table.row_count)]
         assert any("diverged" in r for r in rows) and any("converged" in r for r in rows)
         assert (Path(next(Path(tmp_path).glob("*rosenbrock-fast"))) / "trajectory.csv").exists()
+        # i: inside the optimizer at the end; [: a step earlier, the arrows and the table follow it
+        await pilot.press("i")
+        await pilot.pause(0.3)
+        assert [str(c.label) for c in table.columns.values()] == INSIDE_HEADER
+        adam = next(table.get_row_at(i) for i in range(table.row_count) if table.get_row_at(i)[0].startswith("adam"))
+        assert adam[1] == "100,000" and float(adam[6]) > 0 and adam[5] in ARROWS
+        contour = app.screen.query_one("#contour").plt.build()
+        assert any(a in contour for a in ARROWS)
+        for _ in range(4):
+            await pilot.press("left_square_bracket")
+        await pilot.pause(0.3)
+        adam = next(table.get_row_at(i) for i in range(table.row_count) if table.get_row_at(i)[0].startswith("adam"))
+        assert 89_000 < int(adam[1].replace(",", "")) <= 90_000
+        await pilot.press("i")
+        await pilot.pause(0.3)
+        assert "status" in [str(c.label) for c in table.columns.values()]
 
 
 async def test_escape_goes_back_and_runs_go_on(tmp_path):

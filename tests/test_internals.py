@@ -225,3 +225,76 @@ def test_small_epochs_record_the_internals_every_kth_epoch_and_the_first_and_las
         k = min(train.INTERNALS_EVERY_MOST, -(-train.INTERNALS_WORK // work))  # a count of work, not of time
         assert 1 < k < epochs  # some epochs left out: spirals' every 5th, xor's every 1000th
         assert inside == sorted({1, epochs} | set(range(k, epochs + 1, k)))
+
+
+# -- surfaces: the optimizer inside at each point of a trajectory --
+
+def _surface_run(name, steps=60, **hyper):
+    from tuilab.engine.surfaces import descend, make_landscape
+
+    land = make_landscape("rosenbrock")
+    return land, descend(land, name, (-1.5, 2.0), steps, steps + 1, **hyper)  # every step kept
+
+
+@pytest.mark.parametrize("name, hyper", [("adam", {"lr": 0.05}), ("momentum", {"lr": 1e-4}),
+                                         ("nadam", {"lr": 0.05}), ("lbfgs", {"lr": 0.5})])
+def test_a_trajectorys_steps_are_the_differences_of_its_points(name, hyper):
+    _, r = _surface_run(name, steps=30, **hyper)
+    assert list(r.steps) == list(range(31))
+    moves = np.diff(r.path, axis=0)
+    np.testing.assert_array_equal(np.column_stack([r.inner["step_x"], r.inner["step_y"]])[1:], moves)
+    assert math.isnan(r.inner["step_x"][0])
+
+
+def test_adams_effective_step_along_a_trajectory_from_torchs_state_at_each_step():
+    torch = torch_or_skip()
+    land, r = _surface_run("adam", lr=0.05)
+    p = torch.nn.Parameter(torch.tensor([-1.5, 2.0], dtype=torch.float64))
+    topt = torch.optim.Adam([p], lr=0.05)
+    for s in range(1, 61):
+        p.grad = torch.tensor(land.gradient(*p.detach().numpy()))
+        topt.step()
+        st = topt.state[p]
+        v, t = st["exp_avg_sq"].numpy(), float(st["step"])
+        theirs = (0.05 / (1 - 0.9 ** t)) / (np.sqrt(v) / math.sqrt(1 - 0.999 ** t) + 1e-8)
+        ours = [r.inner["eff_step_x"][s], r.inner["eff_step_y"][s]]
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9)
+        assert r.inner["bias_correction1"][s] == pytest.approx(1 - 0.9 ** t, rel=1e-12)
+        np.testing.assert_allclose(r.path[s], p.detach().numpy(), rtol=1e-9)
+    assert math.isnan(r.inner["eff_step_x"][0])
+
+
+def test_demons_momentum_along_a_trajectory_is_the_papers_beta_t():
+    _, r = _surface_run("demon_momentum", steps=50, lr=1e-4, demon_steps=40)
+    for s in range(1, 51):
+        rest = max(0.0, 1 - (s - 1) / 40)
+        assert r.inner["momentum_t"][s] == pytest.approx(0.9 * rest / (0.1 + 0.9 * rest), abs=1e-15)
+
+
+def test_radams_rho_along_a_trajectory_and_its_branch():
+    _, r = _surface_run("radam", steps=12, lr=0.01)
+    for s in range(1, 13):
+        rho = 2 / 0.001 - 1 - 2 * s * 0.999 ** s / (1 - 0.999 ** s)
+        assert r.inner["radam_rho"][s] == pytest.approx(rho, rel=1e-9)
+        assert r.inner["radam_adaptive"][s] == float(rho > 5)
+        if rho <= 5:  # its SGD branch: one step for both coordinates, lr / bias correction
+            assert r.inner["eff_step_x"][s] == r.inner["eff_step_y"][s] == pytest.approx(0.01 / (1 - 0.9 ** s))
+
+
+def test_surface_internals_round_trip_through_the_records(tmp_path):
+    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.records import read_records
+    from tuilab.engine.replay import replayed_surface_events
+    from tuilab.engine.surface_runner import run_surfaces
+
+    exp = load_experiment("rosenbrock-zoo")
+    out = run_surfaces(exp, records=RunRecords(tmp_path))
+    again = {e.run: e.result for e in replayed_surface_events(read_records(tmp_path), exp)}
+    for i, result in enumerate(out.results):
+        mine = {k: v for k, v in result.inner.items() if not np.isnan(v).all()}
+        assert set(again[i].inner) == set(mine), result.label
+        for k, v in mine.items():
+            np.testing.assert_allclose(again[i].inner[k], v, rtol=1e-12, equal_nan=True)
+    inside = [r.get("inside", {}) for r in out.runs]
+    assert all("step_x" in x for x in inside)
+    assert any("eff_step_x" in x for x in inside) and any("radam_rho" in x for x in inside)

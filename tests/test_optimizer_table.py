@@ -75,7 +75,7 @@ def test_an_id_outside_the_table_raises_in_both_paths(bad):
     path = np.empty((4, 6))
     with pytest.raises(ValueError, match="unknown optimizer id"):
         S.surface_descent(S.QUADRATIC, np.array([1.0]), theta, state, scal, hp, bad, 0.1, 3,
-                          np.zeros((1, 2)), 1e-3, 1, path, -1)
+                          np.zeros((1, 2)), 1e-3, 1, path, -1, np.zeros((4, 0)))
 
 
 def _spec(**kw):

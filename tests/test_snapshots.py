@@ -73,3 +73,13 @@ def test_edit_form_over_surface(snap_compare, tmp_path):
 
     assert snap_compare(make_app("rosenbrock-fast", out_root=tmp_path), run_before=run_before,
                         terminal_size=(100, 34))
+
+
+def test_surface_inside_view(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _surface_done(pilot)
+        await pilot.press("i")
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app("rosenbrock", out_root=tmp_path), run_before=run_before,
+                        terminal_size=(120, 36))

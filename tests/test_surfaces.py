@@ -236,7 +236,9 @@ def test_surface_presets_run(name, tmp_path):
     for run in summary["runs"]:
         assert {"label", "optimizer", "status", "x", "y", "f", "distance", "steps_to_1e-3"} <= set(run)
     rows = list(csv.reader(open(tmp_path / "trajectory.csv")))
-    assert rows[0] == ["run", "step", "x", "y", "f", "average_x", "average_y"]
+    assert rows[0] == ["run", "step", "x", "y", "f", "average_x", "average_y", "step_x", "step_y", "eff_step_x",
+                       "eff_step_y", "momentum_t", "bias_correction1", "bias_correction2", "radam_rho",
+                       "radam_adaptive"]
     assert {int(r[0]) for r in rows[1:]} == set(range(len(exp.runs)))
 
 

@@ -60,10 +60,12 @@ def _clip(path: np.ndarray, window) -> np.ndarray:
     return np.column_stack([np.clip(path[:, 0], x0, x1), np.clip(path[:, 1], y0, y1)])
 
 
-def draw_surface(plt, landscape, results, upto: float = 1.0, title: str | None = None) -> None:
+def draw_surface(plt, landscape, results, upto: float = 1.0, title: str | None = None,
+                 at_step: float | None = None) -> None:
     """Contour of the landscape, each trajectory in its colour, start (o) and minima (*).
 
-    upto in (0, 1]: the fraction of each trajectory drawn (to animate it growing).
+    upto in (0, 1]: the fraction of each trajectory drawn (to animate it growing); at_step: draw each
+    trajectory up to that step instead, with an arrow along its last step there (the velocity).
     """
     window = plot_window(landscape, results)
     plt.clear_data()
@@ -71,7 +73,7 @@ def draw_surface(plt, landscape, results, upto: float = 1.0, title: str | None =
     if cx:
         plt.scatter(cx, cy, marker="braille", color=CONTOUR_COLOR)
     for k, r in enumerate(results):
-        n = max(1, int(math.ceil(len(r.path) * upto)))
+        n = max(1, int(math.ceil(len(r.path) * upto))) if at_step is None else r.index_at(at_step) + 1
         path = _clip(_thin(r.path[:n]), window)
         plt.plot(path[:, 0].tolist(), path[:, 1].tolist(), color=color(k), marker="braille",
                  label=f"{r.label} ({r.status})" if upto >= 1 else r.label)
@@ -80,6 +82,9 @@ def draw_surface(plt, landscape, results, upto: float = 1.0, title: str | None =
             avg = _clip(_thin(r.average[:n]), window)
             plt.plot(avg[:, 0].tolist(), avg[:, 1].tolist(), color=color(k), marker="dot",
                      label=f"{r.label} average")
+    if at_step is not None:
+        for k, r in enumerate(results):
+            _arrow(plt, r, r.index_at(at_step), window, color(k))
     if landscape.minima:
         mx, my = zip(*landscape.minima, strict=True)
         plt.scatter(list(mx), list(my), marker="*", color="white")
@@ -88,6 +93,85 @@ def draw_surface(plt, landscape, results, upto: float = 1.0, title: str | None =
     plt.title(title or f"{landscape.name}: {landscape.summary}")
     plt.xlabel("x")
     plt.ylabel("y")
+
+
+ARROWS = "→↗↑↖←↙↓↘"
+
+
+def _arrow(plt, result, i: int, window, colour: str) -> None:
+    """The last step at kept point i, drawn from the point: its direction as it is, its length growing
+    with log10 of the step against the window (1e-6 of it or less: 3 % of the window, all of it: 15 %)."""
+    inner = result.inner or {}
+    if "step_x" not in inner:
+        return
+    dx, dy = float(inner["step_x"][i]), float(inner["step_y"][i])
+    if not (math.isfinite(dx) and math.isfinite(dy)) or (dx == 0 and dy == 0):
+        return
+    x0, x1, y0, y1 = window
+    x, y = (float(v) for v in result.path[i])
+    if not (x0 <= x <= x1 and y0 <= y <= y1):  # off the picture (diverged): plotext would draw a line
+        return  # to it point by point, billions of them
+    w, h = x1 - x0, y1 - y0
+    ux, uy = dx / w, dy / h  # in window units, where the picture's angles are
+    size = math.hypot(ux, uy)
+    length = 0.03 + 0.02 * min(6.0, max(0.0, math.log10(size) + 6.0))
+    ux, uy = ux / size * length, uy / size * length
+    tip = (min(max(x + ux * w, x0), x1), min(max(y + uy * h, y0), y1))
+    plt.plot([x, tip[0]], [y, tip[1]], color=colour, marker="braille")
+    glyph = ARROWS[int(round(math.atan2(uy, ux) / (math.pi / 4))) % 8]
+    plt.scatter([tip[0]], [tip[1]], marker=glyph, color=colour)
+
+
+def draw_step_length(plt, results, upto: float | None = None) -> None:
+    """log10 of each run's step length |d theta| by step (what the arrows show): a flat line crawls,
+    a jagged one bounces from wall to wall. upto: only the steps up to this one."""
+    plt.clear_data()
+    for k, r in enumerate(results):
+        inner = r.inner or {}
+        if "step_x" not in inner:
+            continue
+        n = len(r.steps) if upto is None else r.index_at(upto) + 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log10(np.hypot(inner["step_x"][:n], inner["step_y"][:n]))
+        keep = np.isfinite(y)
+        if keep.any():
+            plt.plot(r.steps[:n][keep].tolist(), y[keep].tolist(), color=color(k), marker="braille",
+                     label=r.label)
+    plt.title("log10 |step| by step")
+    plt.xlabel("step")
+
+
+def _g(v) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.3g}"
+
+
+INSIDE_HEADER = ["run", "step", "x", "y", "|step|", "direction", "eff step x", "eff step y", "momentum",
+                 "bias corr 1", "bias corr 2", "RAdam rho"]
+
+
+def inside_rows(results, at_step: float | None = None) -> list[list[str]]:
+    """Each optimizer inside at a step (its last kept point at or before it; the end without one):
+    the step just taken (length, direction as an arrow), the effective step per coordinate, the
+    momentum coefficient applied, Adam's bias corrections and RAdam's rho_t (+: adaptive branch on)."""
+    rows = []
+    for r in results:
+        i = len(r.steps) - 1 if at_step is None else r.index_at(at_step)
+        inner = r.inner or {}
+
+        def at(name, inner=inner, i=i):
+            return float(inner[name][i]) if name in inner else None
+
+        dx, dy = at("step_x"), at("step_y")
+        length = math.hypot(dx, dy) if dx is not None and dy is not None else None
+        direction = "-"
+        if length and math.isfinite(length):
+            direction = ARROWS[int(round(math.atan2(dy, dx) / (math.pi / 4))) % 8]
+        rho = at("radam_rho")
+        rho_text = _g(rho) + (("+" if at("radam_adaptive") == 1 else "") if rho is not None else "")
+        rows.append([r.label, f"{int(r.steps[i]):,}", f"{r.path[i, 0]:.4g}", f"{r.path[i, 1]:.4g}", _g(length),
+                     direction, _g(at("eff_step_x")), _g(at("eff_step_y")), _g(at("momentum_t")),
+                     _g(at("bias_correction1")), _g(at("bias_correction2")), rho_text])
+    return rows
 
 
 def draw_error(plt, landscape, results) -> None:
@@ -150,6 +234,9 @@ def print_surface_results(experiment, outcome, stream, width: int | None = None)
     print(format_table(*results_rows(outcome.runs)), file=stream)
     if not outcome.results:
         return
+    print("\ninside each optimizer at its last point (eff step: its step per unit of gradient or first moment)",
+          file=stream)
+    print(format_table(INSIDE_HEADER, inside_rows(outcome.results)), file=stream)
     cols, lines = shutil.get_terminal_size((100, 40))
     width = width or max(60, min(cols, 140))
     colorless = not (hasattr(stream, "isatty") and stream.isatty())

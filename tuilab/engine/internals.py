@@ -96,28 +96,20 @@ def update_ratios(grad_sq: np.ndarray, n_layers: int) -> tuple[list[float], list
     return ratio[-1].tolist(), ratio.mean(axis=0).tolist()
 
 
-def _bias_corrections(opt) -> tuple[float, float]:
-    return 1.0 - opt.scal[K.S_B1POW], 1.0 - opt.scal[K.S_B2POW]
+def _radam_rho(b2, t, b2pow):
+    """RAdam's rho_t = rho_inf - 2 t b2^t / (1 - b2^t) (NaN before the first step)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 2.0 / (1.0 - b2) - 1.0 - 2.0 * np.asarray(t) * b2pow / (1.0 - np.asarray(b2pow))
 
 
-def _radam_rho(opt) -> float:
-    b2, t = opt.hp[1], opt.scal[K.S_STEP]
-    rho_inf = 2.0 / (1.0 - b2) - 1.0
-    return rho_inf - 2.0 * t * opt.scal[K.S_B2POW] / (1.0 - opt.scal[K.S_B2POW]) if t else math.nan
-
-
-def effective_step(opt, lr: float) -> np.ndarray | None:
-    """The step each parameter takes per unit of its (bias-corrected) first moment or gradient, as the
-    optimizer's last step computed it from its state: None for optimizers with no per-parameter scale."""
-    spec, hp, step = opt.spec, opt.hp, opt.spec.step
-    if not has_effective_step(spec) or opt.scal[K.S_STEP] == 0:
-        return None
-    state = opt.state.astype(np.float64)  # (a copy: only for the optimizers that have one)
-    bc1, bc2 = _bias_corrections(opt)
+def _effective(spec, hp, lr, state, t, b1pow, b2pow):
+    """effective_step's figures from an optimizer's state (slots first) and its step count and beta
+    powers: floats, or arrays that broadcast against state[0] (a trajectory's recorded points)."""
+    step = spec.step
+    bc1, bc2 = 1.0 - b1pow, 1.0 - b2pow
     with np.errstate(divide="ignore", invalid="ignore"):
         if step is K.adagrad_step:  # hp: lr_decay, weight_decay, eps
-            clr = lr / (1.0 + (opt.scal[K.S_STEP] - 1.0) * hp[0])
-            return clr / (np.sqrt(state[0]) + hp[2])
+            return lr / (1.0 + (t - 1.0) * hp[0]) / (np.sqrt(state[0]) + hp[2])
         if step is K.rmsprop_step:  # hp: alpha, eps, weight_decay, momentum, centered
             v = state[0] - state[2] ** 2 if hp[4] else state[0]
             return lr / (np.sqrt(v) + hp[1])
@@ -125,15 +117,15 @@ def effective_step(opt, lr: float) -> np.ndarray | None:
             return lr * np.sqrt(state[1] + hp[1]) / np.sqrt(state[0] + hp[1])
         if step is K.adam_step:  # hp: betas, eps, wd, amsgrad
             v = state[2] if hp[4] else state[1]
-            return (lr / bc1) / (np.sqrt(v) / math.sqrt(bc2) + hp[2])
+            return (lr / bc1) / (np.sqrt(v) / np.sqrt(bc2) + hp[2])
         if step is K.nadam_step:  # the scale of both of its terms: lr / (sqrt(v / bc2) + eps)
             return lr / (np.sqrt(state[1] / bc2) + hp[2])
         if step is K.radam_step:
-            rho, rho_inf = _radam_rho(opt), 2.0 / (1.0 - hp[1]) - 1.0
-            if rho > 5.0:
-                rect = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
-                return lr * rect * math.sqrt(bc2) / (np.sqrt(state[1]) + hp[2]) / bc1
-            return np.full(state.shape[1], lr / bc1)  # its SGD-with-momentum branch: one step for all
+            rho, rho_inf = _radam_rho(hp[1], t, b2pow), 2.0 / (1.0 - hp[1]) - 1.0
+            rect = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            adaptive = lr * rect * np.sqrt(bc2) / (np.sqrt(state[1]) + hp[2]) / bc1
+            # its SGD-with-momentum branch (rho_t <= 5): one step for all
+            return np.where(rho > 5.0, adaptive, np.broadcast_to(lr / bc1, np.shape(adaptive)))
         if step is K.adamax_step:  # hp: betas, eps
             return (lr / bc1) / state[1]
         if step is K.qhadam_step:  # hp: betas, nus, eps: the denominator's nu2 part (this step's g^2 aside)
@@ -143,33 +135,51 @@ def effective_step(opt, lr: float) -> np.ndarray | None:
     return None
 
 
-def scalars(opt, lion_before: np.ndarray | None = None) -> dict:
-    """The run's scalars at its last step (SCALARS; only those that mean something for its optimizer).
-    lion_before: Lion's momentum before the last step (its gradient is recovered from the change)."""
-    spec, hp, scal = opt.spec, opt.hp, opt.scal
+def effective_step(opt, lr: float) -> np.ndarray | None:
+    """The step each parameter takes per unit of its (bias-corrected) first moment or gradient, as the
+    optimizer's last step computed it from its state: None for optimizers with no per-parameter scale."""
+    if not has_effective_step(opt.spec) or opt.scal[K.S_STEP] == 0:
+        return None
+    scal = opt.scal
+    # (a copy in float64: only for the optimizers that have a state)
+    return _effective(opt.spec, opt.hp, lr, opt.state.astype(np.float64), scal[K.S_STEP], scal[K.S_B1POW],
+                      scal[K.S_B2POW])
+
+
+def _scalar_values(spec, hp, t, b1pow, b2pow, demon_total) -> dict:
+    """scalars' figures but Lion's, for a step count and beta powers that are floats or arrays."""
     out: dict = {}
     names = scalar_names(spec)
-    t = scal[K.S_STEP]
     if "momentum_t" in names:
         if spec.step is K.nadam_step:
             out["momentum_t"] = hp[0] * (1.0 - 0.5 * 0.96 ** (t * hp[4]))
         else:
             from tuilab.engine.optim import _flat_names
 
-            k = _flat_names(spec).index(spec.momentum_param)
-            out["momentum_t"] = (float(K.demon_beta(hp[k], t - 1.0, scal[K.S_DEMON_T]))
-                                 if scal[K.S_DEMON_T] > 0 and t > 0 else float(hp[k]))
-    bc1, bc2 = _bias_corrections(opt)
+            b = float(hp[_flat_names(spec).index(spec.momentum_param)])
+            if demon_total > 0:  # beta_t as the kernel applied it at step t (counted from 1)
+                out["momentum_t"] = np.vectorize(
+                    lambda s: float(K.demon_beta(b, s - 1.0, demon_total)) if s > 0 else b, otypes=[float])(t)
+            else:
+                out["momentum_t"] = np.full(np.shape(t), b)
     if "bias_correction1" in names:
-        out["bias_correction1"] = bc1
+        out["bias_correction1"] = 1.0 - b1pow
     if "bias_correction2" in names:
-        out["bias_correction2"] = bc2
+        out["bias_correction2"] = 1.0 - b2pow
     if "radam_rho" in names:
-        rho = _radam_rho(opt)
-        out["radam_rho"], out["radam_adaptive"] = rho, (float(rho > 5.0) if math.isfinite(rho) else math.nan)
+        rho = _radam_rho(hp[1], t, b2pow)
+        out["radam_rho"], out["radam_adaptive"] = rho, np.where(np.isfinite(rho), rho > 5.0, np.nan)
     if "nadam_mu" in names:
         out["nadam_mu"] = out["momentum_t"]
-    if "lion_agreement" in names:
+    return out
+
+
+def scalars(opt, lion_before: np.ndarray | None = None) -> dict:
+    """The run's scalars at its last step (SCALARS; only those that mean something for its optimizer).
+    lion_before: Lion's momentum before the last step (its gradient is recovered from the change)."""
+    spec, hp, scal = opt.spec, opt.hp, opt.scal
+    out = _scalar_values(spec, hp, scal[K.S_STEP], scal[K.S_B1POW], scal[K.S_B2POW], scal[K.S_DEMON_T])
+    if "lion_agreement" in scalar_names(spec):
         out["lion_agreement"] = math.nan
         if lion_before is not None:
             b1, b2 = hp[0], hp[1]
@@ -180,6 +190,41 @@ def scalars(opt, lion_before: np.ndarray | None = None) -> dict:
             if moving.any():
                 out["lion_agreement"] = float(np.mean(np.sign(update[moving]) == np.sign(g[moving])))
     return {k: float(v) for k, v in out.items()}
+
+
+POINT_COLUMNS = ("step_x", "step_y", "eff_step_x", "eff_step_y", "momentum_t", "bias_correction1",
+                 "bias_correction2", "radam_rho", "radam_adaptive")  # a surface trajectory's, in trajectory.csv
+
+
+def trajectory_internals(opt, inner: np.ndarray) -> dict[str, np.ndarray]:
+    """The optimizer inside at each kept point of a surface run, from the rows kernels.surfaces wrote
+    (the last step's dx, dy; scal; state): the step (velocity) vector, the effective step per coordinate
+    (lr where the rule has no per-parameter scale: SGD, momentum, QHM; ASGD's eta), and the scalars of
+    POINT_COLUMNS that mean something for the optimizer. NaN at step 0."""
+    spec, n = opt.spec, len(inner)
+    out = {"step_x": inner[:, 0].copy(), "step_y": inner[:, 1].copy()}
+    if spec.closure is not None or n == 0:
+        return out
+    scal = inner[:, 2:2 + opt.scal.size]
+    state = inner[:, 2 + opt.scal.size:].reshape(n, -1, 2).transpose(1, 0, 2)  # slots, points, (x, y)
+    t, b1pow, b2pow = (scal[:, k] for k in (K.S_STEP, K.S_B1POW, K.S_B2POW))
+    started = t > 0
+    eff = None
+    if has_effective_step(spec):
+        eff = np.asarray(_effective(spec, opt.hp, opt.lr, state, t[:, None], b1pow[:, None], b2pow[:, None]),
+                         np.float64)
+    elif spec.step in (K.sgd_step, K.qhm_step):
+        eff = np.full((n, 2), float(opt.lr))
+    elif spec.step is K.asgd_step:
+        eff = np.repeat(scal[:, K.S_ETA, None], 2, axis=1)
+    if eff is not None:
+        eff = np.where(started[:, None], eff, np.nan)
+        out["eff_step_x"], out["eff_step_y"] = eff[:, 0], eff[:, 1]
+    values = _scalar_values(spec, opt.hp, t, b1pow, b2pow, opt.scal[K.S_DEMON_T])
+    for name in POINT_COLUMNS[4:]:
+        if name in values:
+            out[name] = np.where(started, np.asarray(values[name], np.float64), np.nan)
+    return out
 
 
 def epoch_internals(opt, layout, lr: float, grad_sq: np.ndarray, lion_before=None) -> dict:

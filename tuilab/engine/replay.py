@@ -43,25 +43,34 @@ def replayed_surface_events(rec: Reopened, experiment) -> list:
     """A SurfaceDone per run that has its trajectory in trajectory.csv, rebuilt as a SurfaceResult."""
     import numpy as np
 
+    from tuilab.engine.internals import POINT_COLUMNS
     from tuilab.engine.surfaces import SurfaceResult, landscape_of
 
     landscape = landscape_of(experiment.runs[0]["surface"])
     points: dict[int, list] = {}
+    inner: dict[int, list] = {}
+
+    def number(v):  # a blank cell (or a column absent in older records) is NaN
+        return float(v) if isinstance(v, (int, float)) else np.nan
+
     for row in read_table(rec.folder / "trajectory.csv", []):
-        avg = [row.get("average_x"), row.get("average_y")]  # absent before tuilab kept ASGD's average
-        avg = [float(v) if isinstance(v, (int, float)) else np.nan for v in avg]
-        points.setdefault(int(row["run"]), []).append([float(row[k]) for k in ("step", "x", "y", "f")] + avg)
+        # average: absent before tuilab kept ASGD's average
+        points.setdefault(int(row["run"]), []).append(
+            [float(row[k]) for k in ("step", "x", "y", "f")] + [number(row.get(k)) for k in ("average_x", "average_y")])
+        inner.setdefault(int(row["run"]), []).append([number(row.get(k)) for k in POINT_COLUMNS])
     events = []
     for i, run in enumerate(experiment.runs):
         if i not in points:
             continue
-        pts = np.array(points[i])
+        pts, kept = np.array(points[i]), np.array(inner[i]).reshape(len(points[i]), len(POINT_COLUMNS))
         s = rec.runs[i] if i < len(rec.runs) else {}
         hit = s.get("steps_to_1e-3")
         result = SurfaceResult(run.label, run["optimizer"]["name"], float(run["optimizer"]["lr"]),
                                pts[:, 0].astype(np.int64), pts[:, 1:3].copy(), pts[:, 3].copy(),
                                int(s.get("steps_done", pts[-1, 0])), hit if isinstance(hit, int) else None,
                                str(s.get("status", "interrupted")), landscape,
-                               None if np.isnan(pts[:, 4]).all() else pts[:, 4:6].copy())
+                               None if np.isnan(pts[:, 4]).all() else pts[:, 4:6].copy(),
+                               {name: kept[:, k] for k, name in enumerate(POINT_COLUMNS)
+                                if k < 2 or not np.isnan(kept[:, k]).all()})
         events.append(SurfaceDone(i, run.label, result))
     return events

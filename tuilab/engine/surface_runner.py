@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 
 from tuilab.engine.config import Experiment
 from tuilab.engine.events import Control, Notice, SurfaceDone, overall_status
+from tuilab.engine.internals import POINT_COLUMNS
 from tuilab.engine.records import RunRecords
 from tuilab.engine.surfaces import SurfaceResult, descend, landscape_of
 from tuilab.engine.training.warmup import surface_kernels_ready
 from tuilab.errors import TuilabError
 
-TRAJECTORY_COLUMNS = ["run", "step", "x", "y", "f", "average_x", "average_y"]  # average: ASGD's, else blank
+# average: ASGD's, else blank; then the optimizer inside at each point (blank where it means nothing)
+TRAJECTORY_COLUMNS = ["run", "step", "x", "y", "f", "average_x", "average_y", *POINT_COLUMNS]
 
 
 @dataclass
@@ -55,11 +57,7 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
                              **hyper)
             results.append(result)
             if records is not None:
-                avg = result.average if result.average is not None else [(None, None)] * len(result.path)
-                records.append_many("trajectory.csv", (
-                    {"run": i, "step": int(st), "x": float(x), "y": float(y), "f": float(f),
-                     "average_x": None if ax is None else float(ax), "average_y": None if ay is None else float(ay)}
-                    for st, (x, y), f, (ax, ay) in zip(result.steps, result.path, result.f, avg, strict=True)))
+                records.append_many("trajectory.csv", trajectory_rows(i, result))
             emit(SurfaceDone(i, run.label, result))
     finally:
         runs = [r.summary() for r in results]
@@ -76,3 +74,19 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
                                    "runs": runs})
             records.close()
     return outcome
+
+
+def _cell(v) -> float | None:
+    v = float(v)
+    return v if v == v else None  # NaN: blank
+
+
+def trajectory_rows(run: int, result: SurfaceResult):
+    """trajectory.csv's rows of one run: its kept points, ASGD's average beside them, the internals."""
+    avg = result.average if result.average is not None else [(None, None)] * len(result.path)
+    inner = [(name, result.inner[name]) for name in POINT_COLUMNS if result.inner and name in result.inner]
+    for k, (st, (x, y), f, (ax, ay)) in enumerate(zip(result.steps, result.path, result.f, avg, strict=True)):
+        row = {"run": run, "step": int(st), "x": float(x), "y": float(y), "f": float(f),
+               "average_x": None if ax is None else float(ax), "average_y": None if ay is None else float(ay)}
+        row.update((name, _cell(values[k])) for name, values in inner)
+        yield row

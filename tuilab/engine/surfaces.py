@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tuilab.engine.internals import trajectory_internals
 from tuilab.engine.optim import Optimizer, check_for_surfaces
 from tuilab.errors import TuilabError, choice_error
 from tuilab.kernels import surfaces as K
@@ -150,6 +151,7 @@ class SurfaceResult:
     status: str  # "converged", "running out of steps", "diverged"
     landscape: Landscape
     average: np.ndarray | None = None  # (points, 2): ASGD's running average at the same steps
+    inner: dict | None = None  # the optimizer inside at each kept point (engine.internals.trajectory_internals)
 
     @property
     def final(self) -> tuple[float, float]:
@@ -178,7 +180,18 @@ class SurfaceResult:
         return {"label": self.label, "optimizer": self.optimizer, "lr": self.lr, "status": self.status,
                 "x": x, "y": y, "f": float(self.f[-1]), "distance": float(dist),
                 "log10_error": float(err), "steps_done": self.steps_done,
-                "steps_to_1e-3": self.steps_to_tol, **self._average_summary()}
+                "steps_to_1e-3": self.steps_to_tol, **self._average_summary(), **self._inside_summary()}
+
+    def _inside_summary(self) -> dict:
+        """The optimizer inside at the final point (engine.internals.POINT_COLUMNS it has)."""
+        if not self.inner:
+            return {}
+        found = {k: float(v[-1]) for k, v in self.inner.items() if len(v) and math.isfinite(float(v[-1]))}
+        return {"inside": found} if found else {}
+
+    def index_at(self, step: float) -> int:
+        """The kept point at or last before `step`."""
+        return max(0, int(np.searchsorted(self.steps, step, side="right")) - 1)
 
     def _average_summary(self) -> dict:
         if self.average is None:
@@ -220,12 +233,16 @@ def _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, la
             rows -= 1  # the final point replaces the last thinned one
         path[rows, :4] = (s, theta[0], theta[1], K.surface_value(landscape.surface_id, theta[0], theta[1], p))
         path[rows, 4:] = np.nan
+        moves[rows] = theta - before
         rows += 1
 
+    moves = np.full((len(path), 2), np.nan)
+    before = theta.copy()
     record(0)
     hit = 0 if near(theta) else -1
     status, done = K.OUT_OF_STEPS, 0
     for s in range(1, steps + 1):
+        before = theta.copy()
         opt.step_closure(theta, closure)
         done = s
         bad = not (abs(theta[0]) <= K.BLOWUP and abs(theta[1]) <= K.BLOWUP)
@@ -239,8 +256,11 @@ def _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, la
     if status != K.DIVERGED and hit >= 0 and near(theta):
         status = K.CONVERGED
     path = path[:rows]
+    moves[0] = np.nan
+    inner = trajectory_internals(opt, np.column_stack([moves[:rows], np.full((rows, len(opt.scal)), np.nan)]))
     return SurfaceResult(label, opt.name, float(opt.lr), path[:, 0].astype(np.int64), path[:, 1:3].copy(),
-                         path[:, 3].copy(), done, None if hit < 0 else hit, _STATUS[status], landscape, None)
+                         path[:, 3].copy(), done, None if hit < 0 else hit, _STATUS[status], landscape, None,
+                         inner)
 
 
 def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points: int = 2000,
@@ -258,10 +278,12 @@ def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points:
     minima = np.array(landscape.minima, np.float64).reshape(-1, 2)
     if opt.closure is not None:
         return _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, label or optimizer)
+    inner = np.empty((len(path), 2 + opt.scal.size + opt.state.size))
     rows, done, hit, status = K.surface_descent(
         landscape.surface_id, np.array(landscape.params, np.float64), theta, opt.state, opt.scal, opt.hp,
-        opt.opt_id, float(opt.lr), steps, minima, TOLERANCE, stride, path, opt.shadow)
+        opt.opt_id, float(opt.lr), steps, minima, TOLERANCE, stride, path, opt.shadow, inner)
     path = path[:rows]
     return SurfaceResult(label or optimizer, optimizer, float(opt.lr), path[:, 0].astype(np.int64),
                          path[:, 1:3].copy(), path[:, 3].copy(), int(done), None if hit < 0 else int(hit),
-                         _STATUS[int(status)], landscape, path[:, 4:6].copy() if opt.shadow >= 0 else None)
+                         _STATUS[int(status)], landscape, path[:, 4:6].copy() if opt.shadow >= 0 else None,
+                         trajectory_internals(opt, inner[:rows]))

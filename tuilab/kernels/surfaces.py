@@ -105,7 +105,7 @@ def _within(x, y, minima, tol2):
 
 
 @kernel
-def _record(path, rows, s, x, y, f, state, shadow):
+def _record(path, inner, rows, s, x, y, f, state, scal, shadow, dx, dy):
     if rows == path.shape[0]:
         rows -= 1  # the final point replaces the last thinned one
     path[rows, 0] = s
@@ -115,6 +115,17 @@ def _record(path, rows, s, x, y, f, state, shadow):
     if path.shape[1] > 4:  # the second trajectory an optimizer keeps (ASGD's average), or NaN
         path[rows, 4] = state[shadow, 0] if shadow >= 0 else np.nan
         path[rows, 5] = state[shadow, 1] if shadow >= 0 else np.nan
+    if inner.shape[1] > 0:  # the optimizer inside at this point: the last step, its scalars, its state
+        inner[rows, 0] = dx
+        inner[rows, 1] = dy
+        k = 2
+        for i in range(scal.shape[0]):
+            inner[rows, k] = scal[i]
+            k += 1
+        for i in range(state.shape[0]):
+            for j in range(state.shape[1]):
+                inner[rows, k] = state[i, j]
+                k += 1
     return rows + 1
 
 
@@ -122,10 +133,10 @@ def _descend_with(step):
     """surface_descent's loop for one optimizer's step kernel: a direct call, no switch per step."""
 
     @njit(nogil=True, error_model="numpy")
-    def descend(surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol, stride, path, shadow):
+    def descend(surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol, stride, path, shadow, inner):
         g = np.empty(2, theta.dtype)
-        rows = _record(path, 0, 0, theta[0], theta[1], surface_value(surface_id, theta[0], theta[1], p),
-                       state, shadow)
+        rows = _record(path, inner, 0, 0, theta[0], theta[1], surface_value(surface_id, theta[0], theta[1], p),
+                       state, scal, shadow, np.nan, np.nan)
         tol2 = tol * tol
         first_hit = 0 if _within(theta[0], theta[1], minima, tol2) else -1
         status = OUT_OF_STEPS
@@ -146,6 +157,8 @@ def _descend_with(step):
             if demon:
                 k = int(scal[O.S_DEMON_IDX])
                 hp_t[k] = O.demon_beta(hp[k], t, scal[O.S_DEMON_T])
+            x0 = theta[0]
+            y0 = theta[1]
             step(theta, g, state, scal, hp_t, lr)
             done = s
             x = theta[0]
@@ -154,7 +167,8 @@ def _descend_with(step):
             if first_hit < 0 and not bad and _within(x, y, minima, tol2):
                 first_hit = s
             if bad or s == n_steps or s % stride == 0:
-                rows = _record(path, rows, s, x, y, surface_value(surface_id, x, y, p), state, shadow)
+                rows = _record(path, inner, rows, s, x, y, surface_value(surface_id, x, y, p), state, scal, shadow,
+                               x - x0, y - y0)
             if bad:
                 status = DIVERGED
                 break
@@ -170,14 +184,16 @@ _descend_by_id = O.dispatch_on_id(_descend_with, skip=(O.muon_step,))
 
 @kernel
 def surface_descent(surface_id, p, theta, state, scal, hp, opt_id, lr, n_steps, minima, tol, stride, path,
-                    shadow):
+                    shadow, inner):
     """Move theta (x, y) for n_steps steps of optimizer `opt_id` over surface `surface_id`.
 
     Row r of path gets (step, x, y, f) for steps 0, stride, 2 stride, ... and the
     last row written is always the final point; a path of 6 columns also gets
     state[shadow] there (a second point the optimizer keeps: ASGD's average; NaN for shadow -1).
+    Row r of inner, unless it has no columns, gets the optimizer inside at the same point: the last step's
+    (dx, dy), then scal, then state row by row (NaN steps at step 0).
     Returns (rows written, steps done, first step with distance < tol or -1, status). A coordinate beyond BLOWUP or NaN
     stops the run at that step (status DIVERGED, its point the final row).
     """
     return _descend_by_id(opt_id, (surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol,
-                                   stride, path, shadow))
+                                   stride, path, shadow, inner))

@@ -18,6 +18,7 @@ KEYS = [
                          ("c", "clear finished runs from the view"), ("a", "chart: loss or accuracy per epoch"),
                          ("[ ]", "gradient bars: an epoch earlier / later"),
                          ("i", "inside the optimizer: update/weight ratios, effective steps, momentum"),
+                         ("[ ]", "surfaces, inside: step the arrows and the table back / on"),
                          ("l", "a range test: train each run at its suggested learning rate"),
                          ("w  x", "a sweep: its tab (grouped runs, chart) / chart the next axis"),
                          ("u", "opened records (tuilab open): resume what did not finish"),
