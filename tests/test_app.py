@@ -452,3 +452,17 @@ async def test_the_inside_tab_fills_in_while_a_run_trains(tmp_path):
         for l in range(1, 4):  # each layer's figures of that epoch
             assert f"{m[f'update_ratio_{l}']:.1e}" in shown and f"{m[f'eff_step_p50_{l}']:.1e}" in shown
         await pilot.press("q")
+
+
+async def test_the_browser_opens_with_the_first_preset_highlighted(tmp_path):
+    """Enter starts a preset at once: the highlight used to sit on the "Networks" title (found through the
+    browser of tuilab serve, where Enter then did nothing)."""
+    from textual.widgets import OptionList
+
+    app = make_app(out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        presets = app.screen.query_one(OptionList)
+        assert presets.highlighted_option is not None and presets.highlighted_option.id == "deep-relu"
+        assert "deep-relu" in str(app.screen.query_one("#details").render()).lower() or \
+            app.screen.infos["deep-relu"].title in str(app.screen.query_one("#details").render())

@@ -22,6 +22,7 @@ examples:
   tuilab --preset shallow-sigmoid --lr-range headless   which learning rate? (a range test)
   tuilab --preset rosenbrock headless      optimizers racing on a 2-D landscape
   tuilab list                              every preset with its description
+  tuilab --preset rosenbrock-zoo serve     the dashboard in a web browser, http://127.0.0.1:8000
 
 data sets are looked for in --data-dir, $TUILAB_DATA, ~/.cache/tuilab and
 /usr/share/datasets/<name>/; when one is missing tuilab says so and runs on the
@@ -91,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--jobs", type=int, metavar="N", help="run the remaining runs in N processes")
     resume.add_argument("--cluster", metavar="ADDRESS", help="run the remaining runs on Dask (as for a run)")
     resume.add_argument("--data-dir", metavar="DIR", help="where to look for data sets first")
+    web = sub.add_parser("serve", help="serve the dashboard to a web browser (pip install \"tuilab[web]\")",
+                         description="Serve the dashboard to a web browser with textual-serve: each tab that "
+                                     "opens the page gets its own dashboard, with the options given before "
+                                     "`serve` (e.g. tuilab --preset rosenbrock-zoo serve).")
+    web.add_argument("--host", default="127.0.0.1",
+                     help="the address to listen on (default 127.0.0.1: this machine only)")
+    web.add_argument("--port", type=int, default=8000, help="the port to listen on (default 8000)")
     return parser
 
 
@@ -152,6 +160,10 @@ def _run(args) -> int:
         return app.return_code or 0
     if args.command == "resume":
         return _resume(args)
+    if args.command == "serve":
+        from tuilab.serve import serve
+
+        return serve(args.host, args.port, args.run_args)
     if args.command == "report":
         from tuilab.report import report
 
@@ -206,7 +218,10 @@ def _resume(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    # serve: the options before it are the served dashboard's own
+    args.run_args = argv[:argv.index("serve")] if args.command == "serve" else []
     for key in ("preset", "dataset", "epochs", "seed", "data_dir", "data_mirror", "strict_data", "out", "jobs",
                 "verbose", "cluster", "lr_range"):
         if not hasattr(args, key):

@@ -57,7 +57,10 @@ class PresetBrowser(Screen):
         presets.clear_options()
         presets.add_options(options)
         ids = [o.id for o in options]
-        first = ids.index(highlighted) if highlighted in ids else next(i for i, o in enumerate(options) if o.id)
+        # (the group titles have no id: None "in ids" put the highlight on the first title, and Enter started
+        # nothing until an arrow key was pressed)
+        first = (ids.index(highlighted) if highlighted is not None and highlighted in ids
+                 else next(i for i, o in enumerate(options) if o.id))
         presets.highlighted = first
         presets.focus()
 
