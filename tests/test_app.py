@@ -154,15 +154,20 @@ async def test_surface_view_draws_and_tabulates(tmp_path):
         # i: inside the optimizer at the end; [: a step earlier, the arrows and the table follow it
         await pilot.press("i")
         await pilot.pause(0.3)
-        assert [str(c.label) for c in table.columns.values()] == INSIDE_HEADER
-        adam = next(table.get_row_at(i) for i in range(table.row_count) if table.get_row_at(i)[0].startswith("adam"))
+        assert [str(c.label) for c in table.columns.values()] == ["", *INSIDE_HEADER]  # the run's tag first
+
+        def adam_row():
+            return next([str(c) for c in table.get_row_at(i)][1:] for i in range(table.row_count)
+                        if str(table.get_row_at(i)[1]).startswith("adam"))
+
+        adam = adam_row()
         assert adam[1] == "100,000" and float(adam[6]) > 0 and adam[5] in ARROWS
         contour = app.screen.query_one("#contour").plt.build()
         assert any(a in contour for a in ARROWS)
         for _ in range(4):
             await pilot.press("left_square_bracket")
         await pilot.pause(0.3)
-        adam = next(table.get_row_at(i) for i in range(table.row_count) if table.get_row_at(i)[0].startswith("adam"))
+        adam = adam_row()
         assert 89_000 < int(adam[1].replace(",", "")) <= 90_000
         await pilot.press("i")
         await pilot.pause(0.3)

@@ -6,6 +6,7 @@ samples/s and times differ run to run; the pilot tests cover it.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 import textual
@@ -83,3 +84,30 @@ def test_surface_inside_view(snap_compare, tmp_path):
 
     assert snap_compare(make_app("rosenbrock", out_root=tmp_path), run_before=run_before,
                         terminal_size=(120, 36))
+
+
+# Many runs at a glance, at the three sizes a person is likely to have: the browser, a network dashboard of
+# 20 runs (reopened from shipped records, so that nothing in it depends on this machine's speed or clock)
+# and the 20 trajectories of rosenbrock-zoo.
+SIZES = [(80, 24), (120, 40), (200, 60)]
+ZOO_RECORDS = str(Path(__file__).parent / "data" / "zoo-records")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_browser_at(snap_compare, tmp_path, size):
+    assert snap_compare(make_app(out_root=tmp_path), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_network_dashboard_with_many_runs_at(snap_compare, size):
+    async def run_before(pilot):
+        await pilot.pause(0.5)
+        await pilot.press("a", "a")  # the curves tab, training loss
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(opened=[ZOO_RECORDS], records=False), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_surface_view_with_many_runs_at(snap_compare, tmp_path, size):
+    assert snap_compare(make_app("rosenbrock-zoo", out_root=tmp_path), run_before=_surface_done, terminal_size=size)

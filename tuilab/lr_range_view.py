@@ -6,31 +6,35 @@ from __future__ import annotations
 import math
 
 from tuilab.engine.results import cell
-from tuilab.surface_view import color
+from tuilab.run_style import drawing_order, line_look
 
 
 def _lr(value) -> str:
     return cell(value, ".3g")  # the results table's: "-" for none
 
 
-def draw_range_chart(plt, curves, suggested=()) -> None:
+def draw_range_chart(plt, curves, suggested=(), ks=None, focus: int | None = None, legend: bool = True) -> None:
     """curves: (label, lrs, smoothed losses) per run, drawn against log10 lr in each run's colour;
-    suggested: each run's suggested lr (None: none), marked on its curve."""
+    suggested: each run's suggested lr (None: none), marked on its curve. ks, focus, legend: as
+    surface_view.draw_surface's."""
+    ks = list(range(len(curves))) if ks is None else list(ks)
     drawn = False
     lows, highs = [], []
-    for k, (label, lrs, smoothed) in enumerate(curves):
+    for i in drawing_order(len(curves), focus):
+        label, lrs, smoothed = curves[i]
         pts = [(math.log10(x), y) for x, y in zip(lrs, smoothed, strict=True) if x > 0 and math.isfinite(y)]
         if not pts:
             continue
         xs, ys = zip(*pts, strict=True)
-        plt.plot(xs, ys, color=color(k), marker="braille", label=label[:18])
+        colour, marker = line_look(ks[i], focus, i)
+        plt.plot(xs, ys, color=colour, marker=marker, label=label[:18] if legend else None)
         lows.append(min(xs))
         highs.append(max(xs))
         drawn = True
-        s = suggested[k] if k < len(suggested) else None
+        s = suggested[i] if i < len(suggested) else None
         if s is not None and s > 0:
             near = min(pts, key=lambda p: abs(p[0] - math.log10(s)))
-            plt.scatter([near[0]], [near[1]], color=color(k), marker="o")
+            plt.scatter([near[0]], [near[1]], color=colour, marker="o")
     if drawn:
         lo, hi = math.floor(min(lows)), math.ceil(max(highs))
         ticks = list(range(lo, hi + 1))

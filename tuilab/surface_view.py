@@ -10,13 +10,10 @@ import math
 
 import numpy as np
 
-COLORS = ["red+", "cyan+", "orange+", "green+", "magenta+", "blue+", "white", "red", "cyan", "orange",
-          "green", "magenta", "blue", "gray+"]
-CONTOUR_COLOR = "gray"
+from tuilab.run_style import ansi, drawing_order, legend, line_look, no_color
 
-
-def color(k: int) -> str:
-    return COLORS[k % len(COLORS)]
+CONTOUR_COLOR = (70, 70, 70)  # behind the trajectories, whatever the palette
+MANY = 6  # with more trajectories than this, each is thinned harder for drawing and its end marked
 
 
 def plot_window(landscape, results=()) -> tuple[float, float, float, float]:
@@ -49,6 +46,7 @@ def contour_points(landscape, window, nx: int = 120, ny: int = 60, levels: int =
 
 
 def _thin(path: np.ndarray, n: int = 400) -> np.ndarray:
+    """At most n of a path's points, evenly spread, the first and the last kept."""
     if len(path) <= n:
         return path
     idx = np.unique(np.linspace(0, len(path) - 1, n).round().astype(int))
@@ -61,30 +59,41 @@ def _clip(path: np.ndarray, window) -> np.ndarray:
 
 
 def draw_surface(plt, landscape, results, upto: float = 1.0, title: str | None = None,
-                 at_step: float | None = None) -> None:
-    """Contour of the landscape, each trajectory in its colour, start (o) and minima (*).
+                 at_step: float | None = None, ks=None, focus: int | None = None, legend: bool = True, mono: bool | None = None) -> None:
+    """Contour of the landscape, each trajectory in its run's colour and marker, start (o), end (■ with
+    many runs) and minima (*).
 
     upto in (0, 1]: the fraction of each trajectory drawn (to animate it growing); at_step: draw each
     trajectory up to that step instead, with an arrow along its last step there (the velocity).
+    ks: each result's run index (its colour; default 0, 1, ...); focus: the position of a result drawn
+    on top in its colour, the others dimmed; legend: plotext's own legend, inside the plot (the
+    dashboard and headless draw theirs outside: run_style.legend).
     """
+    ks = list(range(len(results))) if ks is None else list(ks)
     window = plot_window(landscape, results)
     plt.clear_data()
     cx, cy = contour_points(landscape, window)
     if cx:
         plt.scatter(cx, cy, marker="braille", color=CONTOUR_COLOR)
-    for k, r in enumerate(results):
+    many = len(results) > MANY
+    points = max(60, 2400 // max(len(results), 1)) if many else 400  # thinned harder when there are many
+    for i in drawing_order(len(results), focus):
+        r, k = results[i], ks[i]
+        colour, marker = line_look(k, focus, i, mono)
         n = max(1, int(math.ceil(len(r.path) * upto))) if at_step is None else r.index_at(at_step) + 1
-        path = _clip(_thin(r.path[:n]), window)
-        plt.plot(path[:, 0].tolist(), path[:, 1].tolist(), color=color(k), marker="braille",
-                 label=f"{r.label} ({r.status})" if upto >= 1 else r.label)
-        plt.scatter([float(path[0, 0])], [float(path[0, 1])], marker="o", color=color(k))
+        path = _clip(_thin(r.path[:n], points), window)
+        label = (f"{r.label} ({r.status})" if upto >= 1 else r.label) if legend else None
+        plt.plot(path[:, 0].tolist(), path[:, 1].tolist(), color=colour, marker=marker, label=label)
+        plt.scatter([float(path[0, 0])], [float(path[0, 1])], marker="o", color=colour)
+        if many and n > 1:
+            plt.scatter([float(path[-1, 0])], [float(path[-1, 1])], marker="■", color=colour)
         if r.average is not None:  # ASGD's running average, beside its iterate
-            avg = _clip(_thin(r.average[:n]), window)
-            plt.plot(avg[:, 0].tolist(), avg[:, 1].tolist(), color=color(k), marker="dot",
-                     label=f"{r.label} average")
+            avg = _clip(_thin(r.average[:n], points), window)
+            plt.plot(avg[:, 0].tolist(), avg[:, 1].tolist(), color=colour, marker="dot",
+                     label=f"{r.label} average" if legend else None)
     if at_step is not None:
-        for k, r in enumerate(results):
-            _arrow(plt, r, r.index_at(at_step), window, color(k))
+        for i in drawing_order(len(results), focus):
+            _arrow(plt, results[i], results[i].index_at(at_step), window, line_look(ks[i], focus, i, mono)[0])
     if landscape.minima:
         mx, my = zip(*landscape.minima, strict=True)
         plt.scatter(list(mx), list(my), marker="*", color="white")
@@ -122,11 +131,14 @@ def _arrow(plt, result, i: int, window, colour: str) -> None:
     plt.scatter([tip[0]], [tip[1]], marker=glyph, color=colour)
 
 
-def draw_step_length(plt, results, upto: float | None = None) -> None:
+def draw_step_length(plt, results, upto: float | None = None, ks=None, focus: int | None = None,
+                     legend: bool = True, mono: bool | None = None) -> None:
     """log10 of each run's step length |d theta| by step (what the arrows show): a flat line crawls,
     a jagged one bounces from wall to wall. upto: only the steps up to this one."""
+    ks = list(range(len(results))) if ks is None else list(ks)
     plt.clear_data()
-    for k, r in enumerate(results):
+    for i in drawing_order(len(results), focus):
+        r = results[i]
         inner = r.inner or {}
         if "step_x" not in inner:
             continue
@@ -135,8 +147,9 @@ def draw_step_length(plt, results, upto: float | None = None) -> None:
             y = np.log10(np.hypot(inner["step_x"][:n], inner["step_y"][:n]))
         keep = np.isfinite(y)
         if keep.any():
-            plt.plot(r.steps[:n][keep].tolist(), y[keep].tolist(), color=color(k), marker="braille",
-                     label=r.label)
+            colour, marker = line_look(ks[i], focus, i, mono)
+            plt.plot(r.steps[:n][keep].tolist(), y[keep].tolist(), color=colour, marker=marker,
+                     label=r.label if legend else None)
     plt.title("log10 |step| by step")
     plt.xlabel("step")
 
@@ -174,18 +187,21 @@ def inside_rows(results, at_step: float | None = None) -> list[list[str]]:
     return rows
 
 
-def draw_error(plt, landscape, results) -> None:
+def draw_error(plt, landscape, results, ks=None, focus: int | None = None, legend: bool = True, mono: bool | None = None) -> None:
     """log10(f - f*) against step for each run (f itself where no minimum is known)."""
+    ks = list(range(len(results))) if ks is None else list(ks)
     plt.clear_data()
     known = landscape.f_min is not None
-    for k, r in enumerate(results):
+    for i in drawing_order(len(results), focus):
+        r = results[i]
         y = r.log10_error if known else r.f
         keep = np.isfinite(y)
         if not keep.any():
             continue
         steps = r.steps[keep]
         vals = np.clip(y[keep], -16 if known else -1e6, 1e6)
-        plt.plot(steps.tolist(), vals.tolist(), color=color(k), marker="braille", label=r.label)
+        colour, marker = line_look(ks[i], focus, i, mono)
+        plt.plot(steps.tolist(), vals.tolist(), color=colour, marker=marker, label=r.label if legend else None)
     plt.title("log10(f - f*) by step" if known else "f by step")
     plt.xlabel("step")
 
@@ -239,12 +255,16 @@ def print_surface_results(experiment, outcome, stream, width: int | None = None)
     print(format_table(INSIDE_HEADER, inside_rows(outcome.results)), file=stream)
     cols, lines = shutil.get_terminal_size((100, 40))
     width = width or max(60, min(cols, 140))
-    colorless = not (hasattr(stream, "isatty") and stream.isatty())
+    colorless = not (hasattr(stream, "isatty") and stream.isatty()) or no_color()
+    # the legend once, below both charts: inside, 18 runs' legend covered half of the contour
+    key = legend([(k, f"{r.label} ({r.status})") for k, r in enumerate(outcome.results)], width,
+                 mono=colorless)
     for draw, height in ((draw_surface, max(20, min(lines - 4, 36))), (draw_error, 16)):
         plotext.clear_figure()
         if colorless:
             plotext.theme("clear")
-        draw(plotext, outcome.landscape, outcome.results)
+        draw(plotext, outcome.landscape, outcome.results, legend=False, mono=colorless)
         plotext.plotsize(width, height)
         text = plotext.build()
         print(plotext.uncolorize(text) if colorless else text, file=stream)
+    print(key.plain if colorless else ansi(key), file=stream)

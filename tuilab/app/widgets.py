@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.widgets import Label, Sparkline, Static
 from textual_plotext import PlotextPlot
 
 from tuilab.app.live import RunView
-from tuilab.surface_view import color
+from tuilab.run_style import drawing_order, legend, line_look, no_color, run_style
 
 STATUS_MARK = {"pending": ("·", "dim"), "running": ("▶", "green"), "paused": ("‖", "yellow"),
                "completed": ("✓", "green"), "diverged": ("✗", "red"), "interrupted": ("■", "yellow"),
@@ -38,7 +41,9 @@ def _finite(values) -> list[float]:
 
 
 class RunRow(Horizontal):
-    """One run: mark and label, training-loss sparkline, accuracy sparkline, latest figures."""
+    """One run: mark, its tag and label in its colour, training-loss sparkline, accuracy sparkline,
+    latest figures. Its look says whether the charts show it (dim when not), whether it is focused
+    (◆) and whether the run list's cursor is on it (reversed)."""
 
     DEFAULT_CSS = """
     RunRow { height: 1; }
@@ -48,31 +53,51 @@ class RunRow(Horizontal):
     RunRow .figures { width: 30; margin-left: 1; }
     """
 
+    class Clicked(Message):
+        def __init__(self, key: str):
+            super().__init__()
+            self.key = key
+
     def __init__(self, view: RunView, index: int):
         super().__init__(id=f"run-{view.key.replace(':', '-')}", classes="run-row")
         self.view = view
-        self.index = index
+        self.index = index  # the run's colour: its place among all the runs shown since the start
+        self.state = ("on", False, False)  # shown in the charts ("on", "off", "dim"), focused, under the cursor
         self._shown: tuple | None = None
 
     def compose(self) -> ComposeResult:
+        look = run_style(self.index)
+        colour = None if no_color() else look.rich
         yield Label("", classes="run-label")
-        yield Sparkline([], classes="loss", summary_function=lambda xs: xs[-1] if xs else 0)
-        yield Sparkline([], classes="acc", summary_function=max)
+        yield Sparkline([], classes="loss", summary_function=lambda xs: xs[-1] if xs else 0,
+                        min_color=colour, max_color=colour)
+        yield Sparkline([], classes="acc", summary_function=max, min_color=colour, max_color=colour)
         yield Label("", classes="figures")
 
     def on_mount(self) -> None:
         self.show(self.view)
 
-    def show(self, view: RunView) -> None:
+    def on_click(self, event: events.Click) -> None:
+        self.post_message(self.Clicked(self.view.key))
+
+    def show(self, view: RunView, state: tuple | None = None) -> None:
         self.view = view
+        self.state = state or self.state
         shown = (view.step, len(view.train_loss), view.status, view.paused, view.samples_per_second,
-                 view.diverged_at)
+                 view.diverged_at, self.state)
         if shown == self._shown:
             return  # nothing new: no widget touched, nothing to re-render
         self._shown = shown
+        on, focused, cursor = self.state
         status = "paused" if view.paused else view.status
         mark, style = STATUS_MARK.get(status, ("?", ""))
-        label = Text.assemble((f"{mark} ", style), (view.label[:21], color_style(self.index)))
+        look = run_style(self.index)
+        tag_style = None if no_color() else ("grey35" if on != "on" else look.rich)
+        name_style = ("bold " if focused else "") + ("grey50" if on != "on" else (tag_style or ""))
+        label = Text.assemble((f"{mark}", style), ("◆" if focused else " ", "bold"), (look.tag, tag_style), " ",
+                              (view.label[:19], name_style.strip() or None))
+        if cursor:
+            label.stylize("reverse")
         self.query_one(".run-label", Label).update(label, layout=False)  # fixed sizes (DEFAULT_CSS)
         self.query_one(".loss", Sparkline).data = _finite(view.losses) or [0.0]
         acc = view.val_accuracy.finite_last() or view.test_accuracy.finite_last()
@@ -86,11 +111,28 @@ class RunRow(Horizontal):
         self.query_one(".figures", Label).update(figures, layout=False)
 
 
-def color_style(k: int) -> str:
-    """A Rich style close to plotext's colour k, so a run looks the same in rows and charts."""
-    name = color(k).rstrip("+")
-    bold = " bold" if color(k).endswith("+") else ""
-    return {"orange": "dark_orange", "gray": "grey70"}.get(name, name) + bold
+class RunList(VerticalScroll):
+    """The runs, one row each; it scrolls. With the focus: up/down move its cursor, Enter or v shows or
+    hides the run under it in the charts, f focuses it (the screen's keys, which work from anywhere)."""
+
+    BINDINGS = [Binding("up,k", "screen.cursor_run(-1)", "Previous run", show=False),
+                Binding("down,j", "screen.cursor_run(1)", "Next run", show=False),
+                Binding("enter", "screen.toggle_run", "Show/hide run", show=False)]
+    can_focus = True
+
+
+class Legend(Static):
+    """A chart's legend, outside its plot: each run's tag in its colour and its label, wrapped."""
+
+    DEFAULT_CSS = "Legend { height: auto; max-height: 3; padding: 0 1; }"
+
+    def show(self, entries) -> None:
+        """entries: (run index, label, dimmed) in the order to list them."""
+        text = legend(entries, max(20, (self.size.width or 80) - 2))
+        key = text.plain, tuple(e[0] for e in entries), tuple(e[2] for e in entries)
+        if key != getattr(self, "_key", None):  # a layout pass only when it changed
+            self._key = key
+            self.update(text)
 
 
 class GradBars(Static):
@@ -133,25 +175,30 @@ class GradBars(Static):
 class CurvesPlot(PlotextPlot):
     """Loss (and accuracy) per epoch, every run in its colour."""
 
-    def show(self, runs: list[RunView], what: str = "loss") -> None:
-        """what: "loss" or "accuracy" per epoch, or "lr_range": a range test's smoothed loss against its lr."""
+    def show(self, runs: list[RunView], what: str = "loss", ks=None, focus: int | None = None) -> None:
+        """what: "loss" or "accuracy" per epoch, or "lr_range": a range test's smoothed loss against its lr.
+        ks: each run's colour index; focus: the position of the run drawn on top, the others dimmed."""
+        ks = list(range(len(runs))) if ks is None else list(ks)
         plt = self.plt
         plt.clear_data()
         if what == "lr_range":
             from tuilab.lr_range_view import draw_range_chart
 
             draw_range_chart(plt, [(r.label, r.range_lrs, r.range_smoothed) for r in runs],
-                             [(r.summary.get("lr_range") or {}).get("suggested_lr") for r in runs])
+                             [(r.summary.get("lr_range") or {}).get("suggested_lr") for r in runs], ks, focus,
+                             legend=False)
             self.refresh()
             return
         drawn = False
-        for k, r in enumerate(runs):
+        for i in drawing_order(len(runs), focus):
+            r = runs[i]
             acc = r.val_accuracy if r.val_accuracy.finite_last() else r.test_accuracy
             # no more points than the plot has braille dots across, spikes kept (app.series)
             xs, ys = (r.train_loss if what == "loss" else acc).coarsened(max(16, self.size.width)).envelope()
             if not xs:
                 continue
-            plt.plot(xs, ys, color=color(k), marker="braille", label=r.label[:18])
+            colour, marker = line_look(ks[i], focus, i)
+            plt.plot(xs, ys, color=colour, marker=marker)  # its legend is outside, below (Legend)
             drawn = True
         plt.title("training loss per epoch" if what == "loss" else "accuracy per epoch")
         plt.xlabel("epoch")

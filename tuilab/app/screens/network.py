@@ -8,18 +8,26 @@ import time
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from tuilab.app.live import LiveExperiment, Pace, RunView, WallClock
-from tuilab.app.widgets import CurvesPlot, GradBars, InsidePanel, RunRow, SweepPlot, duration, fmt
+from tuilab.app.selection import Selection
+from tuilab.app.widgets import CurvesPlot, GradBars, InsidePanel, Legend, RunList, RunRow, SweepPlot, duration, fmt
 from tuilab.engine.results import COLUMNS, ranked, result_rows
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 REFRESH_SECONDS = 0.2  # at most 5 redraws a second, whatever the event rate (keys redraw at once)
 CHART_SECONDS = 1.0  # plotext builds its chart in Python: ~40-70 ms, so once a second at most
 # both stretched by the screen's Pace when drawing takes more than its share of a core (many runs)
+
+
+def _last_finite(values) -> float:
+    for v in reversed(list(values)):
+        if isinstance(v, float) and math.isfinite(v):
+            return v
+    return math.nan
 
 
 def _update_if_changed(widget: Static, text: Text) -> None:
@@ -43,6 +51,9 @@ class ExperimentScreen(Screen):
         Binding("escape", "back", "Back"),
         Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("q", "app.quit", "Quit"),
+        Binding("v", "toggle_run", "Show/hide run"),
+        Binding("f", "focus_run", "Focus run"),
+        Binding("b", "best_runs", "Best N"),
     ]
 
     def __init__(self, preset: str, experiment, **kw):
@@ -56,9 +67,18 @@ class ExperimentScreen(Screen):
         self.edits = 0
         self.wall = WallClock()
         self.pace = Pace(REFRESH_SECONDS)
+        self.selection = Selection()
+        self._colours: dict[str, int] = {}  # run key -> its colour, kept for as long as it is shown
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_SECONDS, self._tick)
+
+    def on_resize(self, event) -> None:
+        self.fit_to(event.size.height)
+
+    def fit_to(self, height: int) -> None:
+        """Share the rows between the run list or table and the charts by the terminal's height: at 80x24 the
+        charts were squeezed to nothing behind 8 rows of runs and a 3-line legend."""
 
     def _tick(self) -> None:
         if self.pace.due():
@@ -138,6 +158,77 @@ class ExperimentScreen(Screen):
 
     def redraw(self, force: bool = False) -> None:
         pass
+
+    # -- which runs the charts show (app.selection) --
+
+    def listed(self) -> list:
+        """Every run the screen lists (all but those cleared), in order."""
+        return [v for lv in self.lives for v in lv.snapshot().runs if v.key not in self.hidden]
+
+    def colours(self, keys) -> dict[str, int]:
+        """Each run's colour index: the lowest free one when it first appears, kept from then on (a
+        restarted experiment's runs get their colours back, in order)."""
+        used = {self._colours[k] for k in keys if k in self._colours}
+        for key in keys:
+            if key not in self._colours:
+                k = 0
+                while k in used:
+                    k += 1
+                self._colours[key] = k
+                used.add(k)
+        return self._colours
+
+    def scores(self, views) -> dict[str, float]:
+        """What "best" means for show-best-N (lower is better)."""
+        return {}
+
+    metric = "its metric"
+
+    def _cursor_view(self):
+        views = self.listed()
+        if not views:
+            return None
+        return views[self.selection.move(0, len(views))]
+
+    def action_cursor_run(self, delta: int) -> None:
+        views = self.listed()
+        if views:
+            self.selection.move(delta, len(views))
+            self.redraw(force=True)
+
+    def action_toggle_run(self, key: str | None = None) -> None:
+        """v (or Enter in the run list, or a click on a row): the run under the cursor in or out of the charts."""
+        view = self._cursor_view() if key is None else next((v for v in self.listed() if v.key == key), None)
+        if view is None:
+            return
+        on = self.selection.toggle(view.key)
+        self.notify(f"{view.label}: {'shown' if on else 'hidden'} in the charts", timeout=1.5)
+        self.redraw(force=True)
+
+    def action_focus_run(self) -> None:
+        """f: the run under the cursor drawn on top in its colour, the others dimmed (f again: none)."""
+        view = self._cursor_view()
+        if view is None:
+            return
+        on = self.selection.toggle_focus(view.key)
+        self.notify(f"focused on {view.label}" if on else "no run focused", timeout=1.5)
+        self.redraw(force=True)
+
+    def action_best_runs(self) -> None:
+        """b: only the best 3, 5, 10 runs by the metric shown, then all again."""
+        views = self.listed()
+        n = self.selection.next_best(len(views))
+        self.notify(f"showing the best {n} by {self.metric}" if n else "showing every run", timeout=1.5)
+        self.redraw(force=True)
+
+    def shown_runs(self, views) -> tuple[list, list[int], int | None]:
+        """(the runs the charts draw, their colour indices, the focused one's position among them)."""
+        colours = self.colours([v.key for v in views])
+        keys = self.selection.shown([v.key for v in views], self.scores(views) if self.selection.best else None)
+        by_key = {v.key: v for v in views}
+        shown = [by_key[k] for k in keys]
+        focus = keys.index(self.selection.focus) if self.selection.focus in keys else None
+        return shown, [colours[v.key] for v in shown], focus
 
 
 class NetworkScreen(ExperimentScreen):
@@ -231,9 +322,26 @@ class NetworkScreen(ExperimentScreen):
                     else "nothing to resume: every opened run has finished", timeout=3)
 
     def _grad_view(self):
-        views = [r for lv in self.lives for r in lv.snapshot().runs if r.key not in self.hidden and r.grad_norms]
+        """The run the gradient bars and the inside tab show: the focused one, else the last running."""
+        listed = self.listed()
+        focused = [v for v in listed if v.key == self.selection.focus and v.grad_norms]
+        views = [v for v in listed if v.grad_norms and v.key not in self.selection.off]
         running = [v for v in views if v.status == "running"]
-        return (running or views or [None])[-1]
+        return (focused or running or views or [None])[-1]
+
+    metric = "training loss"
+
+    def scores(self, views) -> dict[str, float]:
+        """Show-best-N's order: the last training loss, or the best accuracy (higher is better)."""
+        if self.experiment.lr_range is not None:
+            return {v.key: min(v.range_smoothed, default=math.nan) for v in views}
+        if self.curve == "accuracy":
+            out = {}
+            for v in views:
+                acc = v.val_accuracy.finite_last() or v.test_accuracy.finite_last()
+                out[v.key] = -max(acc) if acc else math.nan
+            return out
+        return {v.key: (_last_finite(v.losses)) for v in views}
 
     curve = "loss"
 
@@ -244,6 +352,7 @@ class NetworkScreen(ExperimentScreen):
 
     def action_toggle_curve(self) -> None:
         self.curve = "accuracy" if self.curve == "loss" else "loss"
+        self.metric = "best accuracy" if self.curve == "accuracy" else "training loss"
         self.query_one("#lower", TabbedContent).active = "tab-curves"
         self.redraw(force=True)
 
@@ -252,12 +361,13 @@ class NetworkScreen(ExperimentScreen):
         yield Static(id="settings")
         yield Static(id="progress")
         yield Static(id="notice")
-        yield Static(Text.assemble((" run".ljust(25), "dim"), ("training loss", "dim"),
-                                   ("  ·  accuracy per epoch", "dim")), id="runs-header")
-        yield VerticalScroll(id="runs")
+        yield Static(id="runs-header")
+        yield RunList(id="runs")
         with TabbedContent(id="lower"):
             with TabPane("Curves", id="tab-curves"), Horizontal():
-                yield CurvesPlot(id="curves")
+                with Vertical(id="curves-box"):
+                    yield CurvesPlot(id="curves")
+                    yield Legend(id="curves-legend")
                 yield GradBars(id="grads")
             with TabPane("Inside", id="tab-inside"), VerticalScroll():
                 yield InsidePanel(id="inside")
@@ -270,6 +380,10 @@ class NetworkScreen(ExperimentScreen):
                         yield Static(id="sweep-table")
                     yield SweepPlot(id="sweep-chart")
         yield Footer()
+
+    def fit_to(self, height: int) -> None:
+        self.query_one("#runs").styles.max_height = min(max((height - 16) // 2, 3), 20)
+        self.query_one("#curves-legend").styles.max_height = 1 if height < 30 else 3
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -294,7 +408,8 @@ class NetworkScreen(ExperimentScreen):
         self._settings(snaps)
         self._notice(snaps)
         self._progress(snaps, views)
-        self._rows(views)
+        shown, ks, focus = self.shown_runs(views)
+        self._rows(views, {v.key for v in shown})
         # epochs seen (the series keep few points); a range test's steps
         epochs = tuple(len(v.range_lrs) if self.experiment.lr_range else len(v.train_loss) for v in views)
         now = time.monotonic()
@@ -303,10 +418,11 @@ class NetworkScreen(ExperimentScreen):
         if force or (epochs != self._seen.get("epochs") and now - self._seen.get("chart_at", 0.0) >= chart_every):
             self._seen["epochs"] = epochs
             self._seen["chart_at"] = now
-            self.query_one("#curves", CurvesPlot).show(views, "lr_range" if self.experiment.lr_range else self.curve)
-            grads = [v for v in views if v.grad_norms]
-            running = [v for v in grads if v.status == "running"]
-            self.query_one("#grads", GradBars).show((running or grads or [None])[-1], self.grad_epoch)
+            self.query_one("#curves", CurvesPlot).show(shown, "lr_range" if self.experiment.lr_range else self.curve,
+                                                       ks, focus)
+            self.query_one("#curves-legend", Legend).show(
+                [(k, v.label, focus is not None and i != focus) for i, (k, v) in enumerate(zip(ks, shown, strict=True))])
+            self.query_one("#grads", GradBars).show(self._grad_view(), self.grad_epoch)
             self.query_one("#inside", InsidePanel).show(self._grad_view())
             if self.is_sweep:
                 self._sweep()
@@ -394,19 +510,50 @@ class NetworkScreen(ExperimentScreen):
                                   f"{sum(x.finished for x in views)} done", "dim"))
         self.query_one("#progress", Static).update(text, layout=False)  # one line, always: no layout pass
 
-    def _rows(self, views: list[RunView]) -> None:
-        box = self.query_one("#runs", VerticalScroll)
+    def _rows(self, views: list[RunView], shown: set[str]) -> None:
+        box = self.query_one("#runs", RunList)
         rows = {r.view.key: r for r in self.query(RunRow)}
+        colours = self.colours([v.key for v in views])
+        cursor = self.selection.move(0, len(views))
+        sel = self.selection
         top, bottom = box.scroll_offset.y, box.scroll_offset.y + max(box.size.height, 1)
         for k, v in enumerate(views):
+            state = ("on" if v.key in shown else ("off" if v.key in sel.off else "dim"), v.key == sel.focus,
+                     k == cursor and box.has_focus)
             row = rows.get(v.key)
             if row is None:
-                box.mount(RunRow(v, k))
+                row = RunRow(v, colours[v.key])
+                row.state = state
+                box.mount(row)
             elif row.is_mounted:
                 r = row.virtual_region
+                if k == cursor and box.has_focus:
+                    row.show(v, state)
+                    row.scroll_visible(animate=False)
+                    continue
                 if r.height and (r.y + r.height <= top or r.y >= bottom):
                     continue  # scrolled out of view: brought up to date when it scrolls back in
-                row.show(v)
+                row.show(v, state)
+        header = Text.assemble((" run".ljust(25), "dim"), ("training loss", "dim"), ("  ·  accuracy per epoch", "dim"))
+        if len(views) > 1:
+            header.append(f"   {sel.describe(len(shown), len(views), self.metric)}; ", style="dim")
+            header.append("v show/hide  f focus  b best N", style="dim italic")
+        _update_if_changed(self.query_one("#runs-header", Static), header)
+
+    def on_run_row_clicked(self, message: RunRow.Clicked) -> None:
+        views = self.listed()
+        keys = [v.key for v in views]
+        if message.key in keys:
+            self.selection.cursor = keys.index(message.key)
+            self.action_toggle_run(message.key)
+
+    def on_descendant_focus(self, event) -> None:
+        if isinstance(event.widget, RunList):
+            self.redraw(force=True)  # its cursor shows
+
+    def on_descendant_blur(self, event) -> None:
+        if isinstance(event.widget, RunList):
+            self.redraw(force=True)
 
     def _results(self, views: list[RunView]) -> None:
         if self.experiment.lr_range is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from rich.text import Text
@@ -12,6 +13,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
 from tuilab.app.screens.network import ExperimentScreen
+from tuilab.app.widgets import Legend
+from tuilab.run_style import no_color, run_style
 from tuilab.engine.surfaces import landscape_of
 from tuilab.surface_view import INSIDE_HEADER, draw_error, draw_step_length, draw_surface, inside_rows, results_rows
 
@@ -30,7 +33,8 @@ class SurfaceScreen(ExperimentScreen):
         with Horizontal(id="surface-charts"):
             yield PlotextPlot(id="contour")
             yield PlotextPlot(id="error")
-        yield DataTable(id="surface-results", zebra_stripes=True)
+        yield Legend(id="surface-legend")
+        yield DataTable(id="surface-results", zebra_stripes=True, cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -46,10 +50,15 @@ class SurfaceScreen(ExperimentScreen):
         self._drawn: tuple = ()
         self.cursor: float | None = None  # the step the inside view shows (None: the end, or as it grows)
         self._results: list = []
+        self._found: dict = {}
+
+    def fit_to(self, height: int) -> None:
+        self.query_one("#surface-results").styles.max_height = min(max((height - 16) // 2, 4), 14)
+        self.query_one("#surface-legend").styles.max_height = 1 if height < 30 else 3
 
     def _settings(self) -> None:
         key = ("   o start  * minimum  → the last step at the point shown;  [ ] a step back / on,  i: back"
-               if self.inside else "   o start  * minimum   i: inside the optimizer")
+               if self.inside else "   o start  ■ end  * minimum   i: inside the optimizer")
         self.query_one("#settings", Static).update(Text.assemble(
             (f"{self.landscape.name}: ", "bold"), self.landscape.summary, (key, "dim")))
 
@@ -78,30 +87,36 @@ class SurfaceScreen(ExperimentScreen):
         if not self.is_mounted:
             return
         snaps = [lv.snapshot() for lv in self.lives]
-        results = [r for s in snaps for key, r in s.surface_results if key not in self.hidden]
+        found = {key: r for s in snaps for key, r in s.surface_results if key not in self.hidden}
         runs = [v for s in snaps for v in s.runs if v.key not in self.hidden]
-        key = tuple((id(r)) for r in results)
+        shown, ks, focus = self.shown_runs([v for v in runs if v.key in found])
+        results = [found[v.key] for v in shown]
+        self._runs, self._found = runs, found
         self._results = results
+        key = tuple(id(r) for r in found.values())
         if key != self._drawn:
             self._drawn = key
             self._grow_start = time.monotonic()
             self.cursor = None
-            self._runs = runs
-            self._table_mode = None
         if self._grow_start is None and not force:
             return
         upto = 1.0 if self._grow_start is None else min(1.0, (time.monotonic() - self._grow_start) / GROW_SECONDS)
         at_step = self._at_step(results, upto)
         contour = self.query_one("#contour", PlotextPlot)
-        draw_surface(contour.plt, self.landscape, results, upto=upto, at_step=at_step)
+        draw_surface(contour.plt, self.landscape, results, upto=upto, at_step=at_step, ks=ks, focus=focus,
+                     legend=False)
         contour.refresh()
         error = self.query_one("#error", PlotextPlot)
         if self.inside:
-            draw_step_length(error.plt, results, upto=at_step)
+            draw_step_length(error.plt, results, upto=at_step, ks=ks, focus=focus, legend=False)
         else:
-            draw_error(error.plt, self.landscape, [_Partial(r, upto) for r in results])
+            draw_error(error.plt, self.landscape, [_Partial(r, upto) for r in results], ks=ks, focus=focus,
+                       legend=False)
         error.refresh()
-        self._table(at_step)
+        self.query_one("#surface-legend", Legend).show(
+            [(k, v.label, focus is not None and i != focus)
+             for i, (k, v) in enumerate(zip(ks, shown, strict=True))])
+        self._table(at_step, {v.key for v in shown})
         if upto >= 1.0:
             self._grow_start = None
 
@@ -113,22 +128,70 @@ class SurfaceScreen(ExperimentScreen):
             return None
         return upto * max((int(r.steps[-1]) for r in results), default=0)
 
-    def _table(self, at_step) -> None:
-        """The results table, or in the inside view each optimizer inside at the step shown."""
+    metric = "final log10 error"
+
+    def scores(self, views) -> dict[str, float]:
+        """Show-best-N's order: the final log10(f - f*), or f where no minimum is known."""
+        out = {}
+        for v in views:
+            r = self._found.get(v.key)
+            if r is not None and len(r.f):
+                y = r.log10_error[-1] if self.landscape.f_min is not None else r.f[-1]
+                out[v.key] = float(y) if r.status != "diverged" else math.inf
+        return out
+
+    def _cursor_view(self):
+        """The run under the table's cursor."""
         table = self.query_one("#surface-results", DataTable)
-        mode = ("inside", at_step, self._drawn) if self.inside else ("results", self._drawn)
+        keys = getattr(self, "_table_keys", [])
+        if not keys:
+            return None
+        key = keys[min(max(table.cursor_row, 0), len(keys) - 1)]
+        return next((v for v in self._runs if v.key == key), None)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter or a click on a row: that run in or out of the charts."""
+        keys = getattr(self, "_table_keys", [])
+        if 0 <= event.cursor_row < len(keys):
+            self.action_toggle_run(keys[event.cursor_row])
+
+    def _table(self, at_step, shown: set[str]) -> None:
+        """The results table, or in the inside view each optimizer inside at the step shown; a row per run
+        with its tag in its colour (the charts' legend too), dim when the charts leave it out."""
+        table = self.query_one("#surface-results", DataTable)
+        sel = self.selection
+        mode = ("inside" if self.inside else "results", at_step if self.inside else None, self._drawn,
+                tuple(sorted(shown)), sel.focus)
         if mode == self._table_mode:
             return
+        colours = self.colours([v.key for v in self._runs])
+        cursor = table.cursor_row
         table.clear(columns=True)
-        if self.inside:
-            table.add_columns(*INSIDE_HEADER)
-            rows = inside_rows(self._results, at_step)
-        else:
-            table.add_columns(*results_rows([])[0])
-            _, rows = results_rows([v.summary or {"label": v.label, "optimizer": v.optimizer, "lr": v.lr,
-                                                  "status": v.status} for v in self._runs])
-        for row in rows:
-            table.add_row(*row)
+        table.add_columns("", *(INSIDE_HEADER if self.inside else results_rows([])[0]))
+        keys = []
+        for v in self._runs:
+            r = self._found.get(v.key)
+            if self.inside:
+                if r is None:
+                    continue
+                rows = inside_rows([r], at_step)
+            else:
+                rows = results_rows([v.summary or {"label": v.label, "optimizer": v.optimizer, "lr": v.lr,
+                                                   "status": v.status}])[1]
+            look = run_style(colours[v.key])
+            on = v.key in shown
+            style = "" if on else "grey42"
+            tag = Text(("◆" if v.key == sel.focus else " ") + look.tag,
+                       style=(look.rich if on else "grey35") if not no_color() else "")
+            for j, row in enumerate(rows):
+                cells = [Text(str(c), style=style + (" bold" if v.key == sel.focus else "")) for c in row]
+                if j == 0:
+                    cells[0].stylize(look.rich if on and not no_color() else style)
+                table.add_row(tag if j == 0 else Text(""), *cells)
+                keys.append(v.key)
+        self._table_keys = keys
+        if keys:
+            table.move_cursor(row=min(max(cursor, 0), len(keys) - 1), animate=False)
         self._table_mode = mode
 
     def clear_rows(self) -> None:
