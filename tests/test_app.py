@@ -471,3 +471,79 @@ async def test_the_browser_opens_with_the_first_preset_highlighted(tmp_path):
         assert presets.highlighted_option is not None and presets.highlighted_option.id == "deep-relu"
         assert "deep-relu" in str(app.screen.query_one("#details").render()).lower() or \
             app.screen.infos["deep-relu"].title in str(app.screen.query_one("#details").render())
+
+
+ZOO_RECORDS = str(Path(__file__).parent / "data" / "zoo-records")
+
+
+def _legend(app, which):
+    return app.screen.query_one(which).render().plain
+
+
+async def test_many_runs_scroll_hide_focus_and_show_best_in_the_network_dashboard():
+    app = make_app(opened=[ZOO_RECORDS], records=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: len(app.screen.query(RunRow)) == 20)
+        await pilot.press("a", "a")  # the curves tab
+        await pilot.pause(0.3)
+        labels = [v.label for v in views(app)]
+        legend = _legend(app, "#curves-legend")
+        assert all(label in legend for label in labels)  # every run in the legend, outside the plot
+        chart = app.screen.query_one("#curves").plt.build()
+        assert not any(label in chart for label in labels)  # and no legend inside it
+        runs = app.screen.query_one("#runs")
+        runs.focus()
+        await pilot.pause(0.1)
+        for _ in range(15):  # the list scrolls to the 16th run
+            await pilot.press("down")
+        await pilot.pause(0.3)
+        assert runs.scroll_offset.y > 0 and app.screen.selection.cursor == 15
+        sixteenth = labels[15]
+        await pilot.press("v")  # out of the charts
+        await pilot.pause(0.3)
+        assert sixteenth not in _legend(app, "#curves-legend").split()
+        await pilot.press("v", "f")  # back, and focused: the gradient bars follow it
+        await pilot.pause(0.3)
+        assert str(app.screen.query_one(GradBars).render()).startswith(f"{sixteenth}:")
+        await pilot.press("f", "b")  # unfocused; the best three by training loss
+        await pilot.pause(0.3)
+        best = sorted(views(app), key=lambda v: [x for x in v.losses if x == x][-1])[:3]
+        shown = _legend(app, "#curves-legend")
+        assert sorted(shown.split()[1::2]) == sorted(v.label for v in best)
+        assert "best 3 of 20 by training loss" in app.screen.query_one("#runs-header").render().plain
+
+
+async def test_many_trajectories_hide_focus_and_show_best_in_the_surface_view(tmp_path):
+    app = make_app("rosenbrock-zoo", out_root=tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: views(app) and all(v.finished for v in views(app)), timeout=180.0)
+        await wait_for(pilot, lambda: app.screen._grow_start is None and app.screen._drawn)
+        labels = [v.label for v in views(app)]
+        assert all(label in _legend(app, "#surface-legend") for label in labels)
+        contour = app.screen.query_one("#contour").plt.build()
+        assert not any(label in contour for label in labels)  # the contour is left to the paths
+        table = app.screen.query_one("#surface-results")
+        table.focus()
+        await pilot.press("down", "down", "enter")  # Enter on a row: out of the charts
+        await pilot.pause(0.3)
+        assert labels[2] not in _legend(app, "#surface-legend").split()
+        await pilot.press("enter", "f")
+        await pilot.pause(0.3)
+        assert app.screen.selection.focus == views(app)[2].key
+        await pilot.press("f", "b")
+        await pilot.pause(0.3)
+        errors = {r["label"]: r["log10_error"] for r in (v.summary for v in views(app)) if r["status"] != "diverged"}
+        best = sorted(errors, key=errors.get)[:3]
+        assert sorted(_legend(app, "#surface-legend").split()[1::2]) == sorted(best)
+
+
+async def test_scrollbars_read_as_scrollbars(tmp_path):
+    """The stray "▁▁" at a table row's right edge was a scrollbar's thumb end, all that showed of a track
+    and a thumb drawn close to the table's own background."""
+    app = make_app(opened=[ZOO_RECORDS], records=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause(0.3)
+        for widget in (app.screen.query_one("#results"), app.screen.query_one("#runs")):
+            bg = widget.background_colors[1]
+            for part in (widget.styles.scrollbar_background, widget.styles.scrollbar_color):
+                assert abs(part.brightness - bg.brightness) > 0.04, (widget.id, part, bg)

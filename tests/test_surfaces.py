@@ -265,3 +265,25 @@ def test_surface_headless_prints_table_and_charts(tmp_path):
     assert "diverged at step" in text and "converged" in text and "steps to 1e-3" in text
     assert "log10(f - f*) by step" in text and "banana" in text  # both charts were drawn
     assert (tmp_path / "o" / "trajectory.csv").exists()
+
+
+def test_headless_surface_charts_tell_many_runs_apart_without_colour(tmp_path):
+    """To a file (or with NO_COLOR) each run is drawn with a mark of its own, listed below the charts, not
+    inside the contour, where 20 runs' legend covered half of it."""
+    import io
+
+    from tuilab.run_style import MARKS
+    from tuilab.surface_view import print_surface_results
+
+    exp = load_experiment("rosenbrock-zoo")
+    out = run_surfaces(exp)
+    stream = io.StringIO()
+    print_surface_results(exp, out, stream, width=120)
+    text = stream.getvalue()
+    contour = text[text.index("rosenbrock: the banana"):text.index("log10(f - f*) by step")]
+    key = text[text.index("log10(f - f*) by step"):].split("step\n", 2)[-1]
+    for k, r in enumerate(out.results):
+        assert f"{MARKS[k]} {r.label} ({r.status})" in key
+        assert r.label not in contour
+    drawn = {m for m in MARKS[:len(out.results)] if m in contour}
+    assert len(drawn) >= len(out.results) // 2  # paths that share the valley floor overwrite each other

@@ -59,7 +59,8 @@ def _clip(path: np.ndarray, window) -> np.ndarray:
 
 
 def draw_surface(plt, landscape, results, upto: float = 1.0, title: str | None = None,
-                 at_step: float | None = None, ks=None, focus: int | None = None, legend: bool = True, mono: bool | None = None) -> None:
+                 at_step: float | None = None, ks=None, focus: int | None = None, legend: bool = True,
+                 mono: bool | None = None) -> None:
     """Contour of the landscape, each trajectory in its run's colour and marker, start (o), end (■ with
     many runs) and minima (*).
 
@@ -187,7 +188,8 @@ def inside_rows(results, at_step: float | None = None) -> list[list[str]]:
     return rows
 
 
-def draw_error(plt, landscape, results, ks=None, focus: int | None = None, legend: bool = True, mono: bool | None = None) -> None:
+def draw_error(plt, landscape, results, ks=None, focus: int | None = None, legend: bool = True,
+               mono: bool | None = None) -> None:
     """log10(f - f*) against step for each run (f itself where no minimum is known)."""
     ks = list(range(len(results))) if ks is None else list(ks)
     plt.clear_data()

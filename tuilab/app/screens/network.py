@@ -421,7 +421,8 @@ class NetworkScreen(ExperimentScreen):
             self.query_one("#curves", CurvesPlot).show(shown, "lr_range" if self.experiment.lr_range else self.curve,
                                                        ks, focus)
             self.query_one("#curves-legend", Legend).show(
-                [(k, v.label, focus is not None and i != focus) for i, (k, v) in enumerate(zip(ks, shown, strict=True))])
+                [(k, v.label, focus is not None and i != focus)
+                 for i, (k, v) in enumerate(zip(ks, shown, strict=True))])
             self.query_one("#grads", GradBars).show(self._grad_view(), self.grad_epoch)
             self.query_one("#inside", InsidePanel).show(self._grad_view())
             if self.is_sweep:

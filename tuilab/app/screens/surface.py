@@ -14,8 +14,8 @@ from textual_plotext import PlotextPlot
 
 from tuilab.app.screens.network import ExperimentScreen
 from tuilab.app.widgets import Legend
-from tuilab.run_style import no_color, run_style
 from tuilab.engine.surfaces import landscape_of
+from tuilab.run_style import no_color, run_style
 from tuilab.surface_view import INSIDE_HEADER, draw_error, draw_step_length, draw_surface, inside_rows, results_rows
 
 GROW_SECONDS = 1.5  # the runs take milliseconds; their paths are drawn growing over this time
