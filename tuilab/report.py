@@ -35,18 +35,20 @@ def loss_chart(rec: Reopened, width: int = 100, height: int = 18) -> str:
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    drawn = False
+    from tuilab.run_style import legend, run_style
+
+    drawn = []
     for i, r in enumerate(rec.runs):
         pts = [(m["epoch"], m["train_loss"]) for m in rec.metrics
                if m.get("run") == i and isinstance(m.get("train_loss"), float) and math.isfinite(m["train_loss"])]
-        if len(pts) >= 2:
-            plt.plot([p[0] for p in pts], [p[1] for p in pts], label=str(r.get("label", i))[:20], marker="braille")
-            drawn = True
+        if len(pts) >= 2:  # no colours (it may go to a file): each run its own mark, the legend below
+            plt.plot([p[0] for p in pts], [p[1] for p in pts], marker=run_style(i, mono=True).marker)
+            drawn.append((i, str(r.get("label", i))))
     if not drawn:
         return ""
     plt.title("training loss per epoch")
     plt.xlabel("epoch")
-    return plt.uncolorize(plt.build())  # no colours: it may go to a file
+    return plt.uncolorize(plt.build()) + "\n" + legend(drawn, width, mono=True).plain
 
 
 def report(folders, stream, chart: bool = True) -> int:
