@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,5 +80,27 @@ def test_training_pause_and_quit_in_a_real_terminal(tmp_path):
         wait_for_text(session, "EXITED 0")
         summary = json.loads(next(out.glob("*/summary.json")).read_text())
         assert summary["status"] == "interrupted" and summary["runs"][0]["epochs_done"] >= 1
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_many_runs_leave_no_stray_glyphs_in_a_real_terminal(tmp_path):
+    """20 runs reopened at 140x45: the results table and the run list scroll, and their scrollbars drew a
+    stray "▁▁" at a row's right edge (their thumbs' partial-cell ends)."""
+    from pathlib import Path
+
+    session = f"tuilab-many-{os.getpid()}"
+    records = Path(__file__).parent / "data" / "zoo-records"
+    cmd = (f"cd {tmp_path} && XDG_CONFIG_HOME={tmp_path}/cfg {sys.executable} -m tuilab open {records}; "
+           f"echo EXITED $?; sleep 30")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "45", cmd], check=True)
+    try:
+        screen = wait_for_text(session, "confusion matrix")  # a finished experiment opens on its results
+        table = [line for line in screen.splitlines() if re.match(r"\s*\d+\s+\w", line)]  # " 1   nadam ..."
+        assert len(table) >= 5
+        for line in table:
+            assert not set(line) & set("▁▂▃▄▅▆▇"), line
+        keys(session, "q")
+        wait_for_text(session, "EXITED 0")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

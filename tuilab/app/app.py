@@ -8,12 +8,25 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from tuilab.app.live import LiveExperiment
 from tuilab.engine.presets import load_experiment, preset_catalog
 from tuilab.engine.records import default_out
 from tuilab.engine.training.runner import DataOptions
 from tuilab.errors import TuilabError
+
+
+class WholeCellScrollBars(ScrollBarRender):
+    """Scrollbar thumbs in whole cells. Textual's partial-cell ends ("▁▂▃…") were all a terminal showed of a
+    table's scrollbar where its colours were close to the table's (or absent, NO_COLOR): a stray pair of
+    sparkline glyphs at a row's right edge."""
+
+    VERTICAL_BARS = [" "] * 8
+    HORIZONTAL_BARS = [" "] * 8
+
+
+ScrollBar.renderer = WholeCellScrollBars  # Textual's documented hook for how scrollbars are drawn
 
 
 class PresetCommands(Provider):
