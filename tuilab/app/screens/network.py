@@ -530,7 +530,9 @@ class NetworkScreen(ExperimentScreen):
                 r = row.virtual_region
                 if k == cursor and box.has_focus:
                     row.show(v, state)
-                    row.scroll_visible(animate=False)
+                    if self._seen.get("cursor") != (cursor, v.key):  # once per move: the mouse may scroll
+                        self._seen["cursor"] = (cursor, v.key)
+                        row.scroll_visible(animate=False)
                     continue
                 if r.height and (r.y + r.height <= top or r.y >= bottom):
                     continue  # scrolled out of view: brought up to date when it scrolls back in
