@@ -83,9 +83,13 @@ def log_scaled(values) -> bool:
     return len(pos) == len(values) and max(pos) / min(pos) >= 100
 
 
-def draw_axis_chart(plt, results: SweepResults, axis: int) -> int:
-    """The figure against results.axes[axis]: a line per value of the other axes, error bars of
-    one spread over seeds. Returns how many lines were left out (beyond MAX_LINES)."""
+def draw_axis_chart(plt, results: SweepResults, axis: int, entries: list | None = None,
+                    mono: bool | None = None) -> int:
+    """The figure against results.axes[axis]: a line per value of the other axes, each in a look of its
+    own (run_style), error bars of one spread over seeds. The legend goes outside: `entries` gets a
+    (look index, label) per line. Returns how many lines were left out (beyond MAX_LINES)."""
+    from tuilab.run_style import line_look
+
     key, values = results.axes[axis]
     names = axis_names(k for k, _ in results.axes)
     log = log_scaled(values)
@@ -94,14 +98,17 @@ def draw_axis_chart(plt, results: SweepResults, axis: int) -> int:
         rest = tuple(value_text(v) for k, v in enumerate(c.values) if k != axis)
         groups.setdefault(rest, []).append(c)
     others = [names[k] for k, _ in (a for j, a in enumerate(results.axes) if j != axis)]
-    for rest, cells in list(groups.items())[:MAX_LINES]:
+    for k, (rest, cells) in enumerate(list(groups.items())[:MAX_LINES]):
         pts = [(c.values[axis], c) for c in cells if math.isfinite(c.mean)]
         if not pts:
             continue
         xs = [math.log10(v) if log else v for v, _ in pts]
         ys = [c.mean for _, c in pts]
         label = " ".join(f"{o}={r}" for o, r in zip(others, rest, strict=True)) or results.metric
-        plt.plot(xs, ys, label=label[:28], marker="braille")
+        colour, marker = line_look(k, None, k, mono)
+        plt.plot(xs, ys, color=colour, marker=marker)
+        if entries is not None:
+            entries.append((k, label[:40]))
         spreads = [c.spread if math.isfinite(c.spread) else 0.0 for _, c in pts]
         if any(spreads):
             plt.error(xs, ys, yerr=spreads)
@@ -131,12 +138,15 @@ def sweep_text(results: SweepResults, chart: bool = True, width: int = 100, heig
     if chart:
         import plotext as plt
 
+        from tuilab.run_style import legend
+
         for axis in results.numeric_axes():
             plt.clear_figure()
             plt.plotsize(width, height)
             plt.theme("clear")
-            left_out = draw_axis_chart(plt, results, axis)
-            parts += ["", plt.uncolorize(plt.build())]
+            key: list = []
+            left_out = draw_axis_chart(plt, results, axis, key, mono=True)  # no colours: it may go to a file
+            parts += ["", plt.uncolorize(plt.build()), legend(key, width, mono=True).plain]
             if left_out:
                 parts.append(f"({left_out} more lines not drawn)")
     return "\n".join(parts)

@@ -210,16 +210,19 @@ class CurvesPlot(PlotextPlot):
 class SweepPlot(PlotextPlot):
     """A sweep's best figure against one of its numeric axes (sweep_view.draw_axis_chart)."""
 
-    def show(self, results, axis: int | None) -> None:
+    def show(self, results, axis: int | None) -> list:
+        """Draws the chart; returns its legend's entries (the screen shows them below it)."""
         from tuilab.sweep_view import draw_axis_chart
 
         plt = self.plt
         plt.clear_data()
+        key: list = []
         if results is None or axis is None:
             plt.title("no numeric axis to plot against: see the table")
         else:
-            draw_axis_chart(plt, results, axis)
+            draw_axis_chart(plt, results, axis, key)
         self.refresh()
+        return key
 
 
 class InsidePanel(Static):

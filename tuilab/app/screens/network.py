@@ -378,7 +378,9 @@ class NetworkScreen(ExperimentScreen):
                 with TabPane("Sweep", id="tab-sweep"), Horizontal():
                     with VerticalScroll(id="sweep-tables"):
                         yield Static(id="sweep-table")
-                    yield SweepPlot(id="sweep-chart")
+                    with Vertical(id="sweep-chart-box"):
+                        yield SweepPlot(id="sweep-chart")
+                        yield Legend(id="sweep-legend")
         yield Footer()
 
     def fit_to(self, height: int) -> None:
@@ -456,7 +458,8 @@ class NetworkScreen(ExperimentScreen):
         _update_if_changed(self.query_one("#sweep-table", Static), Text(text))
         axes = results.numeric_axes()
         axis = axes[self.sweep_axis % len(axes)] if axes else None
-        self.query_one("#sweep-chart", SweepPlot).show(results, axis)
+        key = self.query_one("#sweep-chart", SweepPlot).show(results, axis)
+        self.query_one("#sweep-legend", Legend).show([(k, label, False) for k, label in key])
 
     def _settings(self, snaps) -> None:
         from tuilab.app.summary import describe
