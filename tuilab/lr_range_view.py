@@ -7,13 +7,15 @@ import math
 
 from tuilab.engine.results import cell
 from tuilab.run_style import drawing_order, line_look
+from tuilab.run_style import legend as legend_of
 
 
 def _lr(value) -> str:
     return cell(value, ".3g")  # the results table's: "-" for none
 
 
-def draw_range_chart(plt, curves, suggested=(), ks=None, focus: int | None = None, legend: bool = True) -> None:
+def draw_range_chart(plt, curves, suggested=(), ks=None, focus: int | None = None, legend: bool = True,
+                     mono: bool | None = None) -> None:
     """curves: (label, lrs, smoothed losses) per run, drawn against log10 lr in each run's colour;
     suggested: each run's suggested lr (None: none), marked on its curve. ks, focus, legend: as
     surface_view.draw_surface's."""
@@ -26,7 +28,7 @@ def draw_range_chart(plt, curves, suggested=(), ks=None, focus: int | None = Non
         if not pts:
             continue
         xs, ys = zip(*pts, strict=True)
-        colour, marker = line_look(ks[i], focus, i)
+        colour, marker = line_look(ks[i], focus, i, mono)
         plt.plot(xs, ys, color=colour, marker=marker, label=label[:18] if legend else None)
         lows.append(min(xs))
         highs.append(max(xs))
@@ -85,8 +87,11 @@ def range_text(preset: str, runs: list[dict], curves, chart: bool = True, width:
         plt.clear_figure()
         plt.plotsize(width, height)
         plt.theme("clear")
-        draw_range_chart(plt, curves, [(r.get("lr_range") or {}).get("suggested_lr") for r in runs])
-        parts += ["", plt.uncolorize(plt.build())]
+        # no colours (it may go to a file): each run its own mark, the legend below the chart
+        draw_range_chart(plt, curves, [(r.get("lr_range") or {}).get("suggested_lr") for r in runs], legend=False,
+                         mono=True)
+        parts += ["", plt.uncolorize(plt.build()),
+                  legend_of([(k, label) for k, (label, _, _) in enumerate(curves)], width, mono=True).plain]
     hints = apply_hint(preset, runs)
     if hints:
         parts += ["", "train with the suggested learning rate:", *hints]
