@@ -68,10 +68,12 @@ class RunRow(Horizontal):
     def compose(self) -> ComposeResult:
         look = run_style(self.index)
         colour = None if no_color() else look.rich
+        # accuracy: from a dim grey up to the run's colour, so that it does not read as the loss's tail
+        dim = None if no_color() else "#4e4e4e"
         yield Label("", classes="run-label")
         yield Sparkline([], classes="loss", summary_function=lambda xs: xs[-1] if xs else 0,
                         min_color=colour, max_color=colour)
-        yield Sparkline([], classes="acc", summary_function=max, min_color=colour, max_color=colour)
+        yield Sparkline([], classes="acc", summary_function=max, min_color=dim, max_color=colour)
         yield Label("", classes="figures")
 
     def on_mount(self) -> None:
@@ -124,7 +126,7 @@ class RunList(VerticalScroll):
 class Legend(Static):
     """A chart's legend, outside its plot: each run's tag in its colour and its label, wrapped."""
 
-    DEFAULT_CSS = "Legend { height: auto; max-height: 3; padding: 0 1; }"
+    DEFAULT_CSS = "Legend { height: auto; max-height: 4; padding: 0 1; }"
 
     def show(self, entries) -> None:
         """entries: (run index, label, dimmed) in the order to list them."""

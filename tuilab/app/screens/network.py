@@ -385,7 +385,7 @@ class NetworkScreen(ExperimentScreen):
 
     def fit_to(self, height: int) -> None:
         self.query_one("#runs").styles.max_height = min(max((height - 16) // 2, 3), 20)
-        self.query_one("#curves-legend").styles.max_height = 1 if height < 30 else 3
+        self.query_one("#curves-legend").styles.max_height = 1 if height < 30 else (3 if height < 36 else 4)
 
     def on_mount(self) -> None:
         super().on_mount()

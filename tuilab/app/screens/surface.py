@@ -54,7 +54,7 @@ class SurfaceScreen(ExperimentScreen):
 
     def fit_to(self, height: int) -> None:
         self.query_one("#surface-results").styles.max_height = min(max((height - 16) // 2, 4), 14)
-        self.query_one("#surface-legend").styles.max_height = 1 if height < 30 else 3
+        self.query_one("#surface-legend").styles.max_height = 1 if height < 30 else (3 if height < 36 else 4)
 
     def _settings(self) -> None:
         key = ("   o start  * minimum  → the last step at the point shown;  [ ] a step back / on,  i: back"
