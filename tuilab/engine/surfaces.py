@@ -236,8 +236,8 @@ def _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, la
         moves[rows] = theta - before
         rows += 1
 
-    moves = np.full((len(path), 2), np.nan)
-    before = theta.copy()
+    moves = np.empty((len(path), 2))  # each kept point's last step (NaN at the start)
+    before = np.full(2, np.nan)
     record(0)
     hit = 0 if near(theta) else -1
     status, done = K.OUT_OF_STEPS, 0
@@ -256,8 +256,7 @@ def _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, la
     if status != K.DIVERGED and hit >= 0 and near(theta):
         status = K.CONVERGED
     path = path[:rows]
-    moves[0] = np.nan
-    inner = trajectory_internals(opt, np.column_stack([moves[:rows], np.full((rows, len(opt.scal)), np.nan)]))
+    inner = trajectory_internals(opt, moves[:rows])  # L-BFGS has its steps only: no state the kernels keep
     return SurfaceResult(label, opt.name, float(opt.lr), path[:, 0].astype(np.int64), path[:, 1:3].copy(),
                          path[:, 3].copy(), done, None if hit < 0 else hit, _STATUS[status], landscape, None,
                          inner)

@@ -321,9 +321,9 @@ class NetworkScreen(ExperimentScreen):
         self.notify(f"resuming {started} experiment(s) in their folders" if started
                     else "nothing to resume: every opened run has finished", timeout=3)
 
-    def _grad_view(self):
+    def _grad_view(self, listed=None):
         """The run the gradient bars and the inside tab show: the focused one, else the last running."""
-        listed = self.listed()
+        listed = self.listed() if listed is None else listed
         focused = [v for v in listed if v.key == self.selection.focus and v.grad_norms]
         views = [v for v in listed if v.grad_norms and v.key not in self.selection.off]
         running = [v for v in views if v.status == "running"]
@@ -425,8 +425,9 @@ class NetworkScreen(ExperimentScreen):
             self.query_one("#curves-legend", Legend).show(
                 [(k, v.label, focus is not None and i != focus)
                  for i, (k, v) in enumerate(zip(ks, shown, strict=True))])
-            self.query_one("#grads", GradBars).show(self._grad_view(), self.grad_epoch)
-            self.query_one("#inside", InsidePanel).show(self._grad_view())
+            shown_inside = self._grad_view(views)
+            self.query_one("#grads", GradBars).show(shown_inside, self.grad_epoch)
+            self.query_one("#inside", InsidePanel).show(shown_inside)
             if self.is_sweep:
                 self._sweep()
         finished = bool(views) and all(v.finished for v in views)
