@@ -108,6 +108,11 @@ def draw_surface(plt, landscape, results, upto: float = 1.0, title: str | None =
 ARROWS = "→↗↑↖←↙↓↘"
 
 
+def arrow_glyph(dx: float, dy: float) -> str:
+    """The one of ARROWS nearest the direction (dx, dy)."""
+    return ARROWS[int(round(math.atan2(dy, dx) / (math.pi / 4))) % 8]
+
+
 def _arrow(plt, result, i: int, window, colour: str) -> None:
     """The last step at kept point i, drawn from the point: its direction as it is, its length growing
     with log10 of the step against the window (1e-6 of it or less: 3 % of the window, all of it: 15 %)."""
@@ -128,7 +133,7 @@ def _arrow(plt, result, i: int, window, colour: str) -> None:
     ux, uy = ux / size * length, uy / size * length
     tip = (min(max(x + ux * w, x0), x1), min(max(y + uy * h, y0), y1))
     plt.plot([x, tip[0]], [y, tip[1]], color=colour, marker="braille")
-    glyph = ARROWS[int(round(math.atan2(uy, ux) / (math.pi / 4))) % 8]
+    glyph = arrow_glyph(ux, uy)
     plt.scatter([tip[0]], [tip[1]], marker=glyph, color=colour)
 
 
@@ -179,7 +184,7 @@ def inside_rows(results, at_step: float | None = None) -> list[list[str]]:
         length = math.hypot(dx, dy) if dx is not None and dy is not None else None
         direction = "-"
         if length and math.isfinite(length):
-            direction = ARROWS[int(round(math.atan2(dy, dx) / (math.pi / 4))) % 8]
+            direction = arrow_glyph(dx, dy)
         rho = at("radam_rho")
         rho_text = _g(rho) + (("+" if at("radam_adaptive") == 1 else "") if rho is not None else "")
         rows.append([r.label, f"{int(r.steps[i]):,}", f"{r.path[i, 0]:.4g}", f"{r.path[i, 1]:.4g}", _g(length),

@@ -23,6 +23,11 @@ CHART_SECONDS = 1.0  # plotext builds its chart in Python: ~40-70 ms, so once a 
 # both stretched by the screen's Pace when drawing takes more than its share of a core (many runs)
 
 
+def legend_entries(shown, ks, focus: int | None) -> list[tuple]:
+    """A chart legend's entries for the runs it draws: (colour index, label, dimmed behind the focus)."""
+    return [(k, v.label, focus is not None and i != focus) for i, (k, v) in enumerate(zip(ks, shown, strict=True))]
+
+
 def _last_finite(values) -> float:
     for v in reversed(list(values)):
         if isinstance(v, float) and math.isfinite(v):
@@ -422,9 +427,7 @@ class NetworkScreen(ExperimentScreen):
             self._seen["chart_at"] = now
             self.query_one("#curves", CurvesPlot).show(shown, "lr_range" if self.experiment.lr_range else self.curve,
                                                        ks, focus)
-            self.query_one("#curves-legend", Legend).show(
-                [(k, v.label, focus is not None and i != focus)
-                 for i, (k, v) in enumerate(zip(ks, shown, strict=True))])
+            self.query_one("#curves-legend", Legend).show(legend_entries(shown, ks, focus))
             shown_inside = self._grad_view(views)
             self.query_one("#grads", GradBars).show(shown_inside, self.grad_epoch)
             self.query_one("#inside", InsidePanel).show(shown_inside)

@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
-from tuilab.app.screens.network import ExperimentScreen
+from tuilab.app.screens.network import ExperimentScreen, legend_entries
 from tuilab.app.widgets import Legend
 from tuilab.engine.surfaces import landscape_of
 from tuilab.run_style import no_color, run_style
@@ -113,9 +113,7 @@ class SurfaceScreen(ExperimentScreen):
             draw_error(error.plt, self.landscape, [_Partial(r, upto) for r in results], ks=ks, focus=focus,
                        legend=False)
         error.refresh()
-        self.query_one("#surface-legend", Legend).show(
-            [(k, v.label, focus is not None and i != focus)
-             for i, (k, v) in enumerate(zip(ks, shown, strict=True))])
+        self.query_one("#surface-legend", Legend).show(legend_entries(shown, ks, focus))
         self._table(at_step, {v.key for v in shown})
         if upto >= 1.0:
             self._grow_start = None
