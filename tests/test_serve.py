@@ -185,3 +185,9 @@ def test_serve_warns_when_not_on_loopback(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "warning" in err and "anyone who can reach" in err
     assert started and started[0].command.endswith("--preset xor") and started[0].host == "0.0.0.0"
+
+
+def test_serve_checks_the_run_options_before_it_listens(capsys):
+    assert main(["--preset", "no-such-preset", "serve", "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tuilab: error:") and "no-such-preset" in err[0]

@@ -163,6 +163,10 @@ def _run(args) -> int:
     if args.command == "serve":
         from tuilab.serve import serve
 
+        if args.preset:  # a bad preset, --set or --sweep: one line here, not an error in every browser tab
+            from tuilab.engine.presets import load_experiment
+
+            load_experiment(args.preset, overrides_from(args), sweeps_from(args), args.lr_range)
         return serve(args.host, args.port, args.run_args)
     if args.command == "report":
         from tuilab.report import report
