@@ -36,10 +36,13 @@ def keys(session, *k):
     subprocess.run(["tmux", "send-keys", "-t", session, *k], check=True)
 
 
-def start(session, tmp_path, args: str) -> None:
-    cmd = (f"cd {tmp_path} && XDG_CONFIG_HOME={tmp_path}/cfg {sys.executable} -m tuilab {args}; "
-           f"echo EXITED $?; sleep 30")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd], check=True)
+def start(session, tmp_path, args: str, size=(80, 24)) -> None:
+    # pytest's environment holds COLUMNS=80 and LINES=24, which a tmux started here passes on and which
+    # shutil.get_terminal_size (and so Textual) takes before the pane's real size
+    cmd = (f"cd {tmp_path} && env -u COLUMNS -u LINES XDG_CONFIG_HOME={tmp_path}/cfg "
+           f"{sys.executable} -m tuilab {args}; echo EXITED $?; sleep 30")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1]), cmd],
+                   check=True)
 
 
 def test_browser_and_help_in_a_real_terminal(tmp_path):
@@ -91,9 +94,7 @@ def test_many_runs_leave_no_stray_glyphs_in_a_real_terminal(tmp_path):
 
     session = f"tuilab-many-{os.getpid()}"
     records = Path(__file__).parent / "data" / "zoo-records"
-    cmd = (f"cd {tmp_path} && XDG_CONFIG_HOME={tmp_path}/cfg {sys.executable} -m tuilab open {records}; "
-           f"echo EXITED $?; sleep 30")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "45", cmd], check=True)
+    start(session, tmp_path, f"open {records}", size=(140, 45))
     try:
         screen = wait_for_text(session, "confusion matrix")  # a finished experiment opens on its results
         table = [line for line in screen.splitlines() if re.match(r"\s*\d+\s+\w", line)]  # " 1   nadam ..."
