@@ -191,3 +191,18 @@ def test_serve_checks_the_run_options_before_it_listens(capsys):
     assert main(["--preset", "no-such-preset", "serve", "--port", str(_free_port())]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tuilab: error:") and "no-such-preset" in err[0]
+
+
+@pytest.mark.parametrize("argv, before", [
+    (["serve"], []),
+    (["--preset", "xor", "serve", "--port", "9"], ["--preset", "xor"]),
+    (["--out", "serve", "serve"], ["--out", "serve"]),  # an option's value spelled "serve"
+    (["--out=serve", "--epochs", "3", "serve", "--host", "serve"], ["--out=serve", "--epochs", "3"]),
+    (["--pre", "serve", "--lr-range", "serve"], ["--pre", "serve", "--lr-range"]),  # an abbreviated option
+])
+def test_the_served_dashboard_gets_the_options_before_the_serve_command(argv, before):
+    from tuilab.cli import build_parser, command_index
+
+    parser = build_parser()
+    assert parser.parse_args(argv).command == "serve"
+    assert argv[:command_index(parser, argv)] == before

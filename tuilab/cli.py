@@ -221,11 +221,36 @@ def _resume(args) -> int:
                         resume=finished, cluster=_cluster_of(args))
 
 
+def command_index(parser: argparse.ArgumentParser, argv: list[str]) -> int | None:
+    """Where the command word stands in argv: the first token that is neither an option nor an option's value.
+
+    An option's value may itself read "serve" (--out serve), so argv.index("serve") is not it."""
+    takes_value = {flag for action in parser._actions if action.nargs != 0 for flag in action.option_strings}
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+
+    def needs_value(token: str) -> bool:
+        if token in flags:
+            return token in takes_value
+        matches = [flag for flag in flags if flag.startswith(token)]  # argparse takes --pre for --preset
+        return len(matches) == 1 and matches[0] in takes_value
+
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            return i + 1 if i + 1 < len(argv) else None
+        if not token.startswith("-") or token == "-":
+            return i
+        i += 2 if needs_value(token) else 1  # --out=DIR and flags carry no separate value
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     # serve: the options before it are the served dashboard's own
-    args.run_args = argv[:argv.index("serve")] if args.command == "serve" else []
+    args.run_args = argv[:command_index(parser, argv)] if args.command == "serve" else []
     for key in ("preset", "dataset", "epochs", "seed", "data_dir", "data_mirror", "strict_data", "out", "jobs",
                 "verbose", "cluster", "lr_range"):
         if not hasattr(args, key):
