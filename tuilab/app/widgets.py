@@ -101,9 +101,10 @@ class RunRow(Horizontal):
         if cursor:
             label.stylize("reverse")
         self.query_one(".run-label", Label).update(label, layout=False)  # fixed sizes (DEFAULT_CSS)
-        self.query_one(".loss", Sparkline).data = _finite(view.losses) or [0.0]
+        # no figure yet (pending, compiling, all NaN): a flat baseline; a lone 0.0 drew a full bar
+        self.query_one(".loss", Sparkline).data = _finite(view.losses)
         acc = view.val_accuracy.finite_last() or view.test_accuracy.finite_last()
-        self.query_one(".acc", Sparkline).data = acc or [0.0]
+        self.query_one(".acc", Sparkline).data = acc
         if view.status == "diverged" and view.diverged_at:
             figures = Text(f"diverged ep {view.diverged_at[0]} step {view.diverged_at[1]}", style="bold red")
         else:
