@@ -45,7 +45,7 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
         records.open(experiment.to_toml())
         records.start_table("trajectory.csv", TRAJECTORY_COLUMNS)
     if not surface_kernels_ready():
-        emit(Notice("compiling the surface kernels, first run only; this takes a few seconds", "compiling"))
+        emit(Notice("compiling the surface kernels, first run only; this takes about half a minute", "compiling"))
     results: list[SurfaceResult] = []
     try:
         for i, run in enumerate(experiment.runs):
