@@ -10,6 +10,15 @@ def _lrs(exp: Experiment) -> str:
     return ", ".join(f"{lr:g}" for lr in lrs)
 
 
+def brief(names: list[str], width: int) -> str:
+    """names joined with ", " in at most `width` characters, whole names only: "sgd, momentum +18 more"."""
+    for kept in range(len(names), 0, -1):
+        text = ", ".join(names[:kept]) + (f" +{len(names) - kept} more" if kept < len(names) else "")
+        if len(text) <= width:
+            return text
+    return f"{len(names)} optimizers" if len(names) > 1 else names[0][:width]
+
+
 def describe(exp: Experiment) -> list[tuple[str, str]]:
     """(name, value) pairs: architecture, activation, init, optimizer(s), lr, batch, epochs, data."""
     run = exp.runs[0]

@@ -466,7 +466,7 @@ class NetworkScreen(ExperimentScreen):
         self.query_one("#sweep-legend", Legend).show([(k, label, False) for k, label in key])
 
     def _settings(self, snaps) -> None:
-        from tuilab.app.summary import describe
+        from tuilab.app.summary import brief, describe
 
         data = next((s.dataset for s in reversed(snaps) if s.dataset), "")
         parts = dict(describe(self.experiment))
@@ -474,7 +474,7 @@ class NetworkScreen(ExperimentScreen):
         used = Text(f" data: {data or wanted}", style="bold red" if data and data != wanted else "bold")
         text = Text.assemble(("net ", "dim"), parts["architecture"].split(",")[0], ("  act ", "dim"),
                              parts["activation"], ("  init ", "dim"), parts["init"], ("  opt ", "dim"),
-                             parts["optimizers"][:30], ("  batch ", "dim"), parts["batch"], used)
+                             brief(parts["optimizers"].split(", "), 36), ("  batch ", "dim"), parts["batch"], used)
         _update_if_changed(self.query_one("#settings", Static), text)
 
     def _notice(self, snaps) -> None:
