@@ -424,6 +424,11 @@ async def test_a_range_test_draws_its_curve_and_l_trains_at_the_suggested_lr(tmp
         v = views(app)[0]
         suggested = v.summary["lr_range"]["suggested_lr"]
         assert len(v.range_lrs) == len(v.range_smoothed) == v.summary["steps_done"]
+        # the results tab holds the range test's own table (suggested lr, ...), not an empty one of epochs
+        await wait_for(pilot, lambda: "suggested lr" in str(screen.query_one("#confusion").render()))
+        assert not screen.query_one("#results").display
+        assert not screen.query_one(GradBars).display  # none recorded: the curve has the width
+
         def drawn():  # once the tab is laid out, the chart has a size to draw in
             screen.redraw(force=True)  # (the first redraw after the end turns to the results tab: turn back)
             screen.query_one("#lower").active = "tab-curves"

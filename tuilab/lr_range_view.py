@@ -41,7 +41,7 @@ def draw_range_chart(plt, curves, suggested=(), ks=None, focus: int | None = Non
         lo, hi = math.floor(min(lows)), math.ceil(max(highs))
         ticks = list(range(lo, hi + 1))
         plt.xticks(ticks, [f"1e{t}" for t in ticks])
-        plt.title("smoothed training loss against the learning rate (o: suggested)")
+        plt.title("smoothed training loss by learning rate (o: suggested)")
     else:
         plt.title("the range test's curve appears after its first steps")
     plt.xlabel("learning rate (log scale)")

@@ -398,6 +398,8 @@ class NetworkScreen(ExperimentScreen):
         self.sub_title = self.preset
         table = self.query_one("#results", DataTable)
         table.add_columns(*COLUMNS)
+        # a range test records no gradient norms: its curve takes the width, and its title fits
+        self.query_one("#grads", GradBars).display = self.experiment.lr_range is None
         self._done_shown = False
 
     def clear_rows(self) -> None:
@@ -566,6 +568,8 @@ class NetworkScreen(ExperimentScreen):
             self.redraw(force=True)
 
     def _results(self, views: list[RunView]) -> None:
+        table = self.query_one("#results", DataTable)
+        table.display = self.experiment.lr_range is None  # a range test has its own table, below
         if self.experiment.lr_range is not None:
             from tuilab.lr_range_view import range_table
 
@@ -576,7 +580,6 @@ class NetworkScreen(ExperimentScreen):
         runs = [{**v.summary, "label": v.label, "optimizer": v.optimizer, "lr": v.lr, "status": v.status,
                  **({"diverged_at": {"epoch": v.diverged_at[0], "step": v.diverged_at[1]}} if v.diverged_at else {})}
                 for v in views]
-        table = self.query_one("#results", DataTable)
         table.clear()
         for row in result_rows(runs):
             table.add_row(*row)
