@@ -474,9 +474,12 @@ class NetworkScreen(ExperimentScreen):
         parts = dict(describe(self.experiment))
         wanted = parts["data set"].split(" ")[0]
         used = Text(f" data: {data or wanted}", style="bold red" if data and data != wanted else "bold")
-        text = Text.assemble(("net ", "dim"), parts["architecture"].split(",")[0], ("  act ", "dim"),
-                             parts["activation"], ("  init ", "dim"), parts["init"], ("  opt ", "dim"),
-                             brief(parts["optimizers"].split(", "), 36), ("  batch ", "dim"), parts["batch"], used)
+        head = Text.assemble(("net ", "dim"), parts["architecture"].split(",")[0], ("  act ", "dim"),
+                             parts["activation"], ("  init ", "dim"), parts["init"], ("  opt ", "dim"))
+        tail = Text.assemble(("  batch ", "dim"), parts["batch"], used)
+        # the optimizers get what the line has left (one line where it can be), whole names only
+        room = max(24, self.size.width - 2 - len(head) - len(tail))
+        text = Text.assemble(head, brief(parts["optimizers"].split(", "), room), tail)
         _update_if_changed(self.query_one("#settings", Static), text)
 
     def _notice(self, snaps) -> None:
