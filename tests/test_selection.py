@@ -72,3 +72,15 @@ def test_the_focused_run_is_drawn_last_in_its_colour_and_the_others_dimmed():
 def test_legends_wrap_at_their_width():
     text = legend([(k, f"optimizer-{k}") for k in range(12)], width=40, mono=True)
     assert all(len(line) <= 40 for line in text.plain.splitlines()) and len(text.plain.splitlines()) > 3
+
+
+def test_a_legend_with_too_few_lines_counts_the_runs_it_cannot_show():
+    entries = [(k, f"optimizer-{k}") for k in range(18)]
+    whole = legend(entries, width=60, mono=True).plain.splitlines()
+    assert len(whole) > 2
+    cut = legend(entries, width=60, mono=True, max_lines=2).plain.splitlines()
+    assert len(cut) == 2 and all(len(line) <= 60 for line in cut)
+    shown = sum(line.count("optimizer-") for line in cut)
+    assert cut[-1].endswith(f"+{18 - shown} more") and 0 < shown < 18
+    assert cut[0] == whole[0]  # the first runs keep their places
+    assert legend(entries, width=60, mono=True, max_lines=len(whole)).plain.splitlines() == whole  # room: no count

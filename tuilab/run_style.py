@@ -77,23 +77,41 @@ def line_look(k: int, focus: int | None, i: int, mono: bool | None = None) -> tu
     return plot_colour(k, dimmed=dimmed), ("braille" if dimmed and not mono else look.marker)
 
 
-def legend(entries, width: int = 80, mono: bool | None = None):
+def legend(entries, width: int = 80, mono: bool | None = None, max_lines: int | None = None):
     """A legend to print beside or below a chart (never inside it), as a Rich Text that wraps at width:
-    entries are (k, label) or (k, label, dimmed), each shown as its tag in its colour and its label."""
+    entries are (k, label) or (k, label, dimmed), each shown as its tag in its colour and its label.
+    With max_lines, what does not fit is counted at the end ("+11 more") rather than cut off unseen."""
     from rich.text import Text
 
     mono = no_color() if mono is None else mono
-    text, line = Text(), 0
+    lines: list[list] = [[]]
+    used = 0
     for entry in entries:
         k, label, dimmed = (*entry, False) if len(entry) == 2 else entry
-        look = run_style(k, mono)
-        piece = len(look.tag) + 1 + len(label) + 2
-        if line and line + piece > width:
+        size = len(run_style(k, mono).tag) + 1 + len(label) + 2
+        if lines[-1] and used + size > width:
+            lines.append([])
+            used = 0
+        lines[-1].append((k, label, dimmed, size))
+        used += size
+    hidden = 0
+    if max_lines is not None and len(lines) > max(max_lines, 1):
+        hidden = sum(len(line) for line in lines[max_lines:])
+        lines = lines[:max(max_lines, 1)]
+        last = lines[-1]
+        while len(last) > 1 and sum(e[3] for e in last) + len(f"+{hidden + 1} more") > width:
+            last.pop()
+            hidden += 1
+    text = Text()
+    for n, line in enumerate(lines):
+        if n:
             text.append("\n")
-            line = 0
-        text.append(look.tag, style=None if mono else ("#585858" if dimmed else look.rich))
-        text.append(f" {label}  ", style="dim" if dimmed else None)
-        line += piece
+        for k, label, dimmed, _ in line:
+            look = run_style(k, mono)
+            text.append(look.tag, style=None if mono else ("#585858" if dimmed else look.rich))
+            text.append(f" {label}  ", style="dim" if dimmed else None)
+    if hidden:
+        text.append(f"+{hidden} more", style="dim italic")
     return text
 
 

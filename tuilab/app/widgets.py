@@ -131,7 +131,9 @@ class Legend(Static):
 
     def show(self, entries) -> None:
         """entries: (run index, label, dimmed) in the order to list them."""
-        text = legend(entries, max(20, (self.size.width or 80) - 2))
+        cap = self.styles.max_height  # set by the screen to the rows it can spare (fit_to)
+        text = legend(entries, max(20, (self.size.width or 80) - 2),
+                      max_lines=int(cap.value) if cap is not None and cap.is_cells else None)
         key = text.plain, tuple(e[0] for e in entries), tuple(e[2] for e in entries)
         if key != getattr(self, "_key", None):  # a layout pass only when it changed
             self._key = key
