@@ -95,11 +95,12 @@ def legend(entries, width: int = 80, mono: bool | None = None, max_lines: int | 
         lines[-1].append((k, label, dimmed, size))
         used += size
     hidden = 0
-    if max_lines is not None and len(lines) > max(max_lines, 1):
-        hidden = sum(len(line) for line in lines[max_lines:])
-        lines = lines[:max(max_lines, 1)]
+    cap = None if max_lines is None else max(max_lines, 1)
+    if cap is not None and len(lines) > cap:
+        hidden = sum(len(line) for line in lines[cap:])
+        lines = lines[:cap]
         last = lines[-1]
-        while len(last) > 1 and sum(e[3] for e in last) + len(f"+{hidden + 1} more") > width:
+        while len(last) > 1 and sum(e[3] for e in last) + len(f"+{hidden} more") > width:
             last.pop()
             hidden += 1
     text = Text()
