@@ -392,6 +392,10 @@ async def test_a_sweep_fills_its_tab_as_runs_finish_and_x_changes_the_axis(tmp_p
         screen = app.screen
         assert isinstance(screen, NetworkScreen) and len(screen.experiment.runs) == 6
         await wait_for(pilot, lambda: screen.query_one("#lower").active == "tab-results")  # all finished
+        await pilot.press("1")
+        await pilot.press("4")  # the sweep's tab by its number, as by w
+        assert screen.query_one("#lower").active == "tab-sweep"
+        await pilot.press("3")
         await pilot.press("w")
         assert screen.query_one("#lower").active == "tab-sweep"
         await wait_for(pilot, lambda: str(screen.query_one("#sweep-table").render()).count("2 completed") == 3)
@@ -586,3 +590,21 @@ async def test_a_run_with_no_figure_yet_draws_a_baseline_not_a_full_bar():
         await pilot.pause()
         line = drawn(row.query_one(".loss"))
         assert line.startswith("█") and line.endswith("▁")  # a falling loss: high at the start, low at the end
+
+
+async def test_number_keys_switch_the_tabs_wherever_the_focus_is():
+    records = Path(__file__).parent / "data" / "zoo-records"
+    app = make_app(opened=[records], records=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen)
+                       and app.screen.query_one("#lower").active == "tab-results")  # finished: its results
+        tabs = app.screen.query_one("#lower")
+        focused = app.focused
+        for key, tab in (("1", "tab-curves"), ("2", "tab-inside"), ("3", "tab-results"), ("1", "tab-curves")):
+            await pilot.press(key)
+            await pilot.pause(0.1)
+            assert tabs.active == tab, key
+        assert app.focused is focused  # the run list keeps the focus: ↑ ↓ still move between runs
+        await pilot.press("4")  # no sweep here: no sweep tab, and the key does nothing
+        await pilot.pause(0.1)
+        assert tabs.active == "tab-curves"

@@ -26,7 +26,8 @@ KEYS = [
                          ("l", "a range test: train each run at its suggested learning rate"),
                          ("w  x", "a sweep: its tab (grouped runs, chart) / chart the next axis"),
                          ("u", "opened records (tuilab open): resume what did not finish"),
-                         ("tab", "move focus (curves/results tabs)"),
+                         ("1 2 3 4", "a network's tabs: curves, inside, results, sweep"),
+                         ("tab", "move focus (the run list, the tab bar, the results table)"),
                          ("Escape", "back to the presets (runs go on; ● marks them)")]),
     ("Anywhere", [("?", "this help"), ("q", "quit (running runs stop and keep their records)")]),
 ]

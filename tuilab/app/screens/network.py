@@ -243,7 +243,9 @@ class NetworkScreen(ExperimentScreen):
                 Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]"),
                 Binding("w", "sweep", "Sweep"), Binding("x", "sweep_axis", "Next axis", show=False),
                 Binding("i", "inside", "Inside the optimizer"),
-                Binding("l", "use_suggested_lr", "Train at suggested lr")]
+                Binding("l", "use_suggested_lr", "Train at suggested lr"),
+                *(Binding(str(n), f"show_tab('{tab}')", tab.title(), show=False)
+                  for n, tab in enumerate(("curves", "inside", "results", "sweep"), start=1))]
 
     sweep_axis = 0  # which numeric axis the sweep chart is drawn against
 
@@ -253,7 +255,7 @@ class NetworkScreen(ExperimentScreen):
         return s is not None and bool(s.axes)
 
     def check_action(self, action: str, parameters) -> bool | None:
-        if action in ("sweep", "sweep_axis") and not self.is_sweep:
+        if (action in ("sweep", "sweep_axis") or parameters == ("sweep",)) and not self.is_sweep:
             return None  # not shown, and not taken, without a sweep
         if action == "use_suggested_lr" and self.experiment.lr_range is None:
             return None  # a range test's key only
@@ -349,6 +351,11 @@ class NetworkScreen(ExperimentScreen):
         return {v.key: (_last_finite(v.losses)) for v in views}
 
     curve = "loss"
+
+    def action_show_tab(self, tab: str) -> None:
+        """1 2 3 4: the curves, inside, results or sweep tab, without moving the focus to the tab bar."""
+        self.query_one("#lower", TabbedContent).active = f"tab-{tab}"
+        self.redraw(force=True)
 
     def action_inside(self) -> None:
         """i: inside the optimizer (the run the gradient bars show)."""
