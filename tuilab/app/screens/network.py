@@ -283,8 +283,7 @@ class NetworkScreen(ExperimentScreen):
                     timeout=4)
 
     def action_sweep(self) -> None:
-        self.query_one("#lower", TabbedContent).active = "tab-sweep"
-        self.redraw(force=True)
+        self.action_show_tab("sweep")
 
     def action_sweep_axis(self) -> None:
         self.sweep_axis += 1
@@ -359,14 +358,12 @@ class NetworkScreen(ExperimentScreen):
 
     def action_inside(self) -> None:
         """i: inside the optimizer (the run the gradient bars show)."""
-        self.query_one("#lower", TabbedContent).active = "tab-inside"
-        self.redraw(force=True)
+        self.action_show_tab("inside")
 
     def action_toggle_curve(self) -> None:
         self.curve = "accuracy" if self.curve == "loss" else "loss"
         self.metric = "best accuracy" if self.curve == "accuracy" else "training loss"
-        self.query_one("#lower", TabbedContent).active = "tab-curves"
-        self.redraw(force=True)
+        self.action_show_tab("curves")
 
     def compose(self) -> ComposeResult:
         yield Header()
