@@ -5,6 +5,8 @@ Unlike every other optimizer it re-evaluates the loss within a step, so it takes
 f(theta) -> (loss, gradient) rather than one gradient: full batches on networks (the
 closure is the whole training set), natural on surfaces. The arithmetic is NumPy over the
 flat theta, in torch's order (torch/optim/lbfgs.py); the closure is where the time goes.
+Its dot products and sums are fixed-order kernels, not BLAS: OpenBLAS's dot rounds by
+processor, and a line search grows that last bit (kernels/reductions.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from tuilab.kernels._jit import kernel, like
 from tuilab.kernels.optimizers import fma
+from tuilab.kernels.reductions import fixed_abs_sum, fixed_dot
 
 
 @kernel
@@ -24,6 +27,16 @@ def add_scaled(y, a, x):
     for i in range(y.shape[0]):
         out[i] = fma(x[i], like(y, a), y[i])
     return out
+
+
+def dot(x, y):
+    """x . y in the fixed order of kernels/reductions.py, as a scalar of x's dtype (float32 stays float32)."""
+    return x.dtype.type(fixed_dot(x, y))
+
+
+def abs_sum(x):
+    """sum |x_i| in the same fixed order, as a scalar of x's dtype."""
+    return x.dtype.type(fixed_abs_sum(x))
 
 
 def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
@@ -51,7 +64,7 @@ def strong_wolfe(obj, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9
     g = g.copy()
     f_new, g_new = obj(x, t, d)
     ls_func_evals = 1
-    gtd_new = g_new.dot(d)
+    gtd_new = dot(g_new, d)
     t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
     done = False
     ls_iter = 0
@@ -75,7 +88,7 @@ def strong_wolfe(obj, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9
         t_prev, f_prev, g_prev, gtd_prev = tmp, f_new, g_new.copy(), gtd_new
         f_new, g_new = obj(x, t, d)
         ls_func_evals += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = dot(g_new, d)
         ls_iter += 1
     if ls_iter == max_ls:
         bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
@@ -99,7 +112,7 @@ def strong_wolfe(obj, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9
             insuf_progress = False
         f_new, g_new = obj(x, t, d)
         ls_func_evals += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = dot(g_new, d)
         ls_iter += 1
         if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low_pos]:
             bracket[high_pos], bracket_f[high_pos] = t, f_new
@@ -192,7 +205,7 @@ class LBFGS:
             else:
                 y = flat_grad - st.prev_flat_grad
                 s = d * t
-                ys = y.dot(s)
+                ys = dot(y, s)
                 if ys > 1e-10:
                     if len(st.old_dirs) == self.history_size:
                         st.old_dirs.pop(0)
@@ -201,21 +214,21 @@ class LBFGS:
                     st.old_dirs.append(y)
                     st.old_stps.append(s)
                     st.ro.append(1.0 / ys)
-                    st.H_diag = ys / y.dot(y)
+                    st.H_diag = ys / dot(y, y)
                 num_old = len(st.old_dirs)
                 al = [0.0] * num_old
                 q = -flat_grad
                 for i in range(num_old - 1, -1, -1):  # the two-loop recursion: d = -H g
-                    al[i] = st.old_stps[i].dot(q) * st.ro[i]
+                    al[i] = dot(st.old_stps[i], q) * st.ro[i]
                     q = add_scaled(q, -al[i], st.old_dirs[i])
                 d = r = q * st.H_diag
                 for i in range(num_old):
-                    be_i = st.old_dirs[i].dot(r) * st.ro[i]
+                    be_i = dot(st.old_dirs[i], r) * st.ro[i]
                     r[:] = add_scaled(r, al[i] - be_i, st.old_stps[i])
             st.prev_flat_grad = flat_grad.copy()
             prev_loss = loss
-            t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr if st.n_iter == 1 else lr
-            gtd = flat_grad.dot(d)
+            t = min(1.0, 1.0 / abs_sum(flat_grad)) * lr if st.n_iter == 1 else lr
+            gtd = dot(flat_grad, d)
             if gtd > -self.tolerance_change:
                 break
             ls_func_evals = 0
