@@ -8,6 +8,8 @@ from tuilab.engine.optim import Optimizer
 from tuilab.engine.training import paths
 from tuilab.engine.training.fit import steps_per_epoch, train_steps
 
+pytestmark = pytest.mark.blas  # the column-split path against the plain one: BLAS on blocks against whole matrices
+
 
 def _run(net, name, X, Y, order, first_batch, lrs, bs, track=True, **hyper):
     theta = net.init("xavier_uniform", seed=3)

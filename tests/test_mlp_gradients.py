@@ -6,6 +6,8 @@ from naive import mlp_loss
 
 from tuilab.engine.model import HIDDEN_ACTIVATIONS, MLP
 
+pytestmark = pytest.mark.blas  # gradients against finite differences through BLAS matrix products
+
 HEADS = [("softmax", "cross_entropy"), ("softmax", "squared_error"),
          ("sigmoid", "squared_error"), ("identity", "squared_error"), ("tanh", "squared_error")]
 

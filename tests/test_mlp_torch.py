@@ -6,6 +6,8 @@ from conftest import torch_or_skip
 
 from tuilab.engine.model import HIDDEN_ACTIVATIONS, MLP
 
+pytestmark = pytest.mark.blas  # the network's forward and backward against torch's: matrix products through two BLAS
+
 
 def _torch_loss(torch, net, theta, X, Y):
     F = torch.nn.functional

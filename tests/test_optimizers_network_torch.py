@@ -14,6 +14,8 @@ from conftest import torch_or_skip
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import Optimizer
 
+pytestmark = pytest.mark.blas  # optimizers on networks against torch.optim: matrix products through two BLAS
+
 STEPS = 120
 SIZES = [6, 5, 4, 3]
 

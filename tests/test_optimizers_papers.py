@@ -8,6 +8,8 @@ from tuilab.engine.model import Layout
 from tuilab.engine.optim import OPTIMIZER_NAMES, REGISTRY, Optimizer
 from tuilab.kernels.optimizers import demon_beta
 
+pytestmark = pytest.mark.blas  # the papers' updates, some through matrix products (Muon's Newton-Schulz)
+
 STEPS = 300
 N = 11
 

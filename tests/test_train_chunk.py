@@ -10,6 +10,8 @@ from tuilab.engine.training.fit import steps_per_epoch, train_steps
 from tuilab.kernels import fpu
 from tuilab.kernels.mlp import mlp_loss_and_grad, train_chunk
 
+pytestmark = pytest.mark.blas  # the chunk kernel against step-by-step training: the same products in other shapes
+
 
 def data(rng, n=103, d=6, k=3, dtype=np.float64):
     X = rng.normal(size=(n, d)).astype(dtype)
