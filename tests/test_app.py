@@ -391,7 +391,8 @@ async def test_a_sweep_fills_its_tab_as_runs_finish_and_x_changes_the_axis(tmp_p
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, NetworkScreen) and len(screen.experiment.runs) == 6
-        await wait_for(pilot, lambda: screen.query_one("#lower").active == "tab-results")  # all finished
+        await wait_for(pilot, lambda: screen.query_one("#results").row_count == 6)  # all finished
+        assert screen.query_one("#lower").active == "tab-curves"  # the view stays on the curves
         await pilot.press("1")
         await pilot.press("4")  # the sweep's tab by its number, as by w
         assert screen.query_one("#lower").active == "tab-sweep"
@@ -597,7 +598,7 @@ async def test_number_keys_switch_the_tabs_wherever_the_focus_is():
     app = make_app(opened=[records], records=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen)
-                       and app.screen.query_one("#lower").active == "tab-results")  # finished: its results
+                       and app.screen.query_one("#results").row_count > 0)  # finished: its results
         tabs = app.screen.query_one("#lower")
         focused = app.focused
         for key, tab in (("1", "tab-curves"), ("2", "tab-inside"), ("3", "tab-results"), ("1", "tab-curves")):
@@ -608,3 +609,32 @@ async def test_number_keys_switch_the_tabs_wherever_the_focus_is():
         await pilot.press("4")  # no sweep here: no sweep tab, and the key does nothing
         await pilot.pause(0.1)
         assert tabs.active == "tab-curves"
+
+
+async def test_when_a_run_ends_the_curves_stay_and_draw_the_history_as_it_was(tmp_path):
+    """Issue 27: the chart drew a sawtooth from epoch 3 while the loss fell, and the view jumped to Results."""
+    import csv
+
+    from tuilab.app.widgets import CurvesPlot
+
+    app = make_app("spirals", [("train.epochs", 300)], out_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#results").row_count == 1, timeout=120)
+        assert screen.query_one("#lower").active == "tab-curves"
+        assert "3: results" in str(screen.query_one("#progress").render())
+        await pilot.press("3")
+        await pilot.press("1")  # hidden, then shown: drawn again at its width
+        await pilot.pause(0.3)
+        chart = screen.query_one("#curves", CurvesPlot)
+        (label, xs, ys), = chart.lines
+        rows = list(csv.DictReader(open(next(tmp_path.rglob("metrics.csv")))))
+        loss = {int(r["epoch"]): float(r["train_loss"]) for r in rows}
+        assert xs[0] == 1 and xs[-1] == 300 and len(xs) > 40  # from the first epoch, at the chart's width
+        for x, y in zip(xs, ys, strict=True):
+            assert y == pytest.approx(loss[x], rel=1e-6)  # every point is the loss of its epoch
+        assert "guessing, 0.693" in str(chart.plt.build())  # two classes: ln 2
+        await pilot.press("a")
+        await pilot.pause(0.3)
+        (label, xs, ys), = chart.lines
+        assert 50 <= max(ys) <= 100  # accuracy in per cent

@@ -28,11 +28,11 @@ def test_a_single_spike_survives_thinning():
     s = Series(points=8)
     for i in range(50_000):
         s.append(100.0 if i == 31_337 else 1.0)
-    xs, ys = s.view().envelope()
+    xs, ys = s.view().polyline()
     assert max(ys) == 100.0 and min(ys) == 1.0
     k = ys.index(100.0)
-    w = s.view().width
-    assert xs[k] - w < 31_338 <= xs[k]  # drawn at the bucket that holds it
+    assert xs[k] == 31_338  # drawn at its own epoch
+    assert ys[k - 1] == ys[k + 1] == 1.0  # and the line comes back down after it
 
 
 def test_nan_values_are_skipped_for_the_range_but_kept_as_last():
@@ -82,3 +82,40 @@ def test_coarsened_keeps_range_count_and_last():
     assert min(c.lo) == values.min() and max(c.hi) == values.max() and c.last[-1] == values[-1]
     assert c.xs[-1] == 3_001 and all(a < b for a, b in zip(c.xs, c.xs[1:], strict=False))
     assert view.coarsened(10_000) is view
+
+
+def polyline_is_on_the_curve(values, xs, ys):
+    """Every point is the value at its epoch, in time order."""
+    assert all(a < b for a, b in zip(xs, xs[1:], strict=False))
+    for x, y in zip(xs, ys, strict=True):
+        assert y == values[x - 1]
+
+
+def test_a_falling_curve_thinned_still_falls():
+    """The sawtooth of issue 27: a loss falling over 300 epochs drawn in 16 buckets went low, high, low, high."""
+    values = [2.3 * 0.99 ** e for e in range(300)]
+    s = Series()
+    for v in values:
+        s.append(v)
+    for buckets in (16, 40, 100, 1000):
+        xs, ys = s.view().coarsened(buckets).polyline()
+        polyline_is_on_the_curve(values, xs, ys)
+        assert all(a > b for a, b in zip(ys, ys[1:], strict=False)), buckets  # strictly falling, as the loss
+        assert xs[0] == 1 and xs[-1] == 300  # from the first epoch to the last
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=False, width=32), max_size=600), st.integers(1, 9),
+       st.integers(1, 50))
+def test_polyline_points_are_the_history_in_time_order_with_its_extremes(values, points, buckets):
+    s = Series(points=points)
+    for v in values:
+        s.append(v)
+    view = s.view().coarsened(buckets)
+    xs, ys = view.polyline()
+    polyline_is_on_the_curve(values, xs, ys)
+    finite = [v for v in values if math.isfinite(v)]
+    if finite:
+        assert min(ys) == min(finite) and max(ys) == max(finite)
+    else:
+        assert ys == []

@@ -96,7 +96,9 @@ def test_many_runs_leave_no_stray_glyphs_in_a_real_terminal(tmp_path):
     records = Path(__file__).parent / "data" / "zoo-records"
     start(session, tmp_path, f"open {records}", size=(140, 45))
     try:
-        screen = wait_for_text(session, "confusion matrix")  # a finished experiment opens on its results
+        wait_for_text(session, "3: results")  # a finished experiment opens on its curves; 3 shows its results
+        keys(session, "3")
+        screen = wait_for_text(session, "confusion matrix")
         table = [line for line in screen.splitlines() if re.match(r"\s*\d+\s+\w", line)]  # " 1   nadam ..."
         assert len(table) >= 5
         for line in table:

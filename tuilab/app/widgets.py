@@ -177,12 +177,25 @@ class GradBars(Static):
         self.update(text, layout=False)
 
 
-class CurvesPlot(PlotextPlot):
-    """Loss (and accuracy) per epoch, every run in its colour."""
+def sci(x: float) -> str:
+    """A power of ten as people write it: 1e-4, 1e-2, 3e+5 -> 3e5."""
+    mantissa, exponent = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
-    def show(self, runs: list[RunView], what: str = "loss", ks=None, focus: int | None = None) -> None:
+
+class CurvesPlot(PlotextPlot):
+    """Loss (and accuracy, in %) per epoch, every run in its colour, the level of guessing marked."""
+
+    _drawn_with: tuple | None = None
+    lines: tuple = ()  # what it drew last: (run label, epochs, values) a run
+
+    def show(self, runs: list[RunView], what: str = "loss", ks=None, focus: int | None = None,
+             classes: int | None = None) -> None:
         """what: "loss" or "accuracy" per epoch, or "lr_range": a range test's smoothed loss against its lr.
-        ks: each run's colour index; focus: the position of the run drawn on top, the others dimmed."""
+        ks: each run's colour index; focus: the position of the run drawn on top, the others dimmed;
+        classes: where every run classifies into that many classes by cross-entropy, guessing's level
+        (ln C on loss, 100 / C % on accuracy) is drawn as a grey line."""
+        self._drawn_with = (runs, what, ks, focus, classes)
         ks = list(range(len(runs))) if ks is None else list(ks)
         plt = self.plt
         plt.clear_data()
@@ -194,23 +207,40 @@ class CurvesPlot(PlotextPlot):
                              legend=False)
             self.refresh()
             return
-        drawn = False
+        drawn, last_epoch, scale = False, 1, 100.0 if what == "accuracy" else 1.0
+        lines = []
         for i in drawing_order(len(runs), focus):
             r = runs[i]
             acc = r.val_accuracy if r.val_accuracy.finite_last() else r.test_accuracy
-            # no more points than the plot has braille dots across, spikes kept (app.series)
-            xs, ys = (r.train_loss if what == "loss" else acc).coarsened(max(16, self.size.width)).envelope()
+            # no more buckets than the plot is wide; each bucket's values in the order they came (app.series)
+            xs, ys = (r.train_loss if what == "loss" else acc).coarsened(max(16, self.size.width)).polyline()
             if not xs:
                 continue
             colour, marker = line_look(ks[i], focus, i)
-            plt.plot(xs, ys, color=colour, marker=marker)  # its legend is outside, below (Legend)
+            ys = [y * scale for y in ys]
+            plt.plot(xs, ys, color=colour, marker=marker)  # its legend is below (Legend)
+            lines.append((r.label, xs, ys))
             drawn = True
-        plt.title("training loss per epoch" if what == "loss" else "accuracy per epoch")
+            last_epoch = max(last_epoch, xs[-1])
+        title = "training loss per epoch" if what == "loss" else "accuracy per epoch, %"
+        if drawn and classes and classes > 1:
+            level = math.log(classes) if what == "loss" else 100.0 / classes
+            plt.hline(level, color="gray")
+            title += f" (grey: guessing, {level:.3g}{'' if what == 'loss' else ' %'})"
+        plt.title(title)
         plt.xlabel("epoch")
-        if not drawn:
+        if drawn:
+            plt.xlim(1, max(2, last_epoch))  # the axis starts at the first epoch, not at 0 or a thinned point
+        else:
+            plt.xlim(None, None)
             plt.title("curves appear after the first epoch")
+        self.lines = tuple(lines)
         self.refresh()
 
+    def on_resize(self) -> None:
+        # drawn while its tab was hidden (0 columns), it was thinned for 16: again at its real width
+        if self._drawn_with is not None:
+            self.show(*self._drawn_with)
 
 class SweepPlot(PlotextPlot):
     """A sweep's best figure against one of its numeric axes (sweep_view.draw_axis_chart)."""
@@ -250,7 +280,7 @@ class InsidePanel(Static):
         width = max(10, min(40, (self.size.width or 100) - 70))
         # small epochs record the internals every k-th epoch (engine.training.train.INTERNALS_WORK)
         text = Text(f"{view.label}: inside the optimizer at epoch {m.get('epoch', view.epoch)}\n", style="bold")
-        heading = f"update / weight, band {BAND[0]:.0e}-{BAND[1]:.0e}"
+        heading = f"update / weight, band {sci(BAND[0])} … {sci(BAND[1])}"  # not "1e-04-1e-02": no minus sign
         text.append(f"{'layer':<6}{'|w|':>9}{'|g|':>9}  {heading:<{width + 2}}{'last':>9}{'mean':>9}  "
                     "effective step p10 / p50 / p90\n", style="dim")
         worst = []

@@ -404,7 +404,6 @@ class NetworkScreen(ExperimentScreen):
         table.add_columns(*COLUMNS)
         # a range test records no gradient norms: its curve takes the width, and its title fits
         self.query_one("#grads", GradBars).display = self.experiment.lr_range is None
-        self._done_shown = False
 
     def clear_rows(self) -> None:
         for row in list(self.query(RunRow)):
@@ -432,7 +431,7 @@ class NetworkScreen(ExperimentScreen):
             self._seen["epochs"] = epochs
             self._seen["chart_at"] = now
             self.query_one("#curves", CurvesPlot).show(shown, "lr_range" if self.experiment.lr_range else self.curve,
-                                                       ks, focus)
+                                                       ks, focus, classes=self._class_count(snaps, shown))
             self.query_one("#curves-legend", Legend).show(legend_entries(shown, ks, focus))
             shown_inside = self._grad_view(views)
             self.query_one("#grads", GradBars).show(shown_inside, self.grad_epoch)
@@ -443,12 +442,20 @@ class NetworkScreen(ExperimentScreen):
         status_key = tuple((v.key, v.status) for v in views)
         if finished and (force or status_key != self._seen.get("status")):
             self._seen["status"] = status_key
-            self._results(views)
-            if not self._done_shown:
-                self._done_shown = True
-                self.query_one("#lower", TabbedContent).active = "tab-results"
-        elif not finished:
-            self._done_shown = False
+            self._results(views)  # the view stays where it is (the curves, mostly): 3 shows these
+
+    def _class_count(self, snaps, shown) -> int | None:
+        """C where every run drawn classifies into C classes by softmax and cross-entropy (guessing's level
+        is then ln C and 100 / C %), else None."""
+        tables = {v.key: lv.experiment.runs[i]["model"] for lv, snap in zip(self.lives, snaps, strict=True)
+                  for i, v in enumerate(snap.runs)}
+        def classes(v):  # the output's width; records reopened have no sizes but their confusion matrix
+            if tables[v.key].get("loss") != "cross_entropy" or tables[v.key].get("output") != "softmax":
+                return None
+            return v.sizes[-1] if v.sizes else (len(v.confusion) or None)
+
+        counts = {classes(v) for v in shown}
+        return counts.pop() if len(counts) == 1 else None
 
     def _sweep(self) -> None:
         """The sweep tab from what the runs have done so far: it fills in as they train and finish."""
@@ -521,6 +528,7 @@ class NetworkScreen(ExperimentScreen):
             where = f"epoch {v.epoch}/{v.epochs}  " if len(views) == 1 else ""
             rate = p.rate if p.running else math.nan
             text = Text.assemble((f"{state}  ", "bold"),
+                                 ("3: results  " if state == "finished" else "", "bold"),  # the view stays put
                                  f"{where}elapsed {duration(p.elapsed)}  ETA {duration(p.eta)}  "
                                  f"{fmt(rate, ',.0f')} samples/s  ",
                                  (f"{len(live)} of {len(views)} runs training, "
