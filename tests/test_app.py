@@ -401,7 +401,7 @@ async def test_a_sweep_fills_its_tab_as_runs_finish_and_x_changes_the_axis(tmp_p
         assert screen.query_one("#lower").active == "tab-sweep"
         await wait_for(pilot, lambda: str(screen.query_one("#sweep-table").render()).count("2 completed") == 3)
         table = str(screen.query_one("#sweep-table").render())
-        assert "best train loss over train.seed" in table and "*" in table  # the best one marked
+        assert "train loss over train.seed" in table and "*" in table  # the best one marked
         chart = screen.query_one("#sweep-chart", SweepPlot)
         assert "against optimizer.lr" in chart.plt.build() and "log scale" in chart.plt.build()
         await pilot.press("x")  # one numeric axis: x stays on it

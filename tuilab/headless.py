@@ -9,7 +9,7 @@ import sys
 import time
 
 from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Notice, Progress, Started
-from tuilab.engine.results import COLUMNS, NUMERIC, cell, result_rows
+from tuilab.engine.results import COLUMNS, NUMERIC, cell, chosen_line, result_rows
 
 
 def _duration(seconds: float) -> str:
@@ -137,7 +137,8 @@ def results_table(runs: list[dict]) -> str:
         return "  ".join(c.rjust(w) if k in NUMERIC else c.ljust(w)
                          for k, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
-    return "\n".join([line(COLUMNS), line(["-" * w for w in widths]), *map(line, rows)])
+    chosen = chosen_line(runs)
+    return "\n".join([line(COLUMNS), line(["-" * w for w in widths]), *map(line, rows), *([chosen] if chosen else [])])
 
 
 class InterruptToStop:

@@ -125,7 +125,7 @@ def sweep_text(results: SweepResults, chart: bool = True, width: int = 100, heig
     """Everything headless and `tuilab report` print for a sweep."""
     parts = ["", f"sweep: {results.metric} by " + (", ".join(k for k, _ in results.axes) or "run")
              + (f", averaged over {', '.join(results.seeds)}" if results.seeds else "")
-             + (" (no validation set: the training loss)" if results.metric == "best train loss" else ""),
+             + (" (no validation set: the training loss)" if results.metric == "train loss" else ""),
              grouped_table(results)]
     heat = heat_table(results)
     if heat:

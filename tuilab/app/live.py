@@ -67,7 +67,6 @@ class RunView:
     summary: dict = field(default_factory=dict)
     confusion: tuple = ()
     diverged_at: tuple[int, int] | None = None  # (epoch, step)
-    best: tuple[float, float, float] = (math.nan, math.nan, math.nan)  # best val acc, val loss, train loss
     inside: dict = field(default_factory=dict)  # the last epoch's weight norms and internals (engine.internals)
     range_lrs: tuple[float, ...] = ()  # a learning-rate range test's steps: their lr and smoothed loss
     range_smoothed: tuple[float, ...] = ()
@@ -208,7 +207,7 @@ class LiveExperiment:
                              "losses": deque(maxlen=LOSS_POINTS), "grad_history": deque(maxlen=GRAD_EPOCHS),
                              "train_loss": Series(),
                              "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series(),
-                             "best": (math.nan, math.nan, math.nan), "range_lrs": [], "range_smoothed": []}
+                             "range_lrs": [], "range_smoothed": []}
         self._notices: list[str] = []
         self._compiling = False
         self._dataset = ""
@@ -256,7 +255,7 @@ class LiveExperiment:
             for key in ("train_loss", "val_accuracy", "test_accuracy", "val_loss"):
                 r[key].append(m[key])
             r.update(epoch=e.epoch, grad_norms=e.grad_norms, grad_ratio=m["grad_ratio"],
-                     samples_per_second=m["samples_per_second"], best=_better(r["best"], m))
+                     samples_per_second=m["samples_per_second"])
             if "update_ratio_1" in m:  # small epochs record the internals every k-th epoch, not each
                 r["inside"] = {k: v for k, v in m.items() if k.startswith(INSIDE)} | {"epoch": e.epoch}
             r["grad_history"].append((e.epoch, e.grad_norms, m["grad_ratio"]))
@@ -332,14 +331,6 @@ class LiveExperiment:
         self.control.stop()
         if wait and self.thread is not None:
             self.thread.join(wait)
-
-
-def _better(best: tuple, m: dict) -> tuple:
-    """The best figures so far with an epoch's (exact, unlike the thinned series): for the sweep view."""
-    acc, val, train = best
-    a, v, t = m.get("val_accuracy", math.nan), m.get("val_loss", math.nan), m.get("train_loss", math.nan)
-    return (a if math.isfinite(a) and not a <= acc else acc, v if math.isfinite(v) and not v >= val else val,
-            t if math.isfinite(t) and not t >= train else train)
 
 
 class ReplayedExperiment(LiveExperiment):

@@ -1,7 +1,11 @@
 """The network results table's rows, computed once for every view of them (headless, dashboard, reports).
 
 A run is its summary dict (Trainer.summary, as summary.json keeps it). The rows come best
-first: completed runs before the rest, then by test accuracy (high), then test loss (low).
+first: completed runs before the rest, then by validation accuracy (high), then validation
+loss (low), then training loss (low) where there is no validation set. Never by the test set:
+a laboratory that picks its winner on the test set teaches the wrong habit, and the sweep
+tab, halving and best-N choose on validation too. The test accuracy is the figure reported
+for the run chosen (`chosen_line`).
 """
 
 from __future__ import annotations
@@ -20,14 +24,29 @@ def cell(value, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def best_first(run: dict):
-    """Sort key: completed runs first, then by test accuracy (high), then test loss (low)."""
-    acc = run.get("test_accuracy")
-    loss = run.get("test_loss")
+    """Sort key: completed runs first, then validation accuracy (high), validation loss (low), training loss (low)."""
     good = {"completed": 0, "interrupted": 1, "diverged": 2}.get(run.get("status"), 3)
-    acc = -acc if isinstance(acc, float) and not math.isnan(acc) else math.inf
-    loss = loss if isinstance(loss, float) and not math.isnan(loss) else math.inf
-    return (good, acc, loss)
+    acc, val_loss, train_loss = (run.get(k) for k in ("val_accuracy", "val_loss", "train_loss"))
+    return (good, -acc if _finite(acc) else math.inf, val_loss if _finite(val_loss) else math.inf,
+            train_loss if _finite(train_loss) else math.inf)
+
+
+def chosen_line(runs: list[dict]) -> str:
+    """Which run validation chose, and its test figures: what a paper would report ("" for one run or none)."""
+    if len(runs) < 2:
+        return ""
+    r = runs[ranked(runs)[0]]
+    on = ("validation accuracy" if _finite(r.get("val_accuracy")) else
+          "validation loss" if _finite(r.get("val_loss")) else "training loss (no validation set)")
+    test = [f"test accuracy {cell(r.get('test_accuracy'), '.2%')}" if _finite(r.get("test_accuracy")) else "",
+            f"test loss {cell(r.get('test_loss'))}" if _finite(r.get("test_loss")) else ""]
+    test = ", ".join(t for t in test if t)
+    return f"chosen on {on}: {r.get('label', '?')}" + (f"; {test}" if test else "")
 
 
 def ranked(runs: list[dict]) -> list[int]:

@@ -1,4 +1,4 @@
-"""A sweep's results by axis values: each run's best validation figure, grouped over seeds.
+"""A sweep's results by axis values: each run's last validation figure, grouped over seeds.
 
 No drawing here (sweep_view draws, for the terminal and the dashboard alike). A run is its
 summary (with `settings`, as summary.json keeps it); its history is the per-epoch validation
@@ -19,7 +19,7 @@ class Cell:
     """The runs at one combination of the non-seed axes."""
 
     values: tuple  # one per axis of SweepResults.axes
-    figures: list[float] = field(default_factory=list)  # each run's best figure (NaN: none)
+    figures: list[float] = field(default_factory=list)  # each run's last figure (NaN: none)
     statuses: list[str] = field(default_factory=list)
 
     @property
@@ -40,7 +40,7 @@ class Cell:
 
 @dataclass
 class SweepResults:
-    metric: str  # "best val accuracy" or "best val loss"
+    metric: str  # "val accuracy", "val loss" or (no validation set) "train loss"
     higher_is_better: bool
     axes: list[tuple[str, tuple]]  # the axes other than seeds
     seeds: list[str]  # the seed axes averaged over
@@ -62,13 +62,14 @@ def _finite(values) -> list[float]:
     return [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
 
 
-def best_figures(history: list[tuple]) -> tuple[float, float, float]:
-    """(best val accuracy, best val loss, best train loss) over a run's epochs
-    [(val_accuracy, val_loss, train_loss), ...]."""
+def last_figures(history: list[tuple]) -> tuple[float, float, float]:
+    """(val accuracy, val loss, train loss) at the last epoch that has each, from a run's epochs
+    [(val_accuracy, val_loss, train_loss), ...]: the model a run ends with, as the results table ranks it
+    (a best epoch would be a model the run no longer holds)."""
     out = []
-    for k, pick in ((0, max), (1, min), (2, min)):
+    for k in range(3):
         f = _finite(h[k] for h in history)
-        out.append(pick(f) if f else math.nan)
+        out.append(f[-1] if f else math.nan)
     return tuple(out)
 
 
@@ -77,7 +78,7 @@ def sweep_results(axes, runs: list[dict], histories: dict[int, list]) -> SweepRe
     best = {}
     for i, r in enumerate(runs):
         h = histories.get(i) or [(r.get("val_accuracy"), r.get("val_loss"), r.get("train_loss"))]
-        best[i] = best_figures(h)
+        best[i] = last_figures(h)
     # the validation figures where there is a validation set, else the training loss
     which = next((k for k in (0, 1) if any(math.isfinite(b[k]) for b in best.values())), 2)
     plotted = [(k, tuple(v)) for k, v in axes if k not in SEED_KEYS]
@@ -95,7 +96,7 @@ def sweep_results(axes, runs: list[dict], histories: dict[int, list]) -> SweepRe
         return tuple(order[k].index(_hashable(v)) if _hashable(v) in order[k] else len(order[k])
                      for (k, _), v in zip(plotted, c.values, strict=True))
 
-    metric = ("best val accuracy", "best val loss", "best train loss")[which]
+    metric = ("val accuracy", "val loss", "train loss")[which]
     return SweepResults(metric, which == 0, plotted, seeds, sorted(cells.values(), key=place))
 
 

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from tuilab.app.live import LiveExperiment, Pace, RunView, WallClock
 from tuilab.app.selection import Selection
 from tuilab.app.widgets import CurvesPlot, GradBars, InsidePanel, Legend, RunList, RunRow, SweepPlot, duration, fmt
-from tuilab.engine.results import COLUMNS, ranked, result_rows
+from tuilab.engine.results import COLUMNS, chosen_line, ranked, result_rows
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 REFRESH_SECONDS = 0.2  # at most 5 redraws a second, whatever the event rate (keys redraw at once)
@@ -338,14 +338,14 @@ class NetworkScreen(ExperimentScreen):
     metric = "training loss"
 
     def scores(self, views) -> dict[str, float]:
-        """Show-best-N's order: the last training loss, or the best accuracy (higher is better)."""
+        """Show-best-N's order: the last training loss, or the last validation accuracy (higher is better)."""
         if self.experiment.lr_range is not None:
             return {v.key: min(v.range_smoothed, default=math.nan) for v in views}
-        if self.curve == "accuracy":
+        if self.curve == "accuracy":  # the last validation accuracy, as the results table ranks: never the test set
             out = {}
             for v in views:
-                acc = v.val_accuracy.finite_last() or v.test_accuracy.finite_last()
-                out[v.key] = -max(acc) if acc else math.nan
+                acc = v.val_accuracy.finite_last()
+                out[v.key] = -acc[-1] if acc else math.nan
             return out
         return {v.key: (_last_finite(v.losses)) for v in views}
 
@@ -362,7 +362,7 @@ class NetworkScreen(ExperimentScreen):
 
     def action_toggle_curve(self) -> None:
         self.curve = "accuracy" if self.curve == "loss" else "loss"
-        self.metric = "best accuracy" if self.curve == "accuracy" else "training loss"
+        self.metric = "validation accuracy" if self.curve == "accuracy" else "training loss"
         self.action_show_tab("curves")
 
     def compose(self) -> ComposeResult:
@@ -467,7 +467,8 @@ class NetworkScreen(ExperimentScreen):
             for i, v in enumerate(lv.snapshot().runs):
                 if v.key in self.hidden:
                     continue
-                histories[len(runs)] = [v.best]
+                histories[len(runs)] = [tuple(s.finite_last()[-1] if s.finite_last() else math.nan
+                                              for s in (v.val_accuracy, v.val_loss, v.train_loss))]
                 runs.append({"status": v.status, "settings": lv.experiment.runs[i].settings})
         results = sweep_results(self.experiment.sweep.axes, runs, histories)
         heat = heat_table(results)
@@ -601,11 +602,13 @@ class NetworkScreen(ExperimentScreen):
         ordered = [views[i] for i in ranked(runs)]
         best = next((v for v in ordered if v.confusion), None)
         conf = self.query_one("#confusion", Static)
+        chosen = chosen_line(runs)
         if best is None:
-            conf.update("")
+            conf.update(chosen)
             return
         m = best.confusion
-        text = Text(f"\nconfusion matrix of {best.label} on the test set (rows: true, columns: predicted)\n",
+        text = Text(f"{chosen}\n" if chosen else "", style="bold")
+        text.append(f"\nconfusion matrix of {best.label} on the test set (rows: true, columns: predicted)\n",
                     style="bold")
         width = max(len(str(c)) for row in m for c in row) + 1
         text.append("     " + "".join(f"{j:>{width}}" for j in range(len(m))) + "\n", style="dim")

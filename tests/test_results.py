@@ -1,0 +1,38 @@
+"""The results table chooses on validation, never on the test set, and says what to report (issue 27)."""
+
+import math
+
+from tuilab.engine.results import chosen_line, ranked, result_rows
+from tuilab.engine.sweep_results import sweep_results
+from tuilab.headless import results_table
+
+
+def run(label, val_acc, test_acc, val_loss=1.0, train_loss=0.5, status="completed", lr=0.1):
+    return {"label": label, "optimizer": "sgd", "lr": lr, "status": status, "val_accuracy": val_acc,
+            "test_accuracy": test_acc, "val_loss": val_loss, "test_loss": 0.9, "train_loss": train_loss,
+            "settings": {"optimizer.lr": lr}}
+
+
+def test_ranked_by_validation_accuracy_not_by_test_accuracy():
+    runs = [run("lr=0.1", 0.80, 0.95, lr=0.1), run("lr=1", 0.90, 0.85, lr=1.0)]
+    assert ranked(runs) == [1, 0]  # the better validation accuracy, though its test accuracy is lower
+    assert result_rows(runs)[0][1] == "lr=1"
+    assert chosen_line(runs) == "chosen on validation accuracy: lr=1; test accuracy 85.00%, test loss 0.9000"
+    assert results_table(runs).splitlines()[-1] == chosen_line(runs)
+
+
+def test_the_sweep_and_the_table_crown_the_same_run():
+    runs = [run("lr=0.1", 0.80, 0.95, lr=0.1), run("lr=1", 0.90, 0.85, lr=1.0)]
+    # lr=0.1 had the best epoch (0.93), lr=1 ends better: both views take each run's last epoch
+    histories = {0: [(0.93, 0.5, 0.4), (0.80, 1.0, 0.5)], 1: [(0.5, 2.0, 1.0), (0.90, 1.0, 0.5)]}
+    best = sweep_results([("optimizer.lr", (0.1, 1.0))], runs, histories).best()
+    assert best.values == (1.0,) and runs[ranked(runs)[0]]["label"] == "lr=1"
+
+
+def test_without_validation_the_training_loss_chooses_and_completed_runs_come_first():
+    nan = math.nan
+    runs = [run("a", nan, 0.99, val_loss=nan, train_loss=0.3), run("b", nan, 0.5, val_loss=nan, train_loss=0.1),
+            run("c", nan, nan, val_loss=nan, train_loss=0.01, status="diverged")]
+    assert ranked(runs) == [1, 0, 2]
+    assert chosen_line(runs).startswith("chosen on training loss (no validation set): b; test accuracy 50.00%")
+    assert chosen_line(runs[:1]) == ""  # one run: nothing was chosen
