@@ -148,7 +148,7 @@ def test_a_worker_without_the_data_set_gets_the_clients_copy_once(scheduler, tmp
                "--cluster", scheduler, "headless", env=env)
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("sending it the client's copy") == 1, r.stderr
-    assert "on kmnist" in r.stdout and "completed" in r.stdout
+    assert "(kmnist): completed" in r.stdout
     local = tuilab("--preset", str(preset(tmp_path, data="kmnist", epochs=3, extra="")), "--out",
                    str(tmp_path / "l"), "headless", env=env)
     assert local.returncode == 0
@@ -301,7 +301,7 @@ def test_without_dask_the_cluster_option_says_how_to_install_it(monkeypatch):
     from tuilab.errors import TuilabError
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
-    with pytest.raises(TuilabError, match=r'pip install "tuilab\[cluster\]"'):
+    with pytest.raises(TuilabError, match=r'pip install -e ".*\[cluster\]"'):
         executors.check_cluster_address("local:2")
 
 

@@ -106,6 +106,7 @@ def test_overrides_apply_to_every_run_and_win():
     assert [r["train"]["epochs"] for r in exp.runs] == [2, 2]
     assert {r["data"]["name"] for r in exp.runs} == {"moons"}
     assert "use table.key" in err({}, [("epochs", 3)])
+    assert err({}, [("optimiser.lr", 0.1)]).endswith("did you mean 'optimizer.lr'?")
     assert "did you mean 'momentum'" in err({}, [("optimizer.momentun", 0.9)])
 
 

@@ -46,6 +46,7 @@ def test_a_finished_run_reads_back_whole_and_reports(finished):
     code, out, err = _report(finished)
     assert code == 0 and "completed" in out and "adam lr=0.01" in out and "training loss per epoch" in out
     assert "\x1b[" not in out
+    assert out.startswith("Two spirals: completed")  # the data set said once, not "Two spirals on spirals"
 
 
 def test_records_of_an_older_tuilab_open_with_a_note_of_what_is_missing(finished, tmp_path):
@@ -61,6 +62,7 @@ def test_records_of_an_older_tuilab_open_with_a_note_of_what_is_missing(finished
     assert any("grad_ratio" in n and "test_loss" in n for n in rec.notes)
     code, out, _ = _report(old)
     assert code == 0 and "note: no summary.json" in out
+    assert out.startswith("Two spirals: interrupted") and "?" not in out.splitlines()[0]  # from config.toml
 
 
 def test_a_row_cut_short_is_left_out_and_said(finished, tmp_path):
@@ -79,6 +81,19 @@ def test_a_folder_without_records_is_one_line_and_exit_2(tmp_path):
         read_records(tmp_path)
     code, _, err = _report(tmp_path)
     assert code == 2 and err.count("\n") == 1
+    code, _, err = _report(tmp_path / "nonexistent")
+    assert code == 2 and err.count("\n") == 1 and "does not exist" in err
+
+
+def test_a_title_says_its_data_set_once():
+    from tuilab.headless import headline
+
+    assert headline("Two spirals", "spirals") == "Two spirals"
+    assert headline("Shallow sigmoid net on MNIST", "mnist") == "Shallow sigmoid net on MNIST"
+    assert headline("Shallow sigmoid net on MNIST", "fashion-mnist") == "Shallow sigmoid net (fashion-mnist)"
+    assert headline("Deep ReLU net with Kaiming init: the fix", "digits") == \
+        "Deep ReLU net with Kaiming init: the fix (digits)"
+    assert headline("Optimizer zoo", None) == "Optimizer zoo"
 
 
 def test_sigkill_at_twenty_random_moments_leaves_records_that_load(tmp_path):

@@ -8,6 +8,7 @@ import sys
 
 from tuilab import __version__
 from tuilab.errors import TuilabError
+from tuilab.install import pip_install
 
 EXAMPLES = """\
 examples:
@@ -52,7 +53,7 @@ def _add_run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--jobs", type=int, metavar="N", help="run a comparison's runs in N processes", **d)
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="train the runs on Dask: local:N (N worker processes here) or tcp://HOST:PORT (a "
-                        "running scheduler); or TUILAB_CLUSTER. Needs pip install \"tuilab[cluster]\"", **d)
+                        f"running scheduler); or TUILAB_CLUSTER. Needs Dask: {pip_install('cluster')}", **d)
     p.add_argument("--lr-range", action=argparse.BooleanOptionalAction,
                    help="a learning-rate range test of each run instead of training it (the lr rising from "
                         "1e-7 to 10 over 200 steps; --set lr_range.steps=N etc.); --no-lr-range trains a preset "
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--jobs", type=int, metavar="N", help="run the remaining runs in N processes")
     resume.add_argument("--cluster", metavar="ADDRESS", help="run the remaining runs on Dask (as for a run)")
     resume.add_argument("--data-dir", metavar="DIR", help="where to look for data sets first")
-    web = sub.add_parser("serve", help="serve the dashboard to a web browser (pip install \"tuilab[web]\")",
+    web = sub.add_parser("serve", help=f"serve the dashboard to a web browser (needs {pip_install('web')})",
                          description="Serve the dashboard to a web browser with textual-serve: each tab that "
                                      "opens the page gets its own dashboard, with the options given before "
                                      "`serve` (e.g. tuilab --preset rosenbrock-zoo serve).")

@@ -4,6 +4,7 @@ log), a table of the runs at the end on stdout, records on disk."""
 from __future__ import annotations
 
 import math
+import re
 import signal
 import sys
 import time
@@ -128,6 +129,26 @@ class ProgressPrinter:
             self._bar_shown = False
 
 
+def headline(title: str, dataset: str | None) -> str:
+    """A preset's title with the data set said once: "Two spirals" (it names it already), "Deep ReLU net:
+    the fix (digits)", and "Shallow sigmoid net on MNIST" that fell back to another set as "Shallow
+    sigmoid net (fashion-mnist)"."""
+    if not dataset or dataset == "?":
+        return title
+
+    def plain(text):
+        return re.sub(r"[^a-z0-9]", "", text.lower())
+
+    if plain(dataset) in plain(title):
+        return title
+    from tuilab.engine.data import DATASETS
+
+    named = re.search(r"\s+on\s+([\w-]+)$", title)  # "... on MNIST": a set these runs did not get
+    if named and plain(named.group(1)) in {plain(d) for d in DATASETS}:
+        title = title[:named.start()]
+    return f"{title} ({dataset})"
+
+
 def results_table(runs: list[dict]) -> str:
     """The runs as aligned text, best first (the rows: engine.results)."""
     rows = result_rows(runs)
@@ -207,10 +228,10 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
         from tuilab.engine.lr_range import curves_of
         from tuilab.lr_range_view import range_text
 
-        print(f"\n{experiment.title} on {outcome.dataset}: range test {outcome.status}", file=stdout)
+        print(f"\n{headline(experiment.title, outcome.dataset)}: range test {outcome.status}", file=stdout)
         print(range_text(experiment.name, outcome.runs, curves_of(outcome.out, outcome.runs)), file=stdout)
     else:
-        print(f"\n{experiment.title} on {outcome.dataset}: {outcome.status}", file=stdout)
+        print(f"\n{headline(experiment.title, outcome.dataset)}: {outcome.status}", file=stdout)
         print(results_table(outcome.runs), file=stdout)
         if experiment.sweep is not None and experiment.sweep.axes:
             print_sweep(outcome.out, stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from tuilab.engine.records import Reopened, read_records
-from tuilab.headless import results_table
+from tuilab.headless import headline, results_table
 
 
 def print_surface_report(rec: Reopened, stream) -> None:
@@ -64,13 +64,11 @@ def report(folders, stream, chart: bool = True) -> int:
             from tuilab.engine.lr_range import curves_of
             from tuilab.lr_range_view import range_text
 
-            data = rec.summary.get("dataset") or "?"
-            print(f"{rec.title} on {data}: range test {rec.status}   ({rec.folder})", file=stream)
+            print(f"{headline(rec.title, rec.dataset)}: range test {rec.status}   ({rec.folder})", file=stream)
             curves = curves_of(rec.folder, rec.runs)
             print(range_text(rec.summary.get("preset", "PRESET"), rec.runs, curves, chart=chart), file=stream)
         else:
-            data = rec.summary.get("dataset") or "?"
-            print(f"{rec.title} on {data}: {rec.status}   ({rec.folder})", file=stream)
+            print(f"{headline(rec.title, rec.dataset)}: {rec.status}   ({rec.folder})", file=stream)
             print(results_table(rec.runs) if rec.runs else "(no runs recorded)", file=stream)
             drawn = loss_chart(rec) if chart else ""
             if drawn:

@@ -11,8 +11,7 @@ import socket
 import sys
 
 from tuilab.errors import TuilabError
-
-INSTALL = 'serving to a browser needs textual-serve: pip install "tuilab[web]"'
+from tuilab.install import pip_install
 
 
 def is_loopback(host: str) -> bool:
@@ -51,7 +50,7 @@ def serve(host: str, port: int, run_args: list[str], stream=None) -> int:
     try:
         from textual_serve.server import Server
     except ImportError:
-        raise TuilabError(INSTALL) from None
+        raise TuilabError(f"serving to a browser needs textual-serve: {pip_install('web')}") from None
     check_port_free(host, port)
     if not is_loopback(host):
         print(f"tuilab: warning: serving on {host}, not on this machine alone: anyone who can reach "

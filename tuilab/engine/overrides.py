@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 
 from tuilab.errors import TuilabError
@@ -38,7 +39,9 @@ def overrides_as_tables(overrides, valid) -> tuple[dict, dict]:
             top[key] = value
             continue
         if len(parts) != 2 or parts[0] not in valid:
+            close = difflib.get_close_matches(parts[0], list(valid), n=1)
+            hint = f" Did you mean '{'.'.join([close[0], *parts[1:]])}'?" if close and parts[0] not in valid else ""
             raise TuilabError(f"--set {key!r}: use table.key with table one of {', '.join(valid)} "
-                              "(e.g. optimizer.lr=0.01, train.epochs=5)")
+                              f"(e.g. optimizer.lr=0.01, train.epochs=5).{hint}")
         tables.setdefault(parts[0], {})[parts[1]] = value
     return tables, top

@@ -196,7 +196,21 @@ class Reopened:
 
     @property
     def title(self) -> str:
-        return self.summary.get("title") or self.summary.get("preset") or self.folder.name
+        return self.summary.get("title") or self._config().get("title") or self.summary.get("preset") \
+            or self.folder.name
+
+    @property
+    def dataset(self) -> str | None:
+        """The data set the runs trained on; for records killed before their summary, the one configured."""
+        return self.summary.get("dataset") or (self._config().get("data") or {}).get("name")
+
+    def _config(self) -> dict:
+        import tomllib
+
+        try:
+            return tomllib.loads((self.folder / "config.toml").read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return {}
 
 
 def _number(text: str):
@@ -229,6 +243,8 @@ def read_table(path: Path, notes: list[str]) -> list[dict]:
 def read_records(folder) -> Reopened:
     """The records in `folder`; a TuilabError (one line) when it holds none."""
     folder = Path(folder)
+    if not folder.exists():
+        raise TuilabError(f"{folder} does not exist; give the folder a run wrote, e.g. runs/<time>-<preset>")
     if not (folder / "config.toml").is_file():
         raise TuilabError(f"{folder} holds no tuilab records (no config.toml); "
                           "give the folder a run wrote, e.g. runs/<time>-<preset>")

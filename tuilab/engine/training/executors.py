@@ -1,7 +1,7 @@
 """Where run tasks go: local processes (`--jobs N`) or a Dask cluster (`--cluster local:N`,
 `--cluster tcp://HOST:PORT`). Both take `tasks.RunTask`s and give back futures, and both carry
 the tasks' events back to the client; the runner (engine.training.waves) does not know which
-it has. Dask is optional: `pip install "tuilab[cluster]"`.
+it has. Dask is optional: the [cluster] extra (tuilab.install says the command).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from concurrent.futures.process import BrokenProcessPool
 
 from tuilab.engine.training import tasks as tasks_mod
 from tuilab.errors import TuilabError
+from tuilab.install import pip_install
 
 CLUSTER_ENV = "TUILAB_CLUSTER"
 CONNECT_SECONDS = 8  # an unreachable scheduler is said within 10 s
-INSTALL_HINT = 'pip install "tuilab[cluster]" (Dask\'s distributed scheduler)'
 
 
 class WorkerLost(Exception):
@@ -138,7 +138,7 @@ class DaskCluster:
             import dask
             import distributed
         except ImportError:
-            raise TuilabError(f"--cluster needs Dask: {INSTALL_HINT}") from None
+            raise TuilabError(f"--cluster needs Dask (its distributed scheduler): {pip_install('cluster')}") from None
         for name in ("distributed", "distributed.worker", "distributed.nanny", "distributed.scheduler",
                      "distributed.core", "distributed.comm"):
             logging.getLogger(name).setLevel(logging.CRITICAL)  # the run's own output says what happened
@@ -227,7 +227,7 @@ def check_cluster_address(address: str) -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise TuilabError(f"--cluster needs Dask: {INSTALL_HINT}") from None
+        raise TuilabError(f"--cluster needs Dask (its distributed scheduler): {pip_install('cluster')}") from None
     if address.startswith("local:"):
         n = address.split(":", 1)[1]
         if not n.isdigit() or int(n) < 1:
