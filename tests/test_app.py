@@ -353,12 +353,20 @@ async def test_u_resumes_opened_records_that_did_not_finish(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.lives and not app.lives[0].running)
         assert views(app)[0].status == "interrupted"
+        # records opened are records: nothing to pause, stop, restart or edit; u resumes them in their folder
+        offered = {b.binding.action for b in app.screen.active_bindings.values()}
+        assert "resume_records" in offered and not offered & {"pause", "stop", "restart", "edit"}
+        await pilot.press("r")  # not taken: it retrained everything and wrote no records anywhere
+        await pilot.pause(0.3)
+        assert len(app.lives) == 1
         await pilot.press("u")
         await wait_for(pilot, lambda: len(app.lives) == 2 and app.lives[1].outcome is not None, timeout=120)
         resumed = app.lives[1].snapshot().runs[0]
         assert resumed.status == "completed" and resumed.epoch == 150
         assert len(resumed.train_loss) == 150  # the row shows the epochs before the kill too, each once
         await wait_for(pilot, lambda: len(list(app.screen.query(RunRow))) == 1)  # the replayed row gave way
+        offered = {b.binding.action for b in app.screen.active_bindings.values()}
+        assert "restart" in offered and "resume_records" not in offered  # training again: its keys are back
     epochs = [int(r["epoch"]) for r in csv.DictReader((out / "metrics.csv").read_text().splitlines())]
     assert epochs == list(range(1, 151))
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"

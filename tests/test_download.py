@@ -135,4 +135,4 @@ def test_the_command_line_takes_a_mirror(mirror, tmp_path):
         f"'--strict-data', '--out', {str(tmp_path / 'o')!r}, 'headless']))")],
         capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "fetching " + mirror.url + "/mnist/" in r.stderr and " on mnist" in r.stdout
+    assert "fetching " + mirror.url + "/mnist/" in r.stderr and "Shallow sigmoid net on MNIST: completed" in r.stdout

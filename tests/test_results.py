@@ -36,3 +36,18 @@ def test_without_validation_the_training_loss_chooses_and_completed_runs_come_fi
     assert ranked(runs) == [1, 0, 2]
     assert chosen_line(runs).startswith("chosen on training loss (no validation set): b; test accuracy 50.00%")
     assert chosen_line(runs[:1]) == ""  # one run: nothing was chosen
+
+
+def test_a_resumed_run_that_had_finished_says_so():
+    import io
+
+    from tuilab.engine.events import Started
+    from tuilab.headless import ProgressPrinter
+
+    out = io.StringIO()
+    printer = ProgressPrinter(out, n_runs=2, live=False)
+    for run, done in ((0, 3), (1, 1)):
+        printer(Started(run, f"r{run}", 3, 10, 100, (2, 4, 2), "spirals", "sgd", 320, first_epoch=done))
+    lines = out.getvalue().splitlines()
+    assert lines == ["[1/2] r0: finished already (3 of 3 epochs): nothing to train",
+                     "[2/2] r1: goes on after epoch 1 of 3"]

@@ -75,6 +75,9 @@ def test_training_pause_and_quit_in_a_real_terminal(tmp_path):
         # of a shape new to this machine also times its training paths, so the first epoch may still
         # be under way when samples/s appears
         wait_for_text(session, "%")
+        footer = [line for line in capture(session).splitlines() if "Back" in line]
+        # 80 columns cut the footer: the way out and to help come first, so they stay (issue 27)
+        assert footer and all(k in footer[-1] for k in ("esc Back", "? Help", "q Quit")), footer
         keys(session, "Space")
         wait_for_text(session, "paused")
         keys(session, "Space")

@@ -55,7 +55,10 @@ class ProgressPrinter:
         elif isinstance(event, Started):
             self.started[event.run] = event
             if event.first_epoch:
-                self._line(f"{self._name(event.run)}: goes on from epoch {event.first_epoch}")
+                done, total = event.first_epoch, event.epochs
+                self._line(f"{self._name(event.run)}: " + (f"finished already ({done} of {total} epochs): nothing "
+                                                            "to train" if done >= total else
+                                                            f"goes on after epoch {done} of {total}"))
                 return
             self._line(f"{self._name(event.run)}: {event.optimizer} on {event.dataset}, "
                        f"network {'-'.join(map(str, event.sizes))} ({event.n_params:,} parameters), "

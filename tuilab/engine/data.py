@@ -21,6 +21,12 @@ MIRROR_HINT = "TUILAB_DATA_MIRROR=URL (or --data-mirror URL)"
 # name -> torchvision class (and its folder under a torchvision root, still searched)
 IMAGE_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 BUNDLED = "digits"
+# what each label means, where it is not the digit itself (the data sets' own papers' names)
+CLASS_NAMES = {
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"),
+    "kmnist": ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+}
 DATASETS = (*IMAGE_SETS, BUNDLED, *synthetic.CLASSIFICATION, *synthetic.REGRESSION)
 NORMALIZE = ("unit", "standardize", "per_sample", "none")
 TARGETS = ("classes", "value")

@@ -44,7 +44,8 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
     if records is not None:
         records.open(experiment.to_toml())
         records.start_table("trajectory.csv", TRAJECTORY_COLUMNS)
-    if not surface_kernels_ready():
+    compiling = not surface_kernels_ready()
+    if compiling:
         emit(Notice("compiling the surface kernels, first run only; this takes about half a minute", "compiling"))
     results: list[SurfaceResult] = []
     try:
@@ -56,6 +57,9 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
             result = descend(landscape, o["name"], s["start"], s["steps"], s["max_points"], run.label,
                              **hyper)
             results.append(result)
+            if compiling:  # the first descent compiled them: the screen's notice can go
+                compiling = False
+                emit(Notice("kernels compiled and cached", "compiled"))
             if records is not None:
                 records.append_many("trajectory.csv", trajectory_rows(i, result))
             emit(SurfaceDone(i, run.label, result))

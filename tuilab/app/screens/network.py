@@ -47,19 +47,34 @@ def _update_if_changed(widget: Static, text: Text) -> None:
 class ExperimentScreen(Screen):
     """What the network and surface screens share: live experiments, keys, the redraw timer."""
 
+    # the footer shows keys in this order and cuts what does not fit: the way out and to help first
     BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
         Binding("space", "pause", "Pause/resume"),
         Binding("s", "stop", "Stop"),
         Binding("r", "restart", "Restart"),
         Binding("e", "edit", "Edit"),
         Binding("c", "clear", "Clear finished"),
-        Binding("escape", "back", "Back"),
-        Binding("question_mark", "app.help", "Help", key_display="?"),
-        Binding("q", "app.quit", "Quit"),
         Binding("v", "toggle_run", "Show/hide run"),
         Binding("f", "focus_run", "Focus run"),
         Binding("b", "best_runs", "Best N"),
     ]
+
+    TRAINING_ACTIONS = frozenset({"pause", "stop", "restart", "edit"})
+
+    @property
+    def only_records(self) -> bool:
+        """Every experiment shown is records reopened (tuilab open), none resumed: nothing here trains."""
+        from tuilab.app.live import ReplayedExperiment
+
+        return bool(self.lives) and all(isinstance(lv, ReplayedExperiment) for lv in self.lives)
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in self.TRAINING_ACTIONS and self.only_records:
+            return False  # records are records: not shown, not taken (u resumes them, in their folder)
+        return True
 
     def __init__(self, preset: str, experiment, **kw):
         super().__init__(**kw)
@@ -235,10 +250,29 @@ class ExperimentScreen(Screen):
         focus = keys.index(self.selection.focus) if self.selection.focus in keys else None
         return shown, [colours[v.key] for v in shown], focus
 
+    def _notice(self, snaps) -> None:
+        """The line under the settings: compiling (with a spinner), the last error, or the last notice."""
+        notice = self.query_one("#notice", Static)
+        compiling = any(s.compiling for s in snaps)
+        errors = [s.error for s in snaps if s.error]
+        notes = [n for s in snaps for n in s.notices]
+        if compiling:
+            text = Text(f"{SPINNER[self._spin % len(SPINNER)]} compiling kernels, first run only…", style="bold yellow")
+        elif errors:
+            text = Text(errors[-1], style="bold red")
+        elif notes:
+            text = Text(notes[-1], style="yellow")
+        else:
+            text = Text("")
+        _update_if_changed(notice, text)
+        shown = bool(compiling or errors or notes)
+        if notice.display != shown:
+            notice.display = shown
+
 
 class NetworkScreen(ExperimentScreen):
     BINDINGS = [Binding("a", "toggle_curve", "Loss/accuracy"),
-                Binding("u", "resume_records", "Resume", show=False),
+                Binding("u", "resume_records", "Resume"),
                 Binding("left_square_bracket", "grad_epoch(-1)", "Earlier grads", key_display="["),
                 Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]"),
                 Binding("w", "sweep", "Sweep"), Binding("x", "sweep_axis", "Next axis", show=False),
@@ -255,11 +289,20 @@ class NetworkScreen(ExperimentScreen):
         return s is not None and bool(s.axes)
 
     def check_action(self, action: str, parameters) -> bool | None:
+        if action == "resume_records":
+            return self._resumable() or False  # shown only where opened records did not finish
         if (action in ("sweep", "sweep_axis") or parameters == ("sweep",)) and not self.is_sweep:
             return None  # not shown, and not taken, without a sweep
         if action == "use_suggested_lr" and self.experiment.lr_range is None:
             return None  # a range test's key only
-        return True
+        return super().check_action(action, parameters)
+
+    def _resumable(self) -> bool:
+        from tuilab.app.live import ReplayedExperiment
+
+        return any(isinstance(lv, ReplayedExperiment) and not lv.resumed
+                   and any(r.status not in ("completed", "diverged", "pruned") for r in lv.snapshot().runs)
+                   for lv in self.lives)
 
     def action_use_suggested_lr(self) -> None:
         """l: the same preset trained normally, each run at the learning rate its range test suggests."""
@@ -326,6 +369,7 @@ class NetworkScreen(ExperimentScreen):
             started += 1
         self.notify(f"resuming {started} experiment(s) in their folders" if started
                     else "nothing to resume: every opened run has finished", timeout=3)
+        self.refresh_bindings()  # training now: pause, stop and the rest apply again
 
     def _grad_view(self, listed=None):
         """The run the gradient bars and the inside tab show: the focused one, else the last running."""
@@ -494,24 +538,6 @@ class NetworkScreen(ExperimentScreen):
         text = Text.assemble(head, brief(parts["optimizers"].split(", "), room), tail)
         _update_if_changed(self.query_one("#settings", Static), text)
 
-    def _notice(self, snaps) -> None:
-        notice = self.query_one("#notice", Static)
-        compiling = any(s.compiling for s in snaps)
-        errors = [s.error for s in snaps if s.error]
-        notes = [n for s in snaps for n in s.notices]
-        if compiling:
-            text = Text(f"{SPINNER[self._spin]} compiling kernels, first run only…", style="bold yellow")
-        elif errors:
-            text = Text(errors[-1], style="bold red")
-        elif notes:
-            text = Text(notes[-1], style="yellow")
-        else:
-            text = Text("")
-        _update_if_changed(notice, text)
-        shown = bool(compiling or errors or notes)
-        if notice.display != shown:
-            notice.display = shown
-
     def _progress(self, snaps, views: list[RunView]) -> None:
         p = self.wall.progress(snaps, views)
         live = [v for v in views if v.status == "running"]
@@ -610,10 +636,16 @@ class NetworkScreen(ExperimentScreen):
         text = Text(f"{chosen}\n" if chosen else "", style="bold")
         text.append(f"\nconfusion matrix of {best.label} on the test set (rows: true, columns: predicted)\n",
                     style="bold")
+        from tuilab.engine.data import CLASS_NAMES
+
+        sets = {lv.snapshot().dataset for lv in self.lives}
+        names = CLASS_NAMES.get(sets.pop(), ()) if len(sets) == 1 else ()
+        names = names if len(names) == len(m) else ()  # rows: "3 Dress" where the labels have names
+        head = max((len(n) for n in names), default=0) + 5
         width = max(len(str(c)) for row in m for c in row) + 1
-        text.append("     " + "".join(f"{j:>{width}}" for j in range(len(m))) + "\n", style="dim")
+        text.append(" " * head + "".join(f"{j:>{width}}" for j in range(len(m))) + "\n", style="dim")
         for i, row in enumerate(m):
-            text.append(f"{i:>4} ", style="dim")
+            text.append(f"{i:>4} {names[i] if names else '':<{head - 5}}", style="dim")
             for j, c in enumerate(row):
                 text.append(f"{c:>{width}}", style="bold green" if i == j else ("red" if c else "grey30"))
             text.append("\n")

@@ -30,6 +30,7 @@ class SurfaceScreen(ExperimentScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="settings")
+        yield Static(id="notice")  # "compiling kernels" on a fresh install's first run (about half a minute)
         with Horizontal(id="surface-charts"):
             yield PlotextPlot(id="contour")
             yield PlotextPlot(id="error")
@@ -87,6 +88,8 @@ class SurfaceScreen(ExperimentScreen):
         if not self.is_mounted:
             return
         snaps = [lv.snapshot() for lv in self.lives]
+        self._spin = (self._spin + 1) % 10_000  # the spinner's frame (SPINNER[self._spin % len])
+        self._notice(snaps)
         found = {key: r for s in snaps for key, r in s.surface_results if key not in self.hidden}
         runs = [v for s in snaps for v in s.runs if v.key not in self.hidden]
         shown, ks, focus = self.shown_runs([v for v in runs if v.key in found])
