@@ -646,3 +646,25 @@ async def test_when_a_run_ends_the_curves_stay_and_draw_the_history_as_it_was(tm
         await pilot.pause(0.3)
         (label, xs, ys), = chart.lines
         assert 50 <= max(ys) <= 100  # accuracy in per cent
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="apt-get install dataset-fashion-mnist for this test")
+async def test_fashion_mnist_confusion_rows_name_their_classes(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "tuilab", "--preset", "shallow-adam", "--dataset", "fashion-mnist",
+                        "--epochs", "1", "--set", "data.train_samples=2000", "--strict-data", "--out", str(out),
+                        "headless"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    app = make_app(opened=[out], records=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen)
+                       and app.screen.query_one("#results").row_count > 0)
+        await pilot.press("3")
+        text = str(app.screen.query_one("#confusion").render())
+        assert "T-shirt/top" in text and "Ankle boot" in text
