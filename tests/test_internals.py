@@ -87,6 +87,34 @@ def test_adams_effective_step_from_torchs_exp_avg_sq_and_step_count(amsgrad):
         1 - 0.999 ** t)
 
 
+@pytest.mark.parametrize("name", ["adam", "adagrad", "rmsprop", "adadelta", "nadam", "radam", "adamax", "qhadam"])
+def test_weights_without_a_gradient_are_counted_not_read_as_steps(name):
+    """A dead unit's weights never get a gradient: their "effective step" is lr / eps (2.1e3 .. 1e6 on spirals,
+    issue 27). They are left out of the percentiles and counted in no_gradient_l."""
+    net = MLP([7, 5, 3], "relu", "softmax", "cross_entropy", "float64")
+    n, lr, steps = net.layout.size, 3e-3, 20
+    rng = np.random.default_rng(5)
+    dead = np.zeros(n, bool)
+    first = net.layout.layer_slice(0)
+    dead[first.start:first.start + 14] = True  # 14 of layer 1's 40 parameters
+    opt = Optimizer(name, n, np.float64, total_steps=steps)
+    theta = rng.normal(size=n)
+    for _ in range(steps):
+        g = rng.normal(size=n)
+        g[dead] = 0.0
+        opt.step(theta, g)
+    got = internals.epoch_internals(opt, net.layout, lr, np.zeros((0, 3 * net.layout.n_layers)))
+    eff = internals.effective_step(opt, lr)
+    for l in range(net.layout.n_layers):
+        sl = net.layout.layer_slice(l)
+        alive = eff[sl][~dead[sl]]
+        assert got[f"no_gradient_{l + 1}"] == pytest.approx(dead[sl].mean())
+        for q in (10, 50, 90):
+            assert got[f"eff_step_p{q}_{l + 1}"] == pytest.approx(np.percentile(alive, q), rel=1e-12)
+    assert got["no_gradient_1"] == pytest.approx(14 / 40) and got["no_gradient_2"] == 0.0
+    assert set(internals.columns(2, [opt.spec])) >= {"no_gradient_1", "no_gradient_2"}
+
+
 @pytest.mark.parametrize("steps", [1, 40, 99, 130])
 def test_demons_momentum_at_the_last_step_is_the_papers_beta_t(steps):
     T, beta0 = 100, 0.9

@@ -31,8 +31,8 @@ from tuilab.engine.training.runner import DataOptions
 
 LOSS_POINTS = 240  # training-loss points kept per run for its sparkline
 # an epoch's metrics the internals tab shows (engine.internals.SCALARS and the per-layer columns)
-INSIDE = ("weight_norm_", "update_ratio", "eff_step_", "momentum_t", "bias_correction", "radam_", "nadam_mu",
-          "lion_agreement")
+INSIDE = ("weight_norm_", "update_ratio", "eff_step_", "no_gradient_", "momentum_t", "bias_correction", "radam_",
+          "nadam_mu", "lion_agreement")
 GRAD_EPOCHS = 2000  # the last epochs whose per-layer gradient norms can be stepped through
 
 

@@ -295,6 +295,9 @@ class InsidePanel(Static):
             eff = [m.get(f"eff_step_p{p}_{l}") for p in (10, 50, 90)]
             shown = any(e is not None and math.isfinite(e) for e in eff)
             text.append(" / ".join(fmt(e, ".1e") for e in eff) if shown else "–", style="cyan")
+            never = m.get(f"no_gradient_{l}", math.nan)
+            if never > 0:  # their "step" would be lr / eps: left out of the percentiles, counted here
+                text.append(f"  {never:.0%} had no gradient", style="yellow")
             text.append("\n")
             words = verdict(ratio)
             if words and words not in ("in the usual band", "slow", "fast"):

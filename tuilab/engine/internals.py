@@ -28,6 +28,12 @@ PERCENTILES = (10, 50, 90)
 
 _ADAPTIVE = {K.adagrad_step, K.rmsprop_step, K.adadelta_step, K.adam_step, K.nadam_step, K.radam_step,
              K.adamax_step, K.qhadam_step, K.rprop_step}
+# the state slot that accumulates each parameter's squared (or absolute) gradient: zero there means the
+# parameter has had no gradient yet (a dead unit's weights), and its "effective step" is lr / eps, no step.
+# Adamax's u = max(b2 u, |g| + eps) starts from eps, not 0: its floor is its eps (hp[2])
+_SQUARES_SLOT = {K.adagrad_step: 0, K.rmsprop_step: 0, K.adadelta_step: 0, K.adam_step: 1, K.nadam_step: 1,
+                 K.radam_step: 1, K.adamax_step: 1, K.qhadam_step: 1}
+_FLOOR_HP = {K.adamax_step: 2}
 _BC1 = {K.adam_step, K.radam_step, K.adamax_step, K.qhadam_step}  # kernels keeping beta1's running power
 _BC2 = {K.adam_step, K.radam_step, K.qhadam_step, K.nadam_step}
 
@@ -57,6 +63,8 @@ def columns(n_layers: int, specs) -> list[str]:
     out = list(ratio_names)
     if any(has_effective_step(s) for s in specs):
         out += eff_names
+    if any(s.closure is None and s.step in _SQUARES_SLOT for s in specs):
+        out += [f"no_gradient_{l + 1}" for l in range(n_layers)]
     wanted = {n for s in specs for n in scalar_names(s)}
     return out + [n for n in SCALARS if n in wanted]
 
@@ -235,7 +243,17 @@ def epoch_internals(opt, layout, lr: float, grad_sq: np.ndarray, lion_before=Non
     out = dict(zip(ratio_names, last + mean, strict=True))
     eff = effective_step(opt, lr)
     if eff is not None:
-        found = [v for l in range(L) for v in percentiles(eff[layout.layer_slice(l)])]
+        slot = _SQUARES_SLOT.get(opt.spec.step)
+        floor = opt.hp[_FLOOR_HP[opt.spec.step]] if opt.spec.step in _FLOOR_HP else 0.0
+        never = opt.state[slot] <= opt.state.dtype.type(floor) if slot is not None else None  # in its dtype
+        found = []
+        for l in range(L):
+            part = eff[layout.layer_slice(l)]
+            if never is not None:  # the percentiles of steps taken; the rest counted apart
+                gone = never[layout.layer_slice(l)]
+                out[f"no_gradient_{l + 1}"] = float(gone.mean()) if len(gone) else math.nan
+                part = part[~gone] if gone.any() else part
+            found += percentiles(part)
         out.update(zip(eff_names, found, strict=True))
     out.update(scalars(opt, lion_before))
     return out
