@@ -443,8 +443,7 @@ async def test_a_range_test_draws_its_curve_and_l_trains_at_the_suggested_lr(tmp
         assert not screen.query_one(GradBars).display  # none recorded: the curve has the width
 
         def drawn():  # once the tab is laid out, the chart has a size to draw in
-            screen.redraw(force=True)  # (the first redraw after the end turns to the results tab: turn back)
-            screen.query_one("#lower").active = "tab-curves"
+            screen.redraw(force=True)
             return "learning rate" in str(screen.query_one("#curves", CurvesPlot).render())
 
         await wait_for(pilot, drawn, timeout=10)
@@ -452,6 +451,7 @@ async def test_a_range_test_draws_its_curve_and_l_trains_at_the_suggested_lr(tmp
         await wait_for(pilot, lambda: app.screen is not screen and app.screen.lives)
         trained = app.screen.experiment
         assert trained.lr_range is None and trained.runs[0]["optimizer"]["lr"] == suggested
+        assert f"lr={suggested:.3g}" in trained.runs[0].label and "lr=0.001" not in trained.runs[0].label
         await wait_for(pilot, lambda: any(len(r.train_loss) >= 1 for r in app.screen.lives[0].snapshot().runs))
         await pilot.press("q")
 

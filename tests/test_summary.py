@@ -23,3 +23,10 @@ def test_describe_names_each_optimizer_once():
     parts = dict(describe(load_experiment("optimizer-zoo-seeds")))
     names = parts["optimizers"].split(", ")
     assert len(names) == len(set(names))
+
+
+def test_a_range_tests_card_says_what_will_run():
+    parts = dict(describe(load_experiment("lr-finder-shallow")))
+    r = load_experiment("lr-finder-shallow").lr_range
+    assert parts["learning rates"] == f"{r.start:g} … {r.end:g}, rising over {r.steps:,} steps (a range test)"
+    assert "epochs" not in parts  # it trains steps, not the preset's epochs

@@ -33,7 +33,12 @@ def describe(exp: Experiment) -> list[tuple[str, str]]:
     m, t, d = run["model"], run["train"], run["data"]
     hidden = "-".join(map(str, m["hidden"])) or "none"
     act = m["activation"] if isinstance(m["activation"], str) else "/".join(m["activation"])
+    r = exp.lr_range
+    # a range test sweeps the learning rate over steps: the card says that, not the preset's lr and epochs
+    lrs = [("learning rates", f"{r.start:g} … {r.end:g}, rising over {r.steps:,} steps (a range test)")] if r \
+        else [("learning rates", _lrs(exp))]
+    length = [] if r else [("epochs", str(t["epochs"]))]
     return [("architecture", f"in-{hidden}-out, {m['output']} output, {m['loss']}"),
-            ("activation", act), ("init", m["init"]), ("optimizers", opts), ("learning rates", _lrs(exp)),
-            ("batch", "full" if t["batch_size"] == 0 else str(t["batch_size"])), ("epochs", str(t["epochs"])),
+            ("activation", act), ("init", m["init"]), ("optimizers", opts), *lrs,
+            ("batch", "full" if t["batch_size"] == 0 else str(t["batch_size"])), *length,
             ("data set", f"{d['name']} ({d['normalize']})"), ("runs", str(len(exp.runs)))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 
 from rich.text import Text
@@ -42,6 +43,12 @@ def _update_if_changed(widget: Static, text: Text) -> None:
     if getattr(widget, "_tuilab_shown", None) != key:
         widget._tuilab_shown = key
         widget.update(text)
+
+
+def lr_label(label: str, lr: float) -> str:
+    """A run's label with the learning rate it trains at: "sgd lr=0.001" at 1.16 reads "sgd lr=1.16"."""
+    said = f"lr={lr:.3g}"
+    return re.sub(r"\blr=\S+", said, label) if re.search(r"\blr=", label) else f"{label} {said}"
 
 
 class ExperimentScreen(Screen):
@@ -317,7 +324,8 @@ class NetworkScreen(ExperimentScreen):
         if not suggested:
             self.notify("no suggestion yet: the range test has to finish first", timeout=3)
             return
-        runs = tuple(replace(r, tables={**r.tables, "optimizer": {**r["optimizer"], "lr": suggested[i]}})
+        runs = tuple(replace(r, label=lr_label(r.label, suggested[i]),
+                             tables={**r.tables, "optimizer": {**r["optimizer"], "lr": suggested[i]}})
                      if i in suggested else r for i, r in enumerate(self.experiment.runs))
         experiment = replace(self.experiment, lr_range=None, runs=runs,
                              title=f"{self.experiment.title}: trained at the suggested learning rate")
