@@ -99,6 +99,26 @@ def test_search_order_data_dir_then_env_then_cache_then_system(no_sources, monke
     assert sizes == [20, 21, 22, 23]
 
 
+def test_a_missing_image_set_trains_on_fashion_mnist_where_it_is_on_disk(no_sources):
+    """MNIST and KMNIST missing offline: Fashion-MNIST on disk (Debian's package) stands in, the same shape,
+    rather than 8x8 digits a run finishes in a second; a preset's card says so before it starts."""
+    from tuilab.app.summary import describe
+    from tuilab.engine.presets import load_experiment
+
+    system = no_sources / "system"
+    assert "offline, the bundled digits" in dict(describe(load_experiment("deep-relu")))["data set"]
+    make_image_set(system / "fashion-mnist", n_train=12)
+    src, notice = data.load_source("kmnist")
+    assert src.name == "fashion-mnist" and src.X_train.shape == (12, 4 * 4)
+    assert "\n" not in notice and "kmnist" in notice and "using fashion-mnist from" in notice
+    assert dict(describe(load_experiment("deep-relu")))["data set"] == \
+        "mnist (unit); not on disk: fetched on first use; offline, fashion-mnist instead"
+    make_image_set(system / "mnist", n_train=12)
+    assert dict(describe(load_experiment("deep-relu")))["data set"] == "mnist (unit)"  # at hand: nothing to say
+    src, notice = data.load_source("fashion-mnist")
+    assert src.name == "fashion-mnist" and notice is None
+
+
 def test_missing_set_falls_back_to_digits_with_one_line(no_sources):
     src, notice = data.load_source("kmnist")
     assert src.name == "digits"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tuilab.engine.config import Experiment
+from tuilab.engine.data import data_plan
 
 
 def _lrs(exp: Experiment) -> str:
@@ -41,4 +42,5 @@ def describe(exp: Experiment) -> list[tuple[str, str]]:
     return [("architecture", f"in-{hidden}-out, {m['output']} output, {m['loss']}"),
             ("activation", act), ("init", m["init"]), ("optimizers", opts), *lrs,
             ("batch", "full" if t["batch_size"] == 0 else str(t["batch_size"])), *length,
-            ("data set", f"{d['name']} ({d['normalize']})"), ("runs", str(len(exp.runs)))]
+            ("data set", f"{d['name']} ({d['normalize']})" + (f"; {plan}" if (plan := data_plan(d["name"])) else "")),
+            ("runs", str(len(exp.runs)))]
