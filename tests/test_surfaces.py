@@ -395,7 +395,12 @@ def test_convergence_status_and_steps_to_tolerance():
                    lr=1e-4, momentum=0.9)
     assert full.distance[-1] < 1e-3 and full.distance[-2] >= 1e-3
     slow = descend(make_landscape("rosenbrock"), "sgd", (-4.0, -2.0), 1000, lr=1e-4)
-    assert slow.status == "running out of steps" and slow.steps_to_tol is None
+    assert slow.status == "out of steps" and slow.steps_to_tol is None
+    # issue 27: a run that came within 1e-3 and left (lr 2.5e-3 > 2 / lambda_max = 2 / 1001.6 at (1, 1): the
+    # step multiplies the error by about -1.5) said "running out of steps"
+    left = descend(make_landscape("rosenbrock"), "sgd", (1.0001, 1.0), 20, lr=2.5e-3)
+    assert left.status == "reached the minimum, then left it" and left.steps_to_tol == 0
+    assert left.distance[-1] > 0.1
     h = descend(make_landscape("himmelblau"), "adam", (0.0, 0.0), 5000, lr=0.05)
     assert h.status == "converged" and min(h.distance) < 1e-3
 
@@ -432,7 +437,7 @@ def test_surface_presets_run(name, tmp_path):
 def test_the_homework_story():
     out = run_surfaces(load_experiment("rosenbrock"))
     status = {r["label"]: r["status"] for r in out.runs}
-    assert status == {"gradient descent": "running out of steps", "momentum 0.9": "converged",
+    assert status == {"gradient descent": "out of steps", "momentum 0.9": "converged",
                       "adam (0.9, 0.99)": "converged"}
     fast = {r["optimizer"]: r for r in run_surfaces(load_experiment("rosenbrock-fast")).runs}
     assert fast["momentum"]["status"] == "diverged" and fast["adam"]["status"] == "converged"

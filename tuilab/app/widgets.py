@@ -18,7 +18,8 @@ from tuilab.run_style import drawing_order, legend, line_look, no_color, run_sty
 
 STATUS_MARK = {"pending": ("·", "dim"), "running": ("▶", "green"), "paused": ("‖", "yellow"),
                "completed": ("✓", "green"), "diverged": ("✗", "red"), "interrupted": ("■", "yellow"),
-               "converged": ("✓", "green"), "running out of steps": ("…", "yellow")}
+               "converged": ("✓", "green"), "out of steps": ("…", "yellow"),
+               "reached the minimum, then left it": ("↺", "yellow"), "running out of steps": ("…", "yellow")}
 VANISHING = 1e-2
 EXPLODING = 1e2
 

@@ -148,7 +148,7 @@ class SurfaceResult:
     f: np.ndarray
     steps_done: int
     steps_to_tol: int | None
-    status: str  # "converged", "running out of steps", "diverged"
+    status: str  # "converged", "out of steps", LEFT, "diverged" (older records: "running out of steps")
     landscape: Landscape
     average: np.ndarray | None = None  # (points, 2): ASGD's running average at the same steps
     inner: dict | None = None  # the optimizer inside at each kept point (engine.internals.trajectory_internals)
@@ -208,7 +208,13 @@ class SurfaceResult:
         return {"average": {"x": ax, "y": ay, "f": f, "distance": dist, "log10_error": err}}
 
 
-_STATUS = {K.CONVERGED: "converged", K.OUT_OF_STEPS: "running out of steps", K.DIVERGED: "diverged"}
+_STATUS = {K.CONVERGED: "converged", K.OUT_OF_STEPS: "out of steps", K.DIVERGED: "diverged"}
+LEFT = "reached the minimum, then left it"  # within TOLERANCE at some step, outside it at the last
+
+
+def _status(code: int, hit: int) -> str:
+    """A finished run's status in words: one that came within TOLERANCE and left is not 'out of steps'."""
+    return LEFT if code == K.OUT_OF_STEPS and hit >= 0 else _STATUS[code]
 
 
 def _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, label) -> SurfaceResult:
@@ -258,7 +264,7 @@ def _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, la
     path = path[:rows]
     inner = trajectory_internals(opt, moves[:rows])  # L-BFGS has its steps only: no state the kernels keep
     return SurfaceResult(label, opt.name, float(opt.lr), path[:, 0].astype(np.int64), path[:, 1:3].copy(),
-                         path[:, 3].copy(), done, None if hit < 0 else hit, _STATUS[status], landscape, None,
+                         path[:, 3].copy(), done, None if hit < 0 else hit, _status(status, hit), landscape, None,
                          inner)
 
 
@@ -284,5 +290,5 @@ def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points:
     path = path[:rows]
     return SurfaceResult(label or optimizer, optimizer, float(opt.lr), path[:, 0].astype(np.int64),
                          path[:, 1:3].copy(), path[:, 3].copy(), int(done), None if hit < 0 else int(hit),
-                         _STATUS[int(status)], landscape, path[:, 4:6].copy() if opt.shadow >= 0 else None,
+                         _status(int(status), int(hit)), landscape, path[:, 4:6].copy() if opt.shadow >= 0 else None,
                          trajectory_internals(opt, inner[:rows]))

@@ -31,12 +31,13 @@ class EditRun(ModalScreen):
         t = self.source_run.tables
         o = t["optimizer"]
         with Vertical(id="edit-dialog"):
-            yield Label("Edit a run: it starts beside the others (ctrl+s starts, Escape cancels)", id="edit-title")
+            yield Label("Edit a run: it starts beside the others", id="edit-title")
+            yield Label("ctrl+s start · Esc cancel · Tab next field; the form scrolls", id="edit-keys")
+            # the fields people change most first; the optimizer's other hyperparameters last
             with VerticalScroll(id="edit-fields"):
                 yield from self._row("optimizer", Select([(n, n) for n in OPTIMIZER_NAMES], value=o["name"],
                                                          allow_blank=False, id="f-optimizer"))
                 yield from self._row("learning rate", Input(_text(o["lr"]), id="f-lr"))
-                yield Vertical(id="hyper")
                 if self.lab == "surface":
                     s = t["surface"]
                     yield from self._row("steps", Input(str(s["steps"]), id="f-steps"))
@@ -45,8 +46,8 @@ class EditRun(ModalScreen):
                 else:
                     m, tr, d = t["model"], t["train"], t["data"]
                     act = m["activation"] if isinstance(m["activation"], str) else m["activation"][0]
-                    yield from self._row("batch size", Input(str(tr["batch_size"]), id="f-batch"))
                     yield from self._row("epochs", Input(str(tr["epochs"]), id="f-epochs"))
+                    yield from self._row("batch size", Input(str(tr["batch_size"]), id="f-batch"))
                     yield from self._row("hidden sizes", Input(", ".join(map(str, m["hidden"])), id="f-hidden"))
                     yield from self._row("activation", Select([(a, a) for a in HIDDEN_ACTIVATIONS], value=act,
                                                               allow_blank=False, id="f-activation"))
@@ -54,6 +55,7 @@ class EditRun(ModalScreen):
                                                         allow_blank=False, id="f-init"))
                     yield from self._row("data set", Select([(n, n) for n in data_mod.DATASETS],
                                                             value=d["name"], allow_blank=False, id="f-data"))
+                yield Vertical(id="hyper")
             yield Static("", id="edit-error")
             with Horizontal(id="edit-buttons"):
                 yield Button("Start", variant="primary", id="edit-start")
