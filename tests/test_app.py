@@ -646,6 +646,10 @@ async def test_when_a_run_ends_the_curves_stay_and_draw_the_history_as_it_was(tm
         await pilot.pause(0.3)
         (label, xs, ys), = chart.lines
         assert 50 <= max(ys) <= 100  # accuracy in per cent
+        screen.query_one("#runs").focus()
+        await pilot.press("v")  # the only run hidden: the chart says so, not "after the first epoch"
+        await pilot.pause(0.3)
+        assert "every run is hidden" in str(chart.plt.build()) and chart.lines == ()
 
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -81,6 +81,22 @@ def test_elapsed_stops_at_the_end_and_runs_not_started_are_estimated_from_those_
     assert p.eta == pytest.approx((3000 + 20 * 1000) / 1000.0)  # 1,000 samples an epoch, as run 0's
 
 
+def test_elapsed_counts_the_time_something_trained_not_the_gaps_between_restarts():
+    """Issue 27: a 40 ms run restarted two minutes after the first ended read 2:00 elapsed."""
+    from tuilab.app.live import busy_seconds
+
+    clock = Clock()
+    wall = WallClock(clock)
+    clock.t = 300.0
+    first = [view(0, "completed", 100, 100)]
+    again = [view(1, "completed", 100, 100)]
+    p = wall.progress([snap(first, began=100.0, ended=100.04), snap(again, began=220.0, ended=220.04)],
+                      first + again)
+    assert p.elapsed == pytest.approx(0.08)
+    assert busy_seconds([(0.0, 10.0), (5.0, 12.0), (20.0, 21.0), (20.5, 20.7)]) == pytest.approx(13.0)
+    assert busy_seconds([]) == 0.0
+
+
 def _paced(cost_per_draw: float, seconds: float = 30.0):
     """A screen ticking every 0.2 s under a Pace, each redraw costing `cost_per_draw` CPU seconds of the UI
     thread: the intervals it settles on, and the UI's share of a core over the last 10 s."""

@@ -141,6 +141,17 @@ class Pace:
         return False
 
 
+def busy_seconds(spans) -> float:
+    """The wall time covered by any of the (start, end) spans: overlaps once, gaps not at all (an experiment
+    restarted two minutes after the last one ended adds its own seconds, not the two minutes between)."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 class WallClock:
     """The whole experiment's progress on the wall clock, from the snapshots a screen draws.
 
@@ -158,10 +169,7 @@ class WallClock:
 
     def progress(self, snaps, views) -> WallProgress:
         now = self.clock()
-        began = [s.began for s in snaps if s.began is not None]
-        live = any(s.ended is None for s in snaps if s.began is not None)
-        end = now if live or not began else max(s.ended for s in snaps if s.ended is not None)
-        elapsed = end - min(began) if began else 0.0
+        elapsed = busy_seconds([(s.began, now if s.ended is None else s.ended) for s in snaps if s.began is not None])
         done = sum(v.samples for v in views)
         marks = self._marks
         if marks and done < marks[-1][1]:

@@ -191,12 +191,12 @@ class CurvesPlot(PlotextPlot):
     lines: tuple = ()  # what it drew last: (run label, epochs, values) a run
 
     def show(self, runs: list[RunView], what: str = "loss", ks=None, focus: int | None = None,
-             classes: int | None = None) -> None:
+             classes: int | None = None, hidden: int = 0) -> None:
         """what: "loss" or "accuracy" per epoch, or "lr_range": a range test's smoothed loss against its lr.
         ks: each run's colour index; focus: the position of the run drawn on top, the others dimmed;
         classes: where every run classifies into that many classes by cross-entropy, guessing's level
-        (ln C on loss, 100 / C % on accuracy) is drawn as a grey line."""
-        self._drawn_with = (runs, what, ks, focus, classes)
+        (ln C on loss, 100 / C % on accuracy) is drawn as a grey line; hidden: how many runs v took out."""
+        self._drawn_with = (runs, what, ks, focus, classes, hidden)
         ks = list(range(len(runs))) if ks is None else list(ks)
         plt = self.plt
         plt.clear_data()
@@ -234,7 +234,8 @@ class CurvesPlot(PlotextPlot):
             plt.xlim(1, max(2, last_epoch))  # the axis starts at the first epoch, not at 0 or a thinned point
         else:
             plt.xlim(None, None)
-            plt.title("curves appear after the first epoch")
+            plt.title("every run is hidden: v on one shows it again" if hidden and not runs
+                      else "curves appear after the first epoch")
         self.lines = tuple(lines)
         self.refresh()
 

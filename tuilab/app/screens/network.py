@@ -483,7 +483,8 @@ class NetworkScreen(ExperimentScreen):
             self._seen["epochs"] = epochs
             self._seen["chart_at"] = now
             self.query_one("#curves", CurvesPlot).show(shown, "lr_range" if self.experiment.lr_range else self.curve,
-                                                       ks, focus, classes=self._class_count(snaps, shown))
+                                                       ks, focus, classes=self._class_count(snaps, shown),
+                                                       hidden=len(views) - len(shown))
             self.query_one("#curves-legend", Legend).show(legend_entries(shown, ks, focus))
             shown_inside = self._grad_view(views)
             self.query_one("#grads", GradBars).show(shown_inside, self.grad_epoch)
