@@ -672,3 +672,19 @@ async def test_fashion_mnist_confusion_rows_name_their_classes(tmp_path):
         await pilot.press("3")
         text = str(app.screen.query_one("#confusion").render())
         assert "T-shirt/top" in text and "Ankle boot" in text
+
+
+async def test_at_80x24_the_results_table_shows_validation_and_test_accuracy():
+    """Issue 27: at 80 columns the table lost its test column past the settings; the figures come first now."""
+    records = Path(__file__).parent / "data" / "zoo-records"
+    app = make_app(opened=[records], records=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen)
+                       and app.screen.query_one("#results").row_count > 0)
+        await pilot.press("3")
+        await pilot.pause(0.3)
+        table = app.screen.query_one("#results")
+        labels = [str(c.label) for c in table.columns.values()]
+        widths = [c.get_render_width(table) for c in table.columns.values()]
+        shown = sum(widths[:labels.index("test acc") + 1])
+        assert shown <= table.size.width, (labels, widths, table.size.width)

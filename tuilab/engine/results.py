@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 
-COLUMNS = ("#", "run", "optimizer", "lr", "status", "epochs", "train loss", "val acc", "test acc", "test loss",
+# the figures a person compares first, so that 80 columns still show them; the settings after
+COLUMNS = ("#", "run", "val acc", "test acc", "train loss", "test loss", "status", "epochs", "optimizer", "lr",
            "samples/s", "grad ratio")
-NUMERIC = frozenset({0, 3, 5, 6, 7, 8, 9, 10, 11})  # right-aligned columns
+NUMERIC = frozenset({0, 2, 3, 4, 5, 7, 9, 10, 11})  # right-aligned columns
 
 
 def cell(value, spec: str = ".4f") -> str:
@@ -63,9 +64,8 @@ def result_rows(runs: list[dict]) -> list[list[str]]:
         at = r.get("diverged_at")
         if status == "diverged" and isinstance(at, dict) and "epoch" in at:
             status = f"diverged (epoch {at['epoch']}, step {at.get('step', 0):,})"
-        rows.append([str(place + 1), str(r.get("label", "")), str(r.get("optimizer", "")), cell(r.get("lr"), "g"),
-                     status, str(r.get("epochs_done", 0)), cell(r.get("train_loss")),
-                     cell(r.get("val_accuracy"), ".2%"), cell(r.get("test_accuracy"), ".2%"),
-                     cell(r.get("test_loss")), cell(r.get("samples_per_second"), ",.0f"),
-                     cell(r.get("grad_ratio"), ".2g")])
+        rows.append([str(place + 1), str(r.get("label", "")), cell(r.get("val_accuracy"), ".2%"),
+                     cell(r.get("test_accuracy"), ".2%"), cell(r.get("train_loss")), cell(r.get("test_loss")),
+                     status, str(r.get("epochs_done", 0)), str(r.get("optimizer", "")), cell(r.get("lr"), "g"),
+                     cell(r.get("samples_per_second"), ",.0f"), cell(r.get("grad_ratio"), ".2g")])
     return rows
