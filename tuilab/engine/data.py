@@ -185,11 +185,13 @@ def load_source(name: str, *, data_dir=None, strict: bool = False, download: boo
              + (", or apt-get install dataset-fashion-mnist" if name == "fashion-mnist" else ""))
     if strict:
         raise TuilabError(f"{problem}; {howto}")
+    # what happens first, then why and how to get the set: a screen that cuts the line keeps the news
+    what = f"{name} could not be fetched" if download else f"{name} is not on disk"
     stand_in = stand_in_on_disk(name, roots)
     if stand_in is not None:
         src = _image_source(STAND_IN, stand_in)
-        return src, f"{problem}; using {STAND_IN} from {src.origin} instead, the same shape ({howto})"
-    return bundled_digits(), f"{problem}; using the bundled digits instead ({howto})"
+        return src, f"{what}: using {STAND_IN} from {src.origin} instead, the same shape. {problem}; {howto}"
+    return bundled_digits(), f"{what}: using the bundled digits instead. {problem}; {howto}"
 
 
 # 28x28 grey images in ten classes, as MNIST and KMNIST: where one of those is missing and this is on disk
