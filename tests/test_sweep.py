@@ -172,7 +172,7 @@ def test_results_average_over_seeds_and_mark_the_best():
     assert heat[3].split() == ["0.1", "85.00%", "90.00%", "*"]
     text = sweep_text(r, chart=True, width=80, height=15)
     assert "best: lr=0.1 optimizer=adam (90.00% ± 7.07)" in text and "(log scale)" not in text
-    assert "val accuracy against optimizer.lr" in text
+    assert "val accuracy, % against optimizer.lr" in text
 
 
 def test_bad_sweep_on_the_command_line_is_one_line_and_exit_2(capsys):

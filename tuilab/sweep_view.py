@@ -93,6 +93,7 @@ def draw_axis_chart(plt, results: SweepResults, axis: int, entries: list | None 
     key, values = results.axes[axis]
     names = axis_names(k for k, _ in results.axes)
     log = log_scaled(values)
+    scale = 100.0 if results.higher_is_better else 1.0  # an accuracy in per cent, as every table prints it
     groups: dict[tuple, list] = {}
     for c in results.cells:
         rest = tuple(value_text(v) for k, v in enumerate(c.values) if k != axis)
@@ -103,20 +104,20 @@ def draw_axis_chart(plt, results: SweepResults, axis: int, entries: list | None 
         if not pts:
             continue
         xs = [math.log10(v) if log else v for v, _ in pts]
-        ys = [c.mean for _, c in pts]
+        ys = [c.mean * scale for _, c in pts]
         label = " ".join(f"{o}={r}" for o, r in zip(others, rest, strict=True)) or results.metric
         colour, marker = line_look(k, None, k, mono)
         plt.plot(xs, ys, color=colour, marker=marker)
         if entries is not None:
             entries.append((k, label[:40]))
-        spreads = [c.spread if math.isfinite(c.spread) else 0.0 for _, c in pts]
+        spreads = [c.spread * scale if math.isfinite(c.spread) else 0.0 for _, c in pts]
         if any(spreads):
             plt.error(xs, ys, yerr=spreads)
     if log:
         ticks = sorted({math.log10(v) for v in values})
         plt.xticks(ticks, [value_text(v) for v in sorted(values)])
     over = f", mean ± sd over {', '.join(results.seeds)}" if results.seeds else ""
-    plt.title(f"{results.metric} against {key}"[:70])
+    plt.title(f"{results.metric}{', %' if scale != 1 else ''} against {key}"[:70])
     plt.xlabel(f"{key}{' (log scale)' if log else ''}{over}")
     return max(0, len(groups) - MAX_LINES)
 
