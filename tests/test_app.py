@@ -111,8 +111,8 @@ async def test_edit_invalid_then_valid_starts_a_second_run(tmp_path):
         await wait_for(pilot, lambda: len(list(screen.query(RunRow))) == 2)
         assert views(app)[1].label == "adam lr=0.003 (edit)"
         await wait_for(pilot, lambda: all(v.finished for v in views(app)))
-        await pilot.pause(0.3)
-        assert screen.query_one("#results").row_count == 2
+        # the next redraw fills the table: 5 a second at most, fewer when the screen's Pace stretches them
+        await wait_for(pilot, lambda: screen.query_one("#results").row_count == 2, timeout=10.0)
 
 
 async def test_quit_mid_run_keeps_records(tmp_path):
@@ -688,3 +688,32 @@ async def test_at_80x24_the_results_table_shows_validation_and_test_accuracy():
         widths = [c.get_render_width(table) for c in table.columns.values()]
         shown = sum(widths[:labels.index("test acc") + 1])
         assert shown <= table.size.width, (labels, widths, table.size.width)
+
+
+async def test_a_short_run_is_paced_to_be_watched_and_p_gives_full_speed(tmp_path):
+    """Issue 27: spirals trained its 40 epochs in ~40 ms and the view jumped to the end. A single run in the
+    dashboard lasts about WATCH_SECONDS; p gives full speed. The records are those of an unpaced run."""
+    import csv
+    import time
+
+    from tuilab.app.live import WATCH_SECONDS
+
+    app = make_app("spirals", [("train.epochs", 20)], out_root=tmp_path / "paced")
+    async with app.run_test(size=SIZE) as pilot:
+        began = time.monotonic()
+        await wait_for(pilot, lambda: "paced to watch" in str(app.screen.query_one("#progress").render()))
+        await wait_for(pilot, lambda: views(app) and views(app)[0].finished)
+        assert time.monotonic() - began >= WATCH_SECONDS * 19 / 20  # 19 waits between 20 epochs, at least
+        await pilot.press("q")
+    app = make_app("spirals", [("train.epochs", 400)], out_root=tmp_path / "fast")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: views(app) and views(app)[0].epoch >= 1)
+        assert app.lives[0].control.min_epoch_seconds == pytest.approx(WATCH_SECONDS / 400)
+        await pilot.press("p")
+        assert app.lives[0].control.min_epoch_seconds == 0.0
+        await wait_for(pilot, lambda: views(app)[0].finished)
+        assert "paced" not in str(app.screen.query_one("#progress").render())
+        await pilot.press("q")
+    paced = list(csv.DictReader(next((tmp_path / "paced").rglob("metrics.csv")).open()))
+    fast = list(csv.DictReader(next((tmp_path / "fast").rglob("metrics.csv")).open()))
+    assert [r["train_loss"] for r in paced] == [r["train_loss"] for r in fast][:20]  # the same training

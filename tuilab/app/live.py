@@ -194,6 +194,22 @@ class WallClock:
                             sum(v.paused for v in running))
 
 
+WATCH_SECONDS = 3.0  # a run of one preset in the dashboard lasts at least this long, so a curve is seen to grow
+
+
+def watch_pace(experiment) -> float:
+    """The least time an epoch takes in the dashboard: a single network run's epochs spread over WATCH_SECONDS
+    (spirals trains its 40 epochs in ~40 ms: the view jumped to the end). Runs that take longer anyway are not
+    slowed; several runs, range tests and surfaces are not paced; `p` on the screen gives full speed."""
+    if experiment.lab != "network" or experiment.lr_range is not None or len(experiment.runs) != 1:
+        return 0.0
+    pace = WATCH_SECONDS / max(1, experiment.runs[0]["train"]["epochs"])
+    return pace if pace >= MIN_PACE else 0.0  # a run of thousands of epochs is watched as it is
+
+
+MIN_PACE = 0.005  # seconds an epoch: below it (over 600 epochs) no pace; the progress line says when there is one
+
+
 class LiveExperiment:
     """One preset (or one edited run) started from the dashboard: its thread, control and state."""
 
@@ -205,6 +221,7 @@ class LiveExperiment:
         self.tag = tag
         self.data = data or DataOptions()
         self.control = Control()
+        self.control.min_epoch_seconds = watch_pace(experiment)
         self.out = out or (default_out(experiment.name) if records else None)
         self._lock = threading.Lock()
         self._runs: dict[int, dict] = {}

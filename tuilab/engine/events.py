@@ -8,6 +8,7 @@ they hold a `Control` (pause, resume, stop) that the runs check between chunks.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 STATUS_ORDER = ("interrupted", "failed", "diverged")  # an experiment takes the first of these any run has
@@ -109,6 +110,17 @@ class Control:
         self._running = threading.Event()
         self._running.set()
         self.stop_requested = threading.Event()
+        # the dashboard's pace for a run whose epochs take milliseconds (0: full speed; headless never sets it)
+        self.min_epoch_seconds = 0.0
+
+    def pace(self, since: float) -> None:
+        """Wait until an epoch begun at `since` (time.monotonic) has lasted min_epoch_seconds, or a stop.
+        Read again as it waits, so that full speed asked for takes effect at once."""
+        while not self.stop_requested.is_set():
+            left = since + self.min_epoch_seconds - time.monotonic()
+            if left <= 0:
+                return
+            self.stop_requested.wait(min(left, 0.05))
 
     def pause(self) -> None:
         self._running.clear()

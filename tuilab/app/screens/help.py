@@ -13,6 +13,7 @@ KEYS = [
     ("Preset browser", [("↑ ↓", "move between presets"), ("Enter", "start the highlighted preset"),
                         ("ctrl+p", "command palette: open any preset by name")]),
     ("While it learns", [("space", "pause / resume"), ("s", "stop (records are kept)"),
+                         ("p", "full speed: one short run is paced over ~3 s, to watch it learn"),
                          ("r", "restart the preset as new runs"),
                          ("e", "edit: change optimizer, lr, sizes… and start it beside the others"),
                          ("c", "clear finished runs from the view"), ("a", "chart: loss or accuracy per epoch"),

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from tuilab.app.live import LiveExperiment, Pace, RunView, WallClock
+from tuilab.app.live import WATCH_SECONDS, LiveExperiment, Pace, RunView, WallClock, watch_pace
 from tuilab.app.selection import Selection
 from tuilab.app.widgets import CurvesPlot, GradBars, InsidePanel, Legend, RunList, RunRow, SweepPlot, duration, fmt
 from tuilab.engine.results import COLUMNS, chosen_line, ranked, result_rows
@@ -280,6 +280,7 @@ class ExperimentScreen(Screen):
 class NetworkScreen(ExperimentScreen):
     BINDINGS = [Binding("a", "toggle_curve", "Loss/accuracy"),
                 Binding("u", "resume_records", "Resume"),
+                Binding("p", "toggle_pace", "Full speed"),
                 Binding("left_square_bracket", "grad_epoch(-1)", "Earlier grads", key_display="["),
                 Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]"),
                 Binding("w", "sweep", "Sweep"), Binding("x", "sweep_axis", "Next axis", show=False),
@@ -296,6 +297,8 @@ class NetworkScreen(ExperimentScreen):
         return s is not None and bool(s.axes)
 
     def check_action(self, action: str, parameters) -> bool | None:
+        if action == "toggle_pace":  # a single short run is paced to be watched (app.live.watch_pace)
+            return any(watch_pace(lv.experiment) > 0 for lv in self.lives if lv.running) or False
         if action == "resume_records":
             return self._resumable() or False  # shown only where opened records did not finish
         if (action in ("sweep", "sweep_axis") or parameters == ("sweep",)) and not self.is_sweep:
@@ -310,6 +313,15 @@ class NetworkScreen(ExperimentScreen):
         return any(isinstance(lv, ReplayedExperiment) and not lv.resumed
                    and any(r.status not in ("completed", "diverged", "pruned") for r in lv.snapshot().runs)
                    for lv in self.lives)
+
+    def action_toggle_pace(self) -> None:
+        """p: full speed for a run paced to be watched, or paced again."""
+        paced = any(lv.control.min_epoch_seconds > 0 for lv in self.lives)
+        for lv in self.lives:
+            lv.control.min_epoch_seconds = 0.0 if paced else watch_pace(lv.experiment)
+        self.notify("full speed" if paced else f"paced: about {WATCH_SECONDS:g} s a run, to watch it learn",
+                    timeout=2)
+        self.redraw(force=True)
 
     def action_use_suggested_lr(self) -> None:
         """l: the same preset trained normally, each run at the learning rate its range test suggests."""
@@ -557,6 +569,8 @@ class NetworkScreen(ExperimentScreen):
                 state = "paused"
             elif p.running:
                 state = "training" + (f" ({p.paused} paused)" if p.paused else "")
+                if any(lv.control.min_epoch_seconds > 0 and lv.running for lv in self.lives):
+                    state += " (paced to watch: p for full speed)"
             else:
                 state = "pending" if all(v.status == "pending" for v in views) else "finished"
             # wall-clock figures for the whole experiment (and the epoch when it is one run)

@@ -138,6 +138,7 @@ class Trainer:
         self.samples_seen = 0
         self._chunk = 8
         self._current: _Epoch | None = None  # the epoch under way, between its chunks
+        self._epoch_began: float | None = None  # time.monotonic() when the last epoch began (the pace)
         self.stop_at: int | None = None  # pause (status "paused") at this epoch: a halving rung
         self.max_cores: int | None = None  # a cap on the cores its chunks' path keeps busy (runner._race)
         numba_blas()  # found once, before any chunk is timed
@@ -195,6 +196,9 @@ class Trainer:
             self._finish("interrupted")
             return
         if self._current is None:
+            if self.control.min_epoch_seconds > 0 and self._epoch_began is not None:
+                self.control.pace(self._epoch_began)  # between epochs, outside their timing: records unchanged
+            self._epoch_began = time.monotonic()
             n_rows = len(self.data.X_train)
             now = time.perf_counter()
             nth = self.epoch + 1
