@@ -717,3 +717,26 @@ async def test_a_short_run_is_paced_to_be_watched_and_p_gives_full_speed(tmp_pat
     paced = list(csv.DictReader(next((tmp_path / "paced").rglob("metrics.csv")).open()))
     fast = list(csv.DictReader(next((tmp_path / "fast").rglob("metrics.csv")).open()))
     assert [r["train_loss"] for r in paced] == [r["train_loss"] for r in fast][:20]  # the same training
+
+
+async def test_a_surface_runs_first_compile_is_said_on_screen(tmp_path, monkeypatch):
+    """Issue 27: a fresh install's first surface run showed two empty boxes for 20-34 s with no word. Here the
+    kernels are cached, so the runner is told they are not and its first descent is made slow."""
+    import time
+
+    from tuilab.engine import surface_runner
+
+    real = surface_runner.descend
+
+    def slow_first(*args, **kw):
+        time.sleep(1.0)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(surface_runner, "surface_kernels_ready", lambda: False)
+    monkeypatch.setattr(surface_runner, "descend", slow_first)
+    app = make_app("rosenbrock", out_root=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        notice = app.screen.query_one("#notice")
+        await wait_for(pilot, lambda: "compiling kernels" in str(notice.render()) and notice.display)
+        await wait_for(pilot, lambda: views(app) and all(v.finished for v in views(app)))
+        await wait_for(pilot, lambda: not notice.display, timeout=5)  # compiled: the word goes
