@@ -87,6 +87,60 @@ def test_adams_effective_step_from_torchs_exp_avg_sq_and_step_count(amsgrad):
         1 - 0.999 ** t)
 
 
+def _radam_effective(st, t, lr, b1=0.9, b2=0.999, eps=1e-8):
+    rho_inf = 2 / (1 - b2) - 1
+    rho = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+    if rho <= 5:
+        return np.full(st["exp_avg_sq"].shape, lr / (1 - b1 ** t))
+    rect = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+    return lr * rect * math.sqrt(1 - b2 ** t) / (np.sqrt(st["exp_avg_sq"].numpy()) + eps) / (1 - b1 ** t)
+
+
+# each adaptive optimizer's effective step, written from torch's own state after the same gradients: the
+# formula and our state's slot order checked at once (issue 28: a reordered hp_order or slot broke them unseen)
+EFFECTIVE_FROM_TORCH = {
+    "adagrad": ("Adagrad", {"lr_decay": 0.01},
+                lambda st, t, lr: lr / (1 + (t - 1) * 0.01) / (np.sqrt(st["sum"].numpy()) + 1e-10)),
+    "rmsprop": ("RMSprop", {}, lambda st, t, lr: lr / (np.sqrt(st["square_avg"].numpy()) + 1e-8)),
+    "rmsprop-centered": ("RMSprop", {"centered": True},
+                         lambda st, t, lr: lr / (np.sqrt(st["square_avg"].numpy() - st["grad_avg"].numpy() ** 2)
+                                                 + 1e-8)),
+    "adadelta": ("Adadelta", {}, lambda st, t, lr: lr * np.sqrt(st["acc_delta"].numpy() + 1e-6)
+                 / np.sqrt(st["square_avg"].numpy() + 1e-6)),
+    "adamax": ("Adamax", {}, lambda st, t, lr: (lr / (1 - 0.9 ** t)) / st["exp_inf"].numpy()),
+    "nadam": ("NAdam", {}, lambda st, t, lr: lr / (np.sqrt(st["exp_avg_sq"].numpy() / (1 - 0.999 ** t)) + 1e-8)),
+    "radam": ("RAdam", {}, _radam_effective),
+    "rprop": ("Rprop", {}, lambda st, t, lr: st["step_size"].numpy()),
+}
+
+
+@pytest.mark.parametrize("steps", [3, 25])
+@pytest.mark.parametrize("case", sorted(EFFECTIVE_FROM_TORCH))
+def test_each_effective_step_against_its_formula_on_torchs_state(case, steps):
+    torch = torch_or_skip()
+    cls, hyper, formula = EFFECTIVE_FROM_TORCH[case]
+    name, n, lr = case.split("-")[0], 40, 3e-3
+    opt, _, grads = _driven(name, n, steps, lr=lr, **hyper)
+    p = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+    topt = getattr(torch.optim, cls)([p], lr=lr, **hyper)
+    for g in grads:
+        p.grad = torch.tensor(g)
+        topt.step()
+    st = topt.state[p]
+    np.testing.assert_allclose(internals.effective_step(opt, lr), formula(st, float(st["step"]), lr), rtol=1e-10)
+
+
+def test_qhadams_effective_step_from_its_second_moment_recomputed_from_the_gradients():
+    """QHAdam (no torch.optim): lr / (sqrt(nu2 v / (1 - b2^t)) + eps), v recomputed here from the gradients."""
+    lr, b2, nu2, steps = 3e-3, 0.999, 0.8, 25
+    opt, _, grads = _driven("qhadam", 40, steps, lr=lr, nus=(0.7, nu2))
+    v = np.zeros(40)
+    for g in grads:
+        v = b2 * v + (1 - b2) * g * g
+    expect = lr / (np.sqrt(nu2 * v / (1 - b2 ** steps)) + 1e-8)
+    np.testing.assert_allclose(internals.effective_step(opt, lr), expect, rtol=1e-10)
+
+
 @pytest.mark.parametrize("name", ["adam", "adagrad", "rmsprop", "adadelta", "nadam", "radam", "adamax", "qhadam"])
 def test_weights_without_a_gradient_are_counted_not_read_as_steps(name):
     """A dead unit's weights never get a gradient: their "effective step" is lr / eps (2.1e3 .. 1e6 on spirals,
