@@ -181,7 +181,7 @@ def _run(args) -> int:
                 "headless needs a preset: tuilab --preset NAME headless (`tuilab list` shows them)")
         from tuilab.engine.presets import load_experiment
         from tuilab.engine.records import default_out
-        from tuilab.engine.training.runner import DataOptions
+        from tuilab.engine.training.data_cache import DataOptions
         from tuilab.headless import run_headless
 
         if args.verbose:
@@ -210,7 +210,7 @@ def _resume(args) -> int:
     from pathlib import Path
 
     from tuilab.engine.resume import plan_resume
-    from tuilab.engine.training.runner import DataOptions
+    from tuilab.engine.training.data_cache import DataOptions
     from tuilab.headless import run_headless
 
     experiment, finished = plan_resume(args.folder)

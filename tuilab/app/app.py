@@ -13,7 +13,7 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 from tuilab.app.live import LiveExperiment
 from tuilab.engine.presets import load_experiment, preset_catalog
 from tuilab.engine.records import default_out
-from tuilab.engine.training.runner import DataOptions
+from tuilab.engine.training.data_cache import DataOptions
 from tuilab.errors import TuilabError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def launch_dashboard(args, overrides, sweeps=()) -> int:
     from tuilab.engine.presets import load_experiment
-    from tuilab.engine.training.runner import DataOptions
+    from tuilab.engine.training.data_cache import DataOptions
 
     if args.preset:  # a bad preset, --set or --sweep is one line and exit 2, before the screen
         load_experiment(args.preset, overrides, sweeps, args.lr_range)

@@ -27,7 +27,7 @@ from tuilab.engine.events import (
     SurfaceDone,
 )
 from tuilab.engine.records import RunRecords, default_out
-from tuilab.engine.training.runner import DataOptions
+from tuilab.engine.training.data_cache import DataOptions
 
 LOSS_POINTS = 240  # training-loss points kept per run for its sparkline
 # an epoch's metrics the internals tab shows (engine.internals.SCALARS and the per-layer columns)
@@ -314,7 +314,7 @@ class LiveExperiment:
         checkpoint (the ones past it are trained again), the finished runs whole."""
         from tuilab.engine.records import read_records
         from tuilab.engine.replay import replayed_events
-        from tuilab.engine.training.runner import checkpoint_epoch
+        from tuilab.engine.training.checkpoint import checkpoint_epoch
 
         kept = {i: (self.resume[i].get("epochs_done", 0) if i in self.resume else checkpoint_epoch(records, run))
                 for i, run in enumerate(self.experiment.runs)}

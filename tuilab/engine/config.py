@@ -16,7 +16,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from tuilab.engine import data as data_mod
-from tuilab.engine.lr_range import LrRange, parse_lr_range
+from tuilab.engine.lr_range_table import LrRange, parse_lr_range
 from tuilab.engine.model import MLP
 from tuilab.engine.optim import OPTIMIZER_NAMES, check_for_surfaces, get_spec, resolve_hyperparameters
 from tuilab.engine.overrides import overrides_as_tables

@@ -12,57 +12,14 @@ lowest (a tenth of it is the other usual pick), and `blowup_lr`, where it stoppe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from tuilab.engine.events import Control, Finished, LrRangePoints, Progress, Started
-from tuilab.errors import TuilabError
+from tuilab.engine.lr_range_table import LrRange, parse_lr_range  # noqa: F401  (the names users know here)
 
 CHUNK_STEPS = 16  # steps per kernel call: the test stops at most this many steps late (those steps are not shown)
 COLUMNS = ["run", "label", "step", "lr", "loss", "smoothed_loss"]
-
-
-@dataclass(frozen=True)
-class LrRange:
-    """A preset's [lr_range] table."""
-
-    start: float = 1e-7
-    end: float = 10.0
-    steps: int = 200
-    smooth: float = 0.98
-    stop_factor: float = 4.0
-
-    def lrs(self, first: int, n: int) -> np.ndarray:
-        """The learning rates of steps first .. first + n - 1."""
-        k = np.arange(first, first + n, dtype=np.float64)
-        return self.start * (self.end / self.start) ** (k / (self.steps - 1))
-
-    def options(self) -> dict:
-        return {"start": self.start, "end": self.end, "steps": self.steps, "smooth": self.smooth,
-                "stop_factor": self.stop_factor}
-
-
-def parse_lr_range(table, source: str) -> LrRange:
-    """A [lr_range] table, checked: every mistake one line naming the key."""
-    if not isinstance(table, dict):
-        raise TuilabError(f"{source}: lr_range must be a table ([lr_range] with start, end, steps, smooth)")
-    allowed = LrRange().options()
-    for key, value in table.items():
-        if key not in allowed:
-            raise TuilabError(f"{source}: unknown key {key!r} in [lr_range]; valid keys: {', '.join(allowed)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise TuilabError(f"{source}: [lr_range] {key} must be a number, got {value!r}")
-    r = LrRange(**{k: (int(v) if k == "steps" else float(v)) for k, v in table.items()})
-    if "steps" in table and (not isinstance(table["steps"], int) or r.steps < 2):
-        raise TuilabError(f"{source}: [lr_range] steps must be a whole number >= 2, got {table['steps']!r}")
-    if not 0 < r.start < r.end:
-        raise TuilabError(f"{source}: [lr_range] needs 0 < start < end, got start {r.start:g}, end {r.end:g}")
-    if not 0 <= r.smooth < 1:
-        raise TuilabError(f"{source}: [lr_range] smooth must be a number in [0, 1), got {r.smooth:g}")
-    if not r.stop_factor > 1:
-        raise TuilabError(f"{source}: [lr_range] stop_factor must be a number > 1, got {r.stop_factor:g}")
-    return r
 
 
 def analyse(lrs, smoothed, blowup_lr: float | None) -> dict:
@@ -179,7 +136,9 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
     """Every run's range test, one after another in this process (each takes seconds), records kept
     whatever happens: config.toml, lr_range.csv (a row a step, written as the steps come) and summary.json."""
     from tuilab.engine.events import overall_status
-    from tuilab.engine.training.runner import DataCache, DataOptions, Outcome, ensure_compiled
+    from tuilab.engine.training.data_cache import DataCache, DataOptions
+    from tuilab.engine.training.outcome import Outcome
+    from tuilab.engine.training.warmup import ensure_compiled
 
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()

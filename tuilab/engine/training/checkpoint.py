@@ -11,11 +11,15 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tuilab.engine.records import write_atomic
+from tuilab.engine.records import RunRecords, slug, write_atomic
 from tuilab.errors import TuilabError
+
+if TYPE_CHECKING:
+    from tuilab.engine.config import RunConfig
 
 NAME = "checkpoint.npz"
 
@@ -79,3 +83,19 @@ def epoch_of(path: Path | None) -> int:
             return int(json.loads(z["meta"].tobytes().decode())["epoch"])
     except (OSError, KeyError, ValueError):
         return 0
+
+
+def not_started(run: RunConfig) -> dict:
+    """A run's summary before it has trained an epoch."""
+    o = run["optimizer"]
+    return {"label": run.label, "optimizer": o["name"], "lr": o["lr"], "status": "interrupted",
+            "epochs_done": 0, "steps_done": 0}
+
+
+def checkpoint_of(records: RunRecords | None, run: RunConfig):
+    """Where a run's checkpoint lives (beside its params.npz), or None without records."""
+    return None if records is None else records.out / slug(run.label) / NAME
+
+
+def checkpoint_epoch(records: RunRecords, run: RunConfig) -> int:
+    return epoch_of(checkpoint_of(records, run))

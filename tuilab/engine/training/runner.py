@@ -12,90 +12,22 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from tuilab.engine import data as data_mod
-from tuilab.engine.config import Experiment, RunConfig
+from tuilab.engine.config import Experiment
 from tuilab.engine.events import Control, EpochEnd, Finished, Notice, Started, overall_status
-from tuilab.engine.records import RunRecords, slug
+from tuilab.engine.records import RunRecords
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training import executors
+from tuilab.engine.training.checkpoint import checkpoint_epoch, checkpoint_of, not_started
+from tuilab.engine.training.data_cache import DataCache, DataOptions
 from tuilab.engine.training.halving import figure, rungs_of, survivors
+from tuilab.engine.training.outcome import Outcome
 from tuilab.engine.training.threads import budget
 from tuilab.engine.training.train import Trainer, experiment_columns
-from tuilab.engine.training.warmup import compile_network_kernels, network_kernels_ready
+from tuilab.engine.training.warmup import ensure_compiled
 from tuilab.engine.training.waves import Span, WaveRunner
-
-
-@dataclass
-class DataOptions:
-    data_dir: str | None = None
-    strict: bool = False
-    download: bool = True
-    mirror: str | None = None  # else TUILAB_DATA_MIRROR, else each set's standard mirrors
-
-
-@dataclass
-class Outcome:
-    """What an experiment ended with: its status, the data set used, each run's summary."""
-
-    status: str
-    dataset: str
-    runs: list[dict] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-    out: str | None = None
-
-
-class DataCache:
-    """Sources and prepared arrays shared by the runs that ask for the same thing."""
-
-    def __init__(self, options: DataOptions, emit):
-        self.options = options
-        self.emit = emit
-        self._sources: dict = {}
-        self._prepared: dict = {}
-        self.fingerprints: dict = {}  # source key -> tasks.fingerprint, for workers to check their copies
-        self.notices: list[str] = []
-
-    def source(self, run: RunConfig) -> data_mod.Source:
-        self.get(run)
-        d = run["data"]
-        return self._sources[(d["name"], d["n_samples"], d["noise"], d["seed"])][0]
-
-    def get(self, run: RunConfig) -> data_mod.Prepared:
-        d, dtype = run["data"], run["model"]["dtype"]
-        skey = (d["name"], d["n_samples"], d["noise"], d["seed"])
-        if skey not in self._sources:
-            src, notice = data_mod.load_source(
-                d["name"], data_dir=self.options.data_dir, strict=self.options.strict,
-                download=self.options.download, n_samples=d["n_samples"], noise=d["noise"], seed=d["seed"],
-                mirror=self.options.mirror)
-            self._sources[skey] = (src, notice)
-            if notice:
-                self.notices.append(notice)
-                self.emit(Notice(notice, "warning"))
-        src, notice = self._sources[skey]
-        pkey = (skey, tuple(sorted((k, str(v)) for k, v in d.items())), dtype)
-        if pkey not in self._prepared:
-            self._prepared[pkey] = data_mod.prepare(
-                src, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"],
-                normalize=d["normalize"], target=d["target"], train_samples=d["train_samples"],
-                seed=d["seed"], dtype=np.dtype(dtype), notice=notice)
-        return self._prepared[pkey]
-
-
-def ensure_compiled(dtypes, emit) -> None:
-    """Compile (with a notice) or load from numba's cache every kernel, before any timing starts."""
-    for dtype in sorted(set(dtypes)):
-        cached = network_kernels_ready(dtype)
-        if not cached:
-            emit(Notice(f"compiling kernels ({dtype}), first run only; this takes about a minute",
-                        "compiling"))
-        compile_network_kernels(dtype)  # when cached: a load from disk, a fraction of a second
-        if not cached:
-            emit(Notice("kernels compiled and cached", "compiled"))
 
 
 class NetworkRecords:
@@ -104,7 +36,7 @@ class NetworkRecords:
     def __init__(self, records: RunRecords, experiment: Experiment, resume: dict | None = None):
         self.records = records
         self.experiment = experiment
-        self.runs = [{**_not_started(r), "status": "pending"} for r in experiment.runs]
+        self.runs = [{**not_started(r), "status": "pending"} for r in experiment.runs]
         self.kept_confusion: list[list] = []
         self.columns = experiment_columns(experiment.runs)
         self.rows_by_jobs = False  # local processes write their own rows (before their checkpoints)
@@ -163,21 +95,6 @@ class NetworkRecords:
         self.records.close()
 
 
-def _not_started(run: RunConfig) -> dict:
-    o = run["optimizer"]
-    return {"label": run.label, "optimizer": o["name"], "lr": o["lr"], "status": "interrupted",
-            "epochs_done": 0, "steps_done": 0}
-
-
-def checkpoint_of(records: RunRecords | None, run: RunConfig):
-    """Where a run's checkpoint lives (beside its params.npz), or None without records."""
-    return None if records is None else records.out / slug(run.label) / checkpoint_mod.NAME
-
-
-def checkpoint_epoch(records: RunRecords, run: RunConfig) -> int:
-    return checkpoint_mod.epoch_of(checkpoint_of(records, run))
-
-
 def run_network(experiment: Experiment, emit=None, control: Control | None = None, *,
                 data: DataOptions | None = None, records: RunRecords | None = None,
                 interleave: bool = False, jobs: int = 1, resume: dict | None = None,
@@ -233,7 +150,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     finally:
         if executor is not None:
             executor.close()
-        runs = [summaries.get(i, done.get(i, _not_started(r))) for i, r in enumerate(experiment.runs)]
+        runs = [summaries.get(i, done.get(i, not_started(r))) for i, r in enumerate(experiment.runs)]
         if any(r["status"] == "running" for r in runs):  # an exception mid-run
             for r in runs:
                 r["status"] = "interrupted" if r["status"] == "running" else r["status"]

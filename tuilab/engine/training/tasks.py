@@ -145,8 +145,8 @@ class EventLink:
 def run_task(task: RunTask, link: EventLink) -> RunResult:
     """Train the task's span on this process; events through `link`."""
     from tuilab.engine.training import checkpoint
+    from tuilab.engine.training.checkpoint import checkpoint_of
     from tuilab.engine.training.fit import train_on_one_core
-    from tuilab.engine.training.runner import checkpoint_of
     from tuilab.engine.training.train import Trainer
     from tuilab.engine.training.warmup import compile_network_kernels
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tuilab.engine.events import Notice
+
 
 def _cached(dispatcher, dtype: str | None = None) -> bool:
     """Whether this kernel is compiled, or in numba's on-disk cache, for a first argument that is an
@@ -54,3 +56,15 @@ def compile_network_kernels(dtype: str = "float32") -> None:
                                  np.full(2, 0.1), 2, np.empty(2), np.zeros((2, 2))))
     net.evaluate(theta, X, Y)
     net.predict(theta, X)
+
+
+def ensure_compiled(dtypes, emit) -> None:
+    """Compile (with a notice) or load from numba's cache every kernel, before any timing starts."""
+    for dtype in sorted(set(dtypes)):
+        cached = network_kernels_ready(dtype)
+        if not cached:
+            emit(Notice(f"compiling kernels ({dtype}), first run only; this takes about a minute",
+                        "compiling"))
+        compile_network_kernels(dtype)  # when cached: a load from disk, a fraction of a second
+        if not cached:
+            emit(Notice("kernels compiled and cached", "compiled"))

@@ -172,18 +172,18 @@ class WaveRunner:
         if self.records is None or self.executor.shares_files or result.state is None:
             return
         from tuilab.engine.records import write_atomic
-        from tuilab.engine.training.runner import checkpoint_of
+        from tuilab.engine.training.checkpoint import checkpoint_of
 
         path = checkpoint_of(self.records, self.experiment.runs[i])
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, result.state)
 
     def _failed(self, i: int, why: str) -> dict:
-        from tuilab.engine.training.runner import _not_started
+        from tuilab.engine.training.checkpoint import not_started
 
         run = self.experiment.runs[i]
         last = self.last_metrics.get(i, {})
-        summary = {**_not_started(run), "status": "failed",
+        summary = {**not_started(run), "status": "failed",
                    **{k: last.get(k, math.nan) for k in ("epoch", "step", "train_loss", "val_loss", "val_accuracy",
                                                          "test_loss", "test_accuracy", "grad_ratio")},
                    "epochs_done": int(last.get("epoch", 0) or 0), "steps_done": int(last.get("step", 0) or 0),
