@@ -65,6 +65,8 @@ def test_surface_view(snap_compare, tmp_path):
 
 
 def test_edit_form_over_surface(snap_compare, tmp_path):
+    from textual.widgets import Input
+
     from tuilab.app.screens.edit import EditRun
 
     async def run_before(pilot):
@@ -76,6 +78,8 @@ def test_edit_form_over_surface(snap_compare, tmp_path):
             if isinstance(pilot.app.screen, EditRun) and pilot.app.screen.query("#edit-buttons"):
                 break
         await pilot.wait_for_scheduled_animations()
+        for field in pilot.app.screen.query(Input):  # a blinking cursor is drawn or not by when the shot falls
+            field.cursor_blink = False
         await pilot.pause(0.3)
 
     assert snap_compare(make_app("rosenbrock-fast", out_root=tmp_path), run_before=run_before,
