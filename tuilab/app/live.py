@@ -195,6 +195,7 @@ class WallClock:
 
 
 WATCH_SECONDS = 3.0  # a run of one preset in the dashboard lasts at least this long, so a curve is seen to grow
+MIN_PACE = 0.005  # seconds an epoch: below it (over 600 epochs) no pace; the progress line says when there is one
 
 
 def watch_pace(experiment) -> float:
@@ -205,9 +206,6 @@ def watch_pace(experiment) -> float:
         return 0.0
     pace = WATCH_SECONDS / max(1, experiment.runs[0]["train"]["epochs"])
     return pace if pace >= MIN_PACE else 0.0  # a run of thousands of epochs is watched as it is
-
-
-MIN_PACE = 0.005  # seconds an epoch: below it (over 600 epochs) no pace; the progress line says when there is one
 
 
 class LiveExperiment:

@@ -244,6 +244,7 @@ class CurvesPlot(PlotextPlot):
         if self._drawn_with is not None:
             self.show(*self._drawn_with)
 
+
 class SweepPlot(PlotextPlot):
     """A sweep's best figure against one of its numeric axes (sweep_view.draw_axis_chart)."""
 

@@ -155,6 +155,18 @@ def synthetic_source(name: str, n_samples: int, noise: float, seed: int) -> Sour
     return Source(name, X, y.astype(np.int64), None, None, int(y.max()) + 1, "synthetic")
 
 
+# 28x28 grey images in ten classes, as MNIST and KMNIST: where one of those is missing and this is on disk
+# (Debian's dataset-fashion-mnist), the run trains on it rather than on 8x8 digits it finishes in a second
+STAND_IN = "fashion-mnist"
+
+
+def stand_in_on_disk(name: str, roots) -> dict | None:
+    """The IDX files of the image set that stands in for a missing `name`, when they are on disk."""
+    if name == STAND_IN or name not in IMAGE_SETS:
+        return None
+    return find_image_set(STAND_IN, roots)[0]
+
+
 def load_source(name: str, *, data_dir=None, strict: bool = False, download: bool = True,
                 n_samples: int = 1000, noise: float = 0.1, seed: int = 0,
                 mirror: str | None = None) -> tuple[Source, str | None]:
@@ -192,18 +204,6 @@ def load_source(name: str, *, data_dir=None, strict: bool = False, download: boo
         src = _image_source(STAND_IN, stand_in)
         return src, f"{what}: using {STAND_IN} from {src.origin} instead, the same shape. {problem}; {howto}"
     return bundled_digits(), f"{what}: using the bundled digits instead. {problem}; {howto}"
-
-
-# 28x28 grey images in ten classes, as MNIST and KMNIST: where one of those is missing and this is on disk
-# (Debian's dataset-fashion-mnist), the run trains on it rather than on 8x8 digits it finishes in a second
-STAND_IN = "fashion-mnist"
-
-
-def stand_in_on_disk(name: str, roots) -> dict | None:
-    """The IDX files of the image set that stands in for a missing `name`, when they are on disk."""
-    if name == STAND_IN or name not in IMAGE_SETS:
-        return None
-    return find_image_set(STAND_IN, roots)[0]
 
 
 def data_plan(name: str, data_dir=None) -> str:

@@ -11,6 +11,7 @@ rewritten as each run ends. `read_records` reads a folder back, whatever state i
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -196,15 +197,17 @@ class Reopened:
 
     @property
     def title(self) -> str:
-        return self.summary.get("title") or self._config().get("title") or self.summary.get("preset") \
+        return self.summary.get("title") or self.config.get("title") or self.summary.get("preset") \
             or self.folder.name
 
     @property
     def dataset(self) -> str | None:
         """The data set the runs trained on; for records killed before their summary, the one configured."""
-        return self.summary.get("dataset") or (self._config().get("data") or {}).get("name")
+        return self.summary.get("dataset") or (self.config.get("data") or {}).get("name")
 
-    def _config(self) -> dict:
+    @functools.cached_property
+    def config(self) -> dict:
+        """config.toml as a document ({} when it cannot be read), read once."""
         import tomllib
 
         try:

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from tuilab.app.live import WATCH_SECONDS, LiveExperiment, Pace, RunView, WallClock, watch_pace
 from tuilab.app.selection import Selection
 from tuilab.app.widgets import CurvesPlot, GradBars, InsidePanel, Legend, RunList, RunRow, SweepPlot, duration, fmt
+from tuilab.engine.data import CLASS_NAMES
 from tuilab.engine.results import COLUMNS, chosen_line, ranked, result_rows
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -260,11 +261,12 @@ class ExperimentScreen(Screen):
     def _notice(self, snaps) -> None:
         """The line under the settings: compiling (with a spinner), the last error, or the last notice."""
         notice = self.query_one("#notice", Static)
+        self._spin = (self._spin + 1) % len(SPINNER)  # a frame a redraw
         compiling = any(s.compiling for s in snaps)
         errors = [s.error for s in snaps if s.error]
         notes = [n for s in snaps for n in s.notices]
         if compiling:
-            text = Text(f"{SPINNER[self._spin % len(SPINNER)]} compiling kernels, first run only…", style="bold yellow")
+            text = Text(f"{SPINNER[self._spin]} compiling kernels, first run only…", style="bold yellow")
         elif errors:
             text = Text(errors[-1], style="bold red")
         elif notes:
@@ -480,7 +482,6 @@ class NetworkScreen(ExperimentScreen):
             return
         snaps = [lv.snapshot() for lv in self.lives]
         views = [r for s in snaps for r in s.runs if r.key not in self.hidden]
-        self._spin = (self._spin + 1) % len(SPINNER)
         self._settings(snaps)
         self._notice(snaps)
         self._progress(snaps, views)
@@ -659,8 +660,6 @@ class NetworkScreen(ExperimentScreen):
         text = Text(f"{chosen}\n" if chosen else "", style="bold")
         text.append(f"\nconfusion matrix of {best.label} on the test set (rows: true, columns: predicted)\n",
                     style="bold")
-        from tuilab.engine.data import CLASS_NAMES
-
         sets = {lv.snapshot().dataset for lv in self.lives}
         names = CLASS_NAMES.get(sets.pop(), ()) if len(sets) == 1 else ()
         names = names if len(names) == len(m) else ()  # rows: "3 Dress" where the labels have names

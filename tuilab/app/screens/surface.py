@@ -88,7 +88,6 @@ class SurfaceScreen(ExperimentScreen):
         if not self.is_mounted:
             return
         snaps = [lv.snapshot() for lv in self.lives]
-        self._spin = (self._spin + 1) % 10_000  # the spinner's frame (SPINNER[self._spin % len])
         self._notice(snaps)
         found = {key: r for s in snaps for key, r in s.surface_results if key not in self.hidden}
         runs = [v for s in snaps for v in s.runs if v.key not in self.hidden]

@@ -145,7 +145,6 @@ class EventLink:
 def run_task(task: RunTask, link: EventLink) -> RunResult:
     """Train the task's span on this process; events through `link`."""
     from tuilab.engine.training import checkpoint
-    from tuilab.engine.training.checkpoint import checkpoint_of
     from tuilab.engine.training.fit import train_on_one_core
     from tuilab.engine.training.train import Trainer
     from tuilab.engine.training.warmup import compile_network_kernels
@@ -174,7 +173,7 @@ def run_task(task: RunTask, link: EventLink) -> RunResult:
             records.append_from_job("metrics.csv", task.columns, event.metrics)
         link(event)
 
-    ckpt = checkpoint_of(records, task.config) if records is not None else None
+    ckpt = checkpoint.checkpoint_of(records, task.config) if records is not None else None
     t = Trainer(task.index, task.config, prepared, emit, control, ckpt)
     try:
         if task.start is not None:
