@@ -8,8 +8,8 @@ import time
 
 
 def once(checkpoints: bool) -> float:
-    from tuilab.engine.presets import load_experiment
-    from tuilab.engine.records import RunRecords
+    from tuilab.engine.config.presets import load_experiment
+    from tuilab.engine.records.run_records import RunRecords
     from tuilab.engine.training import runner
 
     if not checkpoints:

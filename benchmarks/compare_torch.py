@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from tuilab.engine.presets import load_experiment
+from tuilab.engine.config.presets import load_experiment
 from tuilab.engine.training.runner import DataCache, DataOptions, run_network
 
 

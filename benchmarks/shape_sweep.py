@@ -121,8 +121,8 @@ def _windows(train_for, repeat: int, seconds: float) -> list[float]:
 def time_tuilab(name: str, repeat: int, seconds: float, internals: bool = True) -> list[float]:
     """Samples/s with each layer's gradient norm recorded per step and, with internals, each step's update
     and weight norms too (the update-to-weight ratios): as the Trainer records them by default."""
-    from tuilab.engine.model import MLP
-    from tuilab.engine.optim import Optimizer
+    from tuilab.engine.nn.model import MLP
+    from tuilab.engine.nn.optim import Optimizer
     from tuilab.engine.training.fit import steps_per_epoch, train_steps
 
     n_in, hidden, n_out, rows, act, batch, opt_name = CELLS[name]
@@ -134,7 +134,7 @@ def time_tuilab(name: str, repeat: int, seconds: float, internals: bool = True) 
     opt = Optimizer(opt_name, theta.size, np.float32, layout=net.layout, **HYPER[opt_name])
     spe = steps_per_epoch(rows, batch)
     rng = np.random.default_rng(1)
-    from tuilab.engine.internals import step_norms_buffer
+    from tuilab.engine.nn.internals import step_norms_buffer
 
     # an epoch's per-step norms as the Trainer keeps them: the internals measured on up to 33 steps of it
     state = {"order": rng.permutation(rows), "first": 0, "chunk": 8,

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from tuilab.engine.surfaces import descend, make_landscape
+from tuilab.engine.surfaces.landscapes import descend, make_landscape
 
 
 def numpy_adam(steps: int, lr: float = 1e-3, b1: float = 0.9, b2: float = 0.99, eps: float = 1e-8):

@@ -47,9 +47,9 @@ def make_data(seed: int = 0):
 def time_tuilab(case: str, runs: int, track: bool = False) -> list[float]:
     """Epoch times; with track, also each layer's gradient norm per step and the sampled steps' update
     norms (the internals), as the Trainer does."""
-    from tuilab.engine.internals import step_norms_buffer
-    from tuilab.engine.model import MLP
-    from tuilab.engine.optim import Optimizer
+    from tuilab.engine.nn.internals import step_norms_buffer
+    from tuilab.engine.nn.model import MLP
+    from tuilab.engine.nn.optim import Optimizer
     from tuilab.engine.training.fit import steps_per_epoch, train_steps
 
     _, sizes, act, init, batch, opt_name, hyper, _ = CASES[case]

@@ -27,8 +27,8 @@ def _overrides(preset_epochs: int, dataset: str | None):
 
 
 def headless_worker(preset: str, epochs: int, dataset: str | None, jobs: int, out: str) -> dict:
-    from tuilab.engine.presets import load_experiment
-    from tuilab.engine.records import RunRecords
+    from tuilab.engine.config.presets import load_experiment
+    from tuilab.engine.records.run_records import RunRecords
     from tuilab.engine.training.runner import run_network
 
     exp = load_experiment(preset, _overrides(epochs, dataset))

@@ -12,7 +12,7 @@ from tuilab.app.screens.help import HelpScreen
 from tuilab.app.screens.network import NetworkScreen
 from tuilab.app.screens.surface import SurfaceScreen
 from tuilab.app.widgets import GradBars, RunRow
-from tuilab.surface_view import ARROWS, INSIDE_HEADER
+from tuilab.views.surface import ARROWS, INSIDE_HEADER
 
 pytestmark = pytest.mark.asyncio
 
@@ -239,7 +239,7 @@ async def test_deep_sigmoid_looks_different_from_deep_relu(preset, word, tmp_pat
 async def test_rows_out_of_view_catch_up_when_scrolled_to(tmp_path):
     """Rows scrolled out of the runs list are not redrawn while hidden, and show the latest when seen."""
     runs = [{"label": f"run {k}", "optimizer": {"name": "sgd", "lr": 0.01 * (k + 1)}} for k in range(12)]
-    from tuilab.engine.config import build_experiment
+    from tuilab.engine.config.experiment import build_experiment
 
     exp = build_experiment({"data": {"name": "spirals", "n_samples": 400}, "model": {"hidden": [8]},
                             "optimizer": {"name": "sgd", "lr": 0.01}, "train": {"epochs": 3, "batch_size": 32},
@@ -724,7 +724,7 @@ async def test_a_surface_runs_first_compile_is_said_on_screen(tmp_path, monkeypa
     kernels are cached, so the runner is told they are not and its first descent is made slow."""
     import time
 
-    from tuilab.engine import surface_runner
+    from tuilab.engine.surfaces import runner as surface_runner
 
     real = surface_runner.descend
 

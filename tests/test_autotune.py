@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import Optimizer
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.training import autotune, paths
 from tuilab.engine.training import threads as blas
 from tuilab.engine.training.fit import train_steps

@@ -113,7 +113,7 @@ def test_ctrl_c_keeps_records_and_exits_130(tmp_path):
 
 
 def test_engine_and_headless_never_import_textual():
-    code = ("import sys, tuilab.engine.training.runner, tuilab.engine.config, tuilab.engine.presets, "
+    code = ("import sys, tuilab.engine.training.runner, tuilab.engine.config.experiment, tuilab.engine.config.presets, "
             "tuilab.headless, tuilab.cli; sys.exit('textual' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

@@ -7,8 +7,8 @@ import pytest
 
 from tests.test_trainer import Recorder, experiment
 from tuilab.engine.events import EpochEnd
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import Optimizer
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.training.fit import steps_per_epoch, train_steps
 from tuilab.engine.training.runner import run_network
 

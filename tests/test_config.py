@@ -4,10 +4,10 @@ import tomllib
 
 import pytest
 
-from tuilab.engine import presets
-from tuilab.engine.config import build_experiment
-from tuilab.engine.overrides import parse_override
-from tuilab.engine.presets import load_experiment
+from tuilab.engine.config import presets
+from tuilab.engine.config.experiment import build_experiment
+from tuilab.engine.config.overrides import parse_override
+from tuilab.engine.config.presets import load_experiment
 from tuilab.errors import TuilabError
 
 SHIPPED = [name for name, _ in presets.preset_paths()["builtin"]]

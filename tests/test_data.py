@@ -6,8 +6,8 @@ import socket
 import numpy as np
 import pytest
 
-from tuilab.engine import data
-from tuilab.engine.idx import read_idx, write_idx
+from tuilab.engine.data import sets as data
+from tuilab.engine.data.idx import read_idx, write_idx
 from tuilab.errors import TuilabError
 
 
@@ -103,7 +103,7 @@ def test_a_missing_image_set_trains_on_fashion_mnist_where_it_is_on_disk(no_sour
     """MNIST and KMNIST missing offline: Fashion-MNIST on disk (Debian's package) stands in, the same shape,
     rather than 8x8 digits a run finishes in a second; a preset's card says so before it starts."""
     from tuilab.app.summary import describe
-    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.config.presets import load_experiment
 
     system = no_sources / "system"
     assert "offline, the bundled digits" in dict(describe(load_experiment("deep-relu")))["data set"]

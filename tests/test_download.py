@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_data import make_image_set, refused_url
-from tuilab.engine import data, download
+from tuilab.engine.data import download
+from tuilab.engine.data import sets as data
 from tuilab.errors import TuilabError
 
 
@@ -128,7 +129,7 @@ def test_the_command_line_takes_a_mirror(mirror, tmp_path):
 
     env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache2")}
     r = subprocess.run([sys.executable, "-c", (
-        "import sys; from tuilab.engine import download;"
+        "import sys; from tuilab.engine.data import download;"
         f"download.FILES['mnist'] = {download.FILES['mnist']!r};"
         "from tuilab.cli import main;"
         f"sys.exit(main(['--preset', 'shallow-sigmoid', '--epochs', '1', '--data-mirror', {mirror.url!r},"

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from tuilab.app.edit_form import experiment_from_form
 from tuilab.cli import main as cli_main
-from tuilab.engine.config import build_experiment
-from tuilab.engine.idx import parse_idx, read_idx, write_idx
-from tuilab.engine.overrides import parse_override
-from tuilab.engine.presets import load_experiment, read_toml
+from tuilab.engine.config.experiment import build_experiment
+from tuilab.engine.config.overrides import parse_override
+from tuilab.engine.config.presets import load_experiment, read_toml
+from tuilab.engine.data.idx import parse_idx, read_idx, write_idx
 from tuilab.errors import TuilabError
 
 # TUILAB_FUZZ_SCALE=10 hunts ten times as long; the default keeps the suite's time

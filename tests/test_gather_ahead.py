@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import Optimizer
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.training import paths
 from tuilab.engine.training.fit import steps_per_epoch, train_steps
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import torch_or_skip
 
-from tuilab.engine.model import INITIALISERS, MLP, Layout, activation_gain, init_params
+from tuilab.engine.nn.model import INITIALISERS, MLP, Layout, activation_gain, init_params
 
 FAN_IN, FAN_OUT = 400, 300
 

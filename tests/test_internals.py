@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import torch_or_skip
 
-from tuilab.engine import internals
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import Optimizer
-from tuilab.engine.records import RunRecords
+from tuilab.engine.nn import internals
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
+from tuilab.engine.records.run_records import RunRecords
 from tuilab.engine.training.fit import train_steps
 
 
@@ -217,8 +217,8 @@ def test_a_trainer_records_the_internals_each_epoch(tmp_path, monkeypatch):
     from tuilab.engine.training import train
 
     monkeypatch.setattr(train, "INTERNALS_WORK", 1)  # every epoch, however small
-    from tuilab.engine.presets import load_experiment
-    from tuilab.engine.records import read_records
+    from tuilab.engine.config.presets import load_experiment
+    from tuilab.engine.records.run_records import read_records
     from tuilab.engine.training.runner import run_network
 
     exp = load_experiment("optimizer-zoo", [("data.name", "digits"), ("train.epochs", 2)])
@@ -244,8 +244,8 @@ def test_a_trainer_records_the_internals_each_epoch(tmp_path, monkeypatch):
 
 
 def test_internals_off_leave_the_columns_out(tmp_path):
-    from tuilab.engine.presets import load_experiment
-    from tuilab.engine.records import read_records
+    from tuilab.engine.config.presets import load_experiment
+    from tuilab.engine.records.run_records import read_records
     from tuilab.engine.training.runner import run_network
 
     exp = load_experiment("xor", [("train.internals", False), ("train.epochs", 3)])
@@ -292,8 +292,8 @@ def test_an_epoch_measures_a_sample_of_its_steps_and_its_last(path, on_path):
 
 
 def test_small_epochs_record_the_internals_every_kth_epoch_and_the_first_and_last(tmp_path):
-    from tuilab.engine.presets import load_experiment
-    from tuilab.engine.records import read_records
+    from tuilab.engine.config.presets import load_experiment
+    from tuilab.engine.records.run_records import read_records
     from tuilab.engine.training import train
     from tuilab.engine.training.runner import DataCache, DataOptions, run_network
 
@@ -312,7 +312,7 @@ def test_small_epochs_record_the_internals_every_kth_epoch_and_the_first_and_las
 # -- surfaces: the optimizer inside at each point of a trajectory --
 
 def _surface_run(name, steps=60, **hyper):
-    from tuilab.engine.surfaces import descend, make_landscape
+    from tuilab.engine.surfaces.landscapes import descend, make_landscape
 
     land = make_landscape("rosenbrock")
     return land, descend(land, name, (-1.5, 2.0), steps, steps + 1, **hyper)  # every step kept
@@ -364,10 +364,10 @@ def test_radams_rho_along_a_trajectory_and_its_branch():
 
 
 def test_surface_internals_round_trip_through_the_records(tmp_path):
-    from tuilab.engine.presets import load_experiment
-    from tuilab.engine.records import read_records
-    from tuilab.engine.replay import replayed_surface_events
-    from tuilab.engine.surface_runner import run_surfaces
+    from tuilab.engine.config.presets import load_experiment
+    from tuilab.engine.records.replay import replayed_surface_events
+    from tuilab.engine.records.run_records import read_records
+    from tuilab.engine.surfaces.runner import run_surfaces
 
     exp = load_experiment("rosenbrock-zoo")
     out = run_surfaces(exp, records=RunRecords(tmp_path))

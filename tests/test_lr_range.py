@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from tuilab.cli import main as cli_main
-from tuilab.engine.config import build_experiment
+from tuilab.engine.config.experiment import build_experiment
 from tuilab.engine.events import Control, LrRangePoints
-from tuilab.engine.lr_range import LrRange, RangeTest, analyse, run_lr_range
-from tuilab.engine.optim import OPTIMIZER_NAMES
+from tuilab.engine.nn.optim import OPTIMIZER_NAMES
+from tuilab.engine.training.lr_range import LrRange, RangeTest, analyse, run_lr_range
 from tuilab.engine.training.runner import DataCache, DataOptions
 from tuilab.errors import TuilabError
 
@@ -152,7 +152,7 @@ def test_resume_of_a_range_test_is_refused_in_one_line(tmp_path, capsys):
 
 
 def test_no_lr_range_trains_a_preset_that_has_the_table():
-    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.config.presets import load_experiment
 
     assert load_experiment("lr-finder-deep-relu").lr_range is not None
     plain = load_experiment("lr-finder-deep-relu", lr_range=False)

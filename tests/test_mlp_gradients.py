@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from naive import mlp_loss
 
-from tuilab.engine.model import HIDDEN_ACTIVATIONS, MLP
+from tuilab.engine.nn.model import HIDDEN_ACTIVATIONS, MLP
 
 pytestmark = pytest.mark.blas  # gradients against finite differences through BLAS matrix products
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import torch_or_skip
 
-from tuilab.engine.model import HIDDEN_ACTIVATIONS, MLP
+from tuilab.engine.nn.model import HIDDEN_ACTIVATIONS, MLP
 
 pytestmark = pytest.mark.blas  # the network's forward and backward against torch's: matrix products through two BLAS
 

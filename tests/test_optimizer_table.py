@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tuilab.engine import optim
-from tuilab.engine.optim import OPTIMIZER_NAMES, REGISTRY, Optimizer, OptimizerSpec
-from tuilab.engine.surfaces import descend, make_landscape
+from tuilab.engine.nn import optim
+from tuilab.engine.nn.optim import OPTIMIZER_NAMES, REGISTRY, Optimizer, OptimizerSpec
+from tuilab.engine.surfaces.landscapes import descend, make_landscape
 from tuilab.errors import TuilabError
 from tuilab.kernels import optimizers as K
 from tuilab.kernels import surfaces as S
@@ -44,7 +44,7 @@ def test_network_step_and_surface_descent_take_identical_steps(name, surface):
 
 
 def test_an_optimizer_for_matrices_is_refused_on_a_surface_in_words(tmp_path):
-    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.config.presets import load_experiment
 
     with pytest.raises(TuilabError, match="muon orthogonalises weight matrices, and a surface's point is two"):
         descend(make_landscape("rosenbrock"), "muon", (-1.5, 2.0), 10)
@@ -115,7 +115,7 @@ def test_maximize_takes_identical_steps_on_both_paths(name):
 
 
 def test_maximize_is_for_the_optimizers_torch_has():
-    from tuilab.engine.optim import resolve_hyperparameters
+    from tuilab.engine.nn.optim import resolve_hyperparameters
 
     assert resolve_hyperparameters("adamw", {"maximize": True})["maximize"] is True
     assert "maximize" not in resolve_hyperparameters("adam", {})  # off, and unnamed, unless given

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import torch_or_skip
 
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import Optimizer
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
 
 pytestmark = pytest.mark.blas  # optimizers on networks against torch.optim: matrix products through two BLAS
 

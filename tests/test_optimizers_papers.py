@@ -4,8 +4,8 @@ import naive
 import numpy as np
 import pytest
 
-from tuilab.engine.model import Layout
-from tuilab.engine.optim import OPTIMIZER_NAMES, REGISTRY, Optimizer
+from tuilab.engine.nn.model import Layout
+from tuilab.engine.nn.optim import OPTIMIZER_NAMES, REGISTRY, Optimizer
 from tuilab.kernels.optimizers import demon_beta
 
 pytestmark = pytest.mark.blas  # the papers' updates, some through matrix products (Muon's Newton-Schulz)
@@ -182,7 +182,7 @@ def test_demon_past_its_steps_is_plain_sgd(problem):
 
 
 def test_demon_on_rosenbrock_past_its_steps_does_not_diverge():
-    from tuilab.engine.surfaces import descend, make_landscape
+    from tuilab.engine.surfaces.landscapes import descend, make_landscape
 
     r = descend(make_landscape("rosenbrock"), "demon_momentum", (-1.5, 2.0), 300, lr=5e-4, demon_steps=100)
     assert r.status != "diverged" and r.steps_done == 300

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import torch_or_skip
 
-from tuilab.engine.optim import Optimizer
+from tuilab.engine.nn.optim import Optimizer
 
 STEPS = 250
 N = 17

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tuilab.cli import main as cli_main
-from tuilab.engine.records import read_records
+from tuilab.engine.records.run_records import read_records
 from tuilab.errors import TuilabError
 
 

@@ -2,8 +2,8 @@
 
 import math
 
-from tuilab.engine.results import chosen_line, ranked, result_rows
-from tuilab.engine.sweep_results import sweep_results
+from tuilab.engine.records.results import chosen_line, ranked, result_rows
+from tuilab.engine.records.sweep_results import sweep_results
 from tuilab.headless import results_table
 
 

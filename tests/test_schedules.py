@@ -3,7 +3,7 @@
 import pytest
 from conftest import torch_or_skip
 
-from tuilab.engine.schedules import Schedule
+from tuilab.engine.nn.schedules import Schedule
 from tuilab.errors import TuilabError
 
 EPOCHS = 40

@@ -4,7 +4,7 @@
 import math
 
 from tuilab.app.selection import Selection
-from tuilab.run_style import MARKS, PALETTE, drawing_order, legend, line_look, run_style
+from tuilab.views.run_style import MARKS, PALETTE, drawing_order, legend, line_look, run_style
 
 KEYS = [f"r{i}" for i in range(6)]
 

@@ -30,7 +30,7 @@ if textual.__version__ != SNAPSHOT_TEXTUAL:
 def no_user_presets(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     # no image set on disk, whatever this machine has: a preset's card says which data set it will use
-    from tuilab.engine import data
+    from tuilab.engine.data import sets as data
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("TUILAB_DATA", raising=False)

@@ -1,7 +1,7 @@
 """Words for a preset (app.summary), as the browser and the dashboard's header show them."""
 
 from tuilab.app.summary import brief, describe
-from tuilab.engine.presets import load_experiment
+from tuilab.engine.config.presets import load_experiment
 
 
 def test_a_long_list_of_optimizers_is_cut_between_names_and_says_how_many_are_left():

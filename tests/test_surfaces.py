@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 from numba import njit
 
-import tuilab.engine.lbfgs as lbfgs_mod
+import tuilab.engine.nn.lbfgs as lbfgs_mod
 from tests.conftest import torch_or_skip
-from tuilab.engine.optim import Optimizer
-from tuilab.engine.presets import load_experiment
-from tuilab.engine.records import RunRecords
-from tuilab.engine.surface_runner import run_surfaces
-from tuilab.engine.surfaces import SURFACES, descend, make_landscape
+from tuilab.engine.config.presets import load_experiment
+from tuilab.engine.nn.optim import Optimizer
+from tuilab.engine.records.run_records import RunRecords
+from tuilab.engine.surfaces.landscapes import SURFACES, descend, make_landscape
+from tuilab.engine.surfaces.runner import run_surfaces
 from tuilab.errors import TuilabError
 from tuilab.kernels._jit import fma
 from tuilab.kernels.reductions import fixed_dot
-from tuilab.surface_view import results_rows
+from tuilab.views.surface import results_rows
 
 LANDSCAPES = [make_landscape(n) for n in SURFACES] + [
     make_landscape("rosenbrock", a=2.0, b=50.0), make_landscape("saddle", wall=0.25),
@@ -324,7 +324,7 @@ def test_lbfgs_dot_products_are_the_fixed_order_kernels():
 
 LBFGS_PATH_SCRIPT = """
 import numpy as np
-from tuilab.engine.surfaces import descend, make_landscape
+from tuilab.engine.surfaces.landscapes import descend, make_landscape
 r = descend(make_landscape("rosenbrock"), "lbfgs", (-1.5, 2.0), 40, max_points=41, lr=1.0)
 print(r.path.tobytes().hex())
 """
@@ -464,8 +464,8 @@ def test_headless_surface_charts_tell_many_runs_apart_without_colour(tmp_path):
     inside the contour, where 20 runs' legend covered half of it."""
     import io
 
-    from tuilab.run_style import MARKS
-    from tuilab.surface_view import print_surface_results
+    from tuilab.views.run_style import MARKS
+    from tuilab.views.surface import print_surface_results
 
     exp = load_experiment("rosenbrock-zoo")
     out = run_surfaces(exp)

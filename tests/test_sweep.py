@@ -8,13 +8,13 @@ import tomllib
 import pytest
 
 from tuilab.cli import main
-from tuilab.engine.config import build_experiment
-from tuilab.engine.presets import load_experiment
-from tuilab.engine.sweep import Sweep, parse_sweep_option
-from tuilab.engine.sweep_results import sweep_results
+from tuilab.engine.config.experiment import build_experiment
+from tuilab.engine.config.presets import load_experiment
+from tuilab.engine.config.sweep import Sweep, parse_sweep_option
+from tuilab.engine.records.sweep_results import sweep_results
 from tuilab.engine.training.halving import survivors
 from tuilab.errors import TuilabError
-from tuilab.sweep_view import grouped_table, heat_table, sweep_text
+from tuilab.views.sweep import grouped_table, heat_table, sweep_text
 
 BASE = {"data": {"name": "xor"}, "model": {"hidden": [4]}, "optimizer": {"name": "sgd", "lr": 0.1},
         "train": {"epochs": 2}}

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import Optimizer
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.training.fit import steps_per_epoch, train_steps
 from tuilab.kernels import fpu
 from tuilab.kernels.mlp import mlp_loss_and_grad, train_chunk

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from tuilab.engine.config import build_experiment
+from tuilab.engine.config.experiment import build_experiment
 from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Notice, Progress, Started
-from tuilab.engine.records import RunRecords
+from tuilab.engine.records.run_records import RunRecords
 from tuilab.engine.training.runner import run_network
 from tuilab.engine.training.train import confusion_matrix
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import Optimizer
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.training.fit import train_steps
 from tuilab.errors import TuilabError
 
@@ -119,7 +119,7 @@ def test_every_hyperparameter_reads_back_from_the_text_the_edit_form_shows(name)
     """The edit form shows each hyperparameter as text and reads it back: words ('original', 'none'), pairs
     with a word in them (Adafactor's ["none", 0.001]) and tables (Muon's rest) come back as they were."""
     from tuilab.app.edit_form import field_text, parse_field
-    from tuilab.engine.optim import resolve_hyperparameters
+    from tuilab.engine.nn.optim import resolve_hyperparameters
 
     shown = resolve_hyperparameters(name, {})
     assert resolve_hyperparameters(name, {k: parse_field(field_text(v)) for k, v in shown.items()}) == shown

@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from(args) -> list[tuple[str, object]]:
-    from tuilab.engine.overrides import parse_override
+    from tuilab.engine.config.overrides import parse_override
 
     pairs = [parse_override(text) for text in args.overrides or []]
     if args.dataset is not None:
@@ -117,13 +117,13 @@ def overrides_from(args) -> list[tuple[str, object]]:
 
 
 def sweeps_from(args) -> list[tuple[str, tuple]]:
-    from tuilab.engine.sweep import parse_sweep_option
+    from tuilab.engine.config.sweep import parse_sweep_option
 
     return [parse_sweep_option(text) for text in getattr(args, "sweeps", None) or []]
 
 
 def list_presets(stream) -> None:
-    from tuilab.engine.presets import preset_catalog
+    from tuilab.engine.config.presets import preset_catalog
 
     catalog = preset_catalog()
     for group, entries in catalog.items():
@@ -150,7 +150,7 @@ def _run(args) -> int:
         list_presets(sys.stdout)
         return 0
     if args.command == "open":
-        from tuilab.engine.records import read_records
+        from tuilab.engine.records.run_records import read_records
 
         for folder in args.folders:
             read_records(folder)  # a folder with no records is one line and exit 2, before the screen
@@ -165,7 +165,7 @@ def _run(args) -> int:
         from tuilab.serve import serve
 
         if args.preset:  # a bad preset, --set or --sweep: one line here, not an error in every browser tab
-            from tuilab.engine.presets import load_experiment
+            from tuilab.engine.config.presets import load_experiment
 
             load_experiment(args.preset, overrides_from(args), sweeps_from(args), args.lr_range)
         return serve(args.host, args.port, args.run_args)
@@ -179,8 +179,8 @@ def _run(args) -> int:
         if not args.preset:
             raise TuilabError(
                 "headless needs a preset: tuilab --preset NAME headless (`tuilab list` shows them)")
-        from tuilab.engine.presets import load_experiment
-        from tuilab.engine.records import default_out
+        from tuilab.engine.config.presets import load_experiment
+        from tuilab.engine.records.run_records import default_out
         from tuilab.engine.training.data_cache import DataOptions
         from tuilab.headless import run_headless
 
@@ -209,7 +209,7 @@ def _cluster_of(args) -> str | None:
 def _resume(args) -> int:
     from pathlib import Path
 
-    from tuilab.engine.resume import plan_resume
+    from tuilab.engine.records.resume import plan_resume
     from tuilab.engine.training.data_cache import DataOptions
     from tuilab.headless import run_headless
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Notice, Progress, Started
-from tuilab.engine.results import COLUMNS, NUMERIC, cell, chosen_line, result_rows
+from tuilab.engine.records.results import COLUMNS, NUMERIC, cell, chosen_line, result_rows
 
 
 def _duration(seconds: float) -> str:
@@ -144,7 +144,7 @@ def headline(title: str, dataset: str | None) -> str:
 
     if plain(dataset) in plain(title):
         return title
-    from tuilab.engine.data import DATASETS
+    from tuilab.engine.data.sets import DATASETS
 
     named = re.search(r"\s+on\s+([\w-]+)$", title)  # "... on MNIST": a set these runs did not get
     if named and plain(named.group(1)) in {plain(d) for d in DATASETS}:
@@ -194,9 +194,9 @@ EXIT_FAILED = 1  # a run whose worker was lost twice: the others' results stand,
 
 def print_sweep(folder, stdout, chart: bool = True) -> None:
     """The sweep's grouped table, heat table and charts, from its records (every epoch's figures)."""
-    from tuilab.engine.records import read_records
-    from tuilab.engine.sweep_results import from_records
-    from tuilab.sweep_view import sweep_text
+    from tuilab.engine.records.run_records import read_records
+    from tuilab.engine.records.sweep_results import from_records
+    from tuilab.views.sweep import sweep_text
 
     results = from_records(read_records(folder))
     if results is not None:
@@ -206,7 +206,7 @@ def print_sweep(folder, stdout, chart: bool = True) -> None:
 def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, stdout=None,
                  resume: dict | None = None, cluster: str | None = None) -> int:
     """Run a preset with no screen; returns the process exit code."""
-    from tuilab.engine.records import RunRecords
+    from tuilab.engine.records.run_records import RunRecords
 
     stdout = stdout or sys.stdout
     control = Control()
@@ -214,7 +214,7 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
     records = RunRecords(out)
     with InterruptToStop(control, printer._line):
         if experiment.lab == "surface":
-            from tuilab.engine.surface_runner import run_surfaces
+            from tuilab.engine.surfaces.runner import run_surfaces
 
             outcome = run_surfaces(experiment, printer, control, records=records)
         else:
@@ -224,12 +224,12 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
                                   jobs=jobs, resume=resume, cluster=cluster)
     printer.close()
     if experiment.lab == "surface":
-        from tuilab.surface_view import print_surface_results
+        from tuilab.views.surface import print_surface_results
 
         print_surface_results(experiment, outcome, stdout)
     elif experiment.lr_range is not None:
-        from tuilab.engine.lr_range import curves_of
-        from tuilab.lr_range_view import range_text
+        from tuilab.engine.training.lr_range import curves_of
+        from tuilab.views.lr_range import range_text
 
         print(f"\n{headline(experiment.title, outcome.dataset)}: range test {outcome.status}", file=stdout)
         print(range_text(experiment.name, outcome.runs, curves_of(outcome.out, outcome.runs)), file=stdout)

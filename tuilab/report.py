@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tuilab.engine.records import Reopened, read_records
+from tuilab.engine.records.run_records import Reopened, read_records
 from tuilab.headless import headline, results_table
 
 
@@ -13,10 +13,10 @@ def print_surface_report(rec: Reopened, stream) -> None:
     from trajectory.csv and summary.json."""
     from types import SimpleNamespace
 
-    from tuilab.engine.presets import load_experiment
-    from tuilab.engine.replay import replayed_surface_events
-    from tuilab.engine.surfaces import landscape_of
-    from tuilab.surface_view import print_surface_results
+    from tuilab.engine.config.presets import load_experiment
+    from tuilab.engine.records.replay import replayed_surface_events
+    from tuilab.engine.surfaces.landscapes import landscape_of
+    from tuilab.views.surface import print_surface_results
 
     experiment = load_experiment(str(rec.folder / "config.toml"))
     # summary.json keeps NaN as null (JSON has no NaN); the table wants the numbers back
@@ -35,7 +35,7 @@ def loss_chart(rec: Reopened, width: int = 100, height: int = 18) -> str:
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    from tuilab.run_style import legend, run_style
+    from tuilab.views.run_style import legend, run_style
 
     drawn = []
     for i, r in enumerate(rec.runs):
@@ -61,8 +61,8 @@ def report(folders, stream, chart: bool = True) -> int:
             print(f"({rec.folder})", file=stream)
             print_surface_report(rec, stream)
         elif (rec.folder / "lr_range.csv").is_file():
-            from tuilab.engine.lr_range import curves_of
-            from tuilab.lr_range_view import range_text
+            from tuilab.engine.training.lr_range import curves_of
+            from tuilab.views.lr_range import range_text
 
             print(f"{headline(rec.title, rec.dataset)}: range test {rec.status}   ({rec.folder})", file=stream)
             curves = curves_of(rec.folder, rec.runs)
@@ -73,8 +73,8 @@ def report(folders, stream, chart: bool = True) -> int:
             drawn = loss_chart(rec) if chart else ""
             if drawn:
                 print(drawn, file=stream)
-            from tuilab.engine.sweep_results import from_records
-            from tuilab.sweep_view import sweep_text
+            from tuilab.engine.records.sweep_results import from_records
+            from tuilab.views.sweep import sweep_text
 
             sweep = from_records(rec)
             if sweep is not None:

@@ -11,8 +11,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from tuilab.app.live import LiveExperiment
-from tuilab.engine.presets import load_experiment, preset_catalog
-from tuilab.engine.records import default_out
+from tuilab.engine.config.presets import load_experiment, preset_catalog
+from tuilab.engine.records.run_records import default_out
 from tuilab.engine.training.data_cache import DataOptions
 from tuilab.errors import TuilabError
 
@@ -91,7 +91,7 @@ class TuilabApp(App):
         from tuilab.app.live import ReplayedExperiment
         from tuilab.app.screens.network import NetworkScreen
         from tuilab.app.screens.surface import SurfaceScreen
-        from tuilab.engine.records import read_records
+        from tuilab.engine.records.run_records import read_records
 
         first = None
         for k, folder in enumerate(folders):

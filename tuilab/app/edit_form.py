@@ -10,7 +10,7 @@ import copy
 import json
 import tomllib
 
-from tuilab.engine.config import Experiment, build_experiment
+from tuilab.engine.config.experiment import Experiment, build_experiment
 
 
 def field_text(value, nested: bool = False) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def launch_dashboard(args, overrides, sweeps=()) -> int:
-    from tuilab.engine.presets import load_experiment
+    from tuilab.engine.config.presets import load_experiment
     from tuilab.engine.training.data_cache import DataOptions
 
     if args.preset:  # a bad preset, --set or --sweep is one line and exit 2, before the screen

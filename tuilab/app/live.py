@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from tuilab.app.series import Series, SeriesView
-from tuilab.engine.config import Experiment
+from tuilab.engine.config.experiment import Experiment
 from tuilab.engine.events import (
     Control,
     Diverged,
@@ -26,7 +26,7 @@ from tuilab.engine.events import (
     Started,
     SurfaceDone,
 )
-from tuilab.engine.records import RunRecords, default_out
+from tuilab.engine.records.run_records import RunRecords, default_out
 from tuilab.engine.training.data_cache import DataOptions
 
 LOSS_POINTS = 240  # training-loss points kept per run for its sparkline
@@ -310,8 +310,8 @@ class LiveExperiment:
     def _replay_kept(self, records) -> None:
         """A resumed experiment's rows start with what its records keep: every epoch up to each run's
         checkpoint (the ones past it are trained again), the finished runs whole."""
-        from tuilab.engine.records import read_records
-        from tuilab.engine.replay import replayed_events
+        from tuilab.engine.records.replay import replayed_events
+        from tuilab.engine.records.run_records import read_records
         from tuilab.engine.training.checkpoint import checkpoint_epoch
 
         kept = {i: (self.resume[i].get("epochs_done", 0) if i in self.resume else checkpoint_epoch(records, run))
@@ -332,7 +332,7 @@ class LiveExperiment:
         self._began = time.monotonic()
         try:
             if self.experiment.lab == "surface":
-                from tuilab.engine.surface_runner import run_surfaces
+                from tuilab.engine.surfaces.runner import run_surfaces
 
                 self.outcome = run_surfaces(self.experiment, self.on_event, self.control, records=records)
             else:
@@ -365,7 +365,7 @@ class ReplayedExperiment(LiveExperiment):
         self.resumed = False  # continued with u: its rows give way to the resumed runs
 
     def run(self) -> None:
-        from tuilab.engine.replay import replayed_events, replayed_surface_events
+        from tuilab.engine.records.replay import replayed_events, replayed_surface_events
 
         self._began = time.monotonic()
         replay = replayed_surface_events if self.experiment.lab == "surface" else replayed_events

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tuilab.engine.config import Experiment
-from tuilab.engine.data import data_plan
+from tuilab.engine.config.experiment import Experiment
+from tuilab.engine.data.sets import data_plan
 
 
 def _lrs(exp: Experiment) -> str:

@@ -14,7 +14,7 @@ from textual.widgets import Label, Sparkline, Static
 from textual_plotext import PlotextPlot
 
 from tuilab.app.live import RunView
-from tuilab.run_style import drawing_order, legend, line_look, no_color, run_style
+from tuilab.views.run_style import drawing_order, legend, line_look, no_color, run_style
 
 STATUS_MARK = {"pending": ("·", "dim"), "running": ("▶", "green"), "paused": ("‖", "yellow"),
                "completed": ("✓", "green"), "diverged": ("✗", "red"), "interrupted": ("■", "yellow"),
@@ -201,7 +201,7 @@ class CurvesPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         if what == "lr_range":
-            from tuilab.lr_range_view import draw_range_chart
+            from tuilab.views.lr_range import draw_range_chart
 
             draw_range_chart(plt, [(r.label, r.range_lrs, r.range_smoothed) for r in runs],
                              [(r.summary.get("lr_range") or {}).get("suggested_lr") for r in runs], ks, focus,
@@ -250,7 +250,7 @@ class SweepPlot(PlotextPlot):
 
     def show(self, results, axis: int | None) -> list:
         """Draws the chart; returns its legend's entries (the screen shows them below it)."""
-        from tuilab.sweep_view import draw_axis_chart
+        from tuilab.views.sweep import draw_axis_chart
 
         plt = self.plt
         plt.clear_data()
@@ -272,7 +272,7 @@ class InsidePanel(Static):
     LO, HI = -7.0, 0.0  # the bar's log10 range
 
     def show(self, view: RunView | None) -> None:
-        from tuilab.engine.internals import BAND, TARGET, verdict
+        from tuilab.engine.nn.internals import BAND, TARGET, verdict
 
         if view is None or not view.inside:
             self._show(Text("the optimizer's internals appear after the first epoch "

@@ -585,7 +585,7 @@ def demon_beta(beta_init, t, total):
 
 # The optimizer table: an optimizer's id is its row's index. The network step and the surface
 # descent both dispatch through it (dispatch_on_id), so a new optimizer is its kernel, one row
-# here and its registry entry in engine/optim.py.
+# here and its registry entry in engine/nn/optim.py.
 STEP_KERNELS = (
     sgd_step,
     adagrad_step,

@@ -11,7 +11,7 @@ from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tuilab.app.summary import describe
-from tuilab.engine.presets import load_experiment, preset_catalog
+from tuilab.engine.config.presets import load_experiment, preset_catalog
 from tuilab.errors import TuilabError
 
 

@@ -10,9 +10,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from tuilab.app.edit_form import experiment_from_form
 from tuilab.app.edit_form import field_text as _text
-from tuilab.engine import data as data_mod
-from tuilab.engine.model import HIDDEN_ACTIVATIONS, INITIALISERS
-from tuilab.engine.optim import OPTIMIZER_NAMES, REGISTRY
+from tuilab.engine.data import sets as data_mod
+from tuilab.engine.nn.model import HIDDEN_ACTIVATIONS, INITIALISERS
+from tuilab.engine.nn.optim import OPTIMIZER_NAMES, REGISTRY
 from tuilab.errors import TuilabError
 
 

@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from tuilab.app.live import WATCH_SECONDS, LiveExperiment, Pace, RunView, WallClock, watch_pace
 from tuilab.app.selection import Selection
 from tuilab.app.widgets import CurvesPlot, GradBars, InsidePanel, Legend, RunList, RunRow, SweepPlot, duration, fmt
-from tuilab.engine.data import CLASS_NAMES
-from tuilab.engine.results import COLUMNS, chosen_line, ranked, result_rows
+from tuilab.engine.data.sets import CLASS_NAMES
+from tuilab.engine.records.results import COLUMNS, chosen_line, ranked, result_rows
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 REFRESH_SECONDS = 0.2  # at most 5 redraws a second, whatever the event rate (keys redraw at once)
@@ -370,7 +370,7 @@ class NetworkScreen(ExperimentScreen):
     def action_resume_records(self) -> None:
         """u: continue the opened records that did not finish, in their own folders."""
         from tuilab.app.live import ReplayedExperiment
-        from tuilab.engine.resume import plan_resume
+        from tuilab.engine.records.resume import plan_resume
         from tuilab.errors import TuilabError
 
         started = 0
@@ -525,8 +525,8 @@ class NetworkScreen(ExperimentScreen):
 
     def _sweep(self) -> None:
         """The sweep tab from what the runs have done so far: it fills in as they train and finish."""
-        from tuilab.engine.sweep_results import sweep_results
-        from tuilab.sweep_view import grouped_table, heat_table
+        from tuilab.engine.records.sweep_results import sweep_results
+        from tuilab.views.sweep import grouped_table, heat_table
 
         runs, histories = [], {}
         for lv in self.lives:
@@ -637,7 +637,7 @@ class NetworkScreen(ExperimentScreen):
         table = self.query_one("#results", DataTable)
         table.display = self.experiment.lr_range is None  # a range test has its own table, below
         if self.experiment.lr_range is not None:
-            from tuilab.lr_range_view import range_table
+            from tuilab.views.lr_range import range_table
 
             runs = [{**v.summary, "label": v.label, "optimizer": v.optimizer, "status": v.status} for v in views]
             self.query_one("#confusion", Static).update(Text(range_table(runs) + "\n\nl: train each run at its "

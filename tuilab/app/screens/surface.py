@@ -14,9 +14,9 @@ from textual_plotext import PlotextPlot
 
 from tuilab.app.screens.network import ExperimentScreen, legend_entries
 from tuilab.app.widgets import Legend
-from tuilab.engine.surfaces import landscape_of
-from tuilab.run_style import no_color, run_style
-from tuilab.surface_view import INSIDE_HEADER, draw_error, draw_step_length, draw_surface, inside_rows, results_rows
+from tuilab.engine.surfaces.landscapes import landscape_of
+from tuilab.views.run_style import no_color, run_style
+from tuilab.views.surface import INSIDE_HEADER, draw_error, draw_step_length, draw_surface, inside_rows, results_rows
 
 GROW_SECONDS = 1.5  # the runs take milliseconds; their paths are drawn growing over this time
 CURSOR_MOVES = 40  # [ and ] move the inside view's step by this fraction of the longest run

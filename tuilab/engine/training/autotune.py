@@ -27,7 +27,7 @@ from pathlib import Path as FsPath
 
 import numpy as np
 
-from tuilab.engine.model import MLP
+from tuilab.engine.nn.model import MLP
 from tuilab.engine.training.paths import PATHS, Chunk, Path, candidates
 from tuilab.engine.training.threads import budget, numba_blas, set_blas_threads
 from tuilab.errors import TuilabError

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tuilab.engine.records import RunRecords, slug, write_atomic
+from tuilab.engine.records.run_records import RunRecords, slug, write_atomic
 from tuilab.errors import TuilabError
 
 if TYPE_CHECKING:
-    from tuilab.engine.config import RunConfig
+    from tuilab.engine.config.experiment import RunConfig
 
 NAME = "checkpoint.npz"
 

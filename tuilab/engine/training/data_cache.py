@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuilab.engine import data as data_mod
-from tuilab.engine.config import RunConfig
+from tuilab.engine.config.experiment import RunConfig
+from tuilab.engine.data import sets as data_mod
 from tuilab.engine.events import Notice
 
 

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import Optimizer
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.training import autotune
 from tuilab.engine.training.paths import Chunk, run_path, set_last_chunk_seconds
 from tuilab.engine.training.threads import budget, limit_to

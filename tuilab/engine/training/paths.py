@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tuilab.engine.model import MLP
+from tuilab.engine.nn.model import MLP
 from tuilab.engine.training.threads import budget, set_blas_threads
 from tuilab.kernels.column_split import N_FLAGS, STOP, lead_steps, partner_steps
 from tuilab.kernels.fpu import current_fpu, restore_fpu

@@ -15,9 +15,9 @@ from collections import deque
 
 import numpy as np
 
-from tuilab.engine.config import Experiment
+from tuilab.engine.config.experiment import Experiment
 from tuilab.engine.events import Control, EpochEnd, Finished, Notice, Started, overall_status
-from tuilab.engine.records import RunRecords
+from tuilab.engine.records.run_records import RunRecords
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training import executors
 from tuilab.engine.training.checkpoint import checkpoint_epoch, checkpoint_of, not_started
@@ -107,7 +107,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     runs already finished, which are not run again; the others go on from their checkpoints.
     """
     if experiment.lr_range is not None:
-        from tuilab.engine.lr_range import run_lr_range
+        from tuilab.engine.training.lr_range import run_lr_range
 
         if emit is not None and (jobs > 1 or cluster or os.environ.get(executors.CLUSTER_ENV)):
             emit(Notice("a learning-rate range test runs in this process, one run after another (each takes "

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tuilab.engine import data as data_mod
-from tuilab.engine.config import RunConfig
+from tuilab.engine.config.experiment import RunConfig
+from tuilab.engine.data import sets as data_mod
 from tuilab.engine.events import Control, EpochEnd, Progress
 from tuilab.errors import TuilabError
 
@@ -162,7 +162,7 @@ def run_task(task: RunTask, link: EventLink) -> RunResult:
     control.stop_requested = link.stop
     records = None
     if task.out is not None:
-        from tuilab.engine.records import RunRecords
+        from tuilab.engine.records.run_records import RunRecords
 
         records = RunRecords(task.out)
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tuilab.engine import internals as internals_mod
-from tuilab.engine.config import RunConfig
-from tuilab.engine.data import Prepared
+from tuilab.engine.config.experiment import RunConfig
+from tuilab.engine.data.sets import Prepared
 from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Progress, Started
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import Optimizer
-from tuilab.engine.schedules import Schedule
+from tuilab.engine.nn import internals as internals_mod
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
+from tuilab.engine.nn.schedules import Schedule
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training.fit import steps_per_epoch, train_steps
 from tuilab.engine.training.paths import last_chunk_seconds
@@ -74,7 +74,7 @@ def metric_columns(n_layers: int, average: bool = False, internals=()) -> list[s
 
 def experiment_columns(runs) -> list[str]:
     """metric_columns for every run of an experiment."""
-    from tuilab.engine.optim import get_spec
+    from tuilab.engine.nn.optim import get_spec
 
     specs = [get_spec(r["optimizer"]["name"]) for r in runs]
     return metric_columns(max(len(r["model"]["hidden"]) + 1 for r in runs), any(s.shadow for s in specs),

@@ -41,8 +41,8 @@ def surface_kernels_ready() -> bool:
 
 def compile_network_kernels(dtype: str = "float32") -> None:
     """Run every training path once on a tiny network, so that every kernel they call is compiled."""
-    from tuilab.engine.model import MLP
-    from tuilab.engine.optim import Optimizer
+    from tuilab.engine.nn.model import MLP
+    from tuilab.engine.nn.optim import Optimizer
     from tuilab.engine.training.paths import PATHS, Chunk, run_path
 
     net = MLP([32, 2, 2], "relu", "softmax", "cross_entropy", dtype)

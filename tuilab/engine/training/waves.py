@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from tuilab.engine import data as data_mod
+from tuilab.engine.data import sets as data_mod
 from tuilab.engine.events import EpochEnd, Finished, Notice
 from tuilab.engine.training.executors import WorkerLost
 from tuilab.engine.training.tasks import NeedsData, RunTask, fingerprint
@@ -171,7 +171,7 @@ class WaveRunner:
         (after the rows: every event of the result has been read)."""
         if self.records is None or self.executor.shares_files or result.state is None:
             return
-        from tuilab.engine.records import write_atomic
+        from tuilab.engine.records.run_records import write_atomic
         from tuilab.engine.training.checkpoint import checkpoint_of
 
         path = checkpoint_of(self.records, self.experiment.runs[i])

@@ -112,7 +112,7 @@ def parse_sweep_table(table, where: str) -> Sweep:
 
 def parse_sweep_option(text: str) -> tuple[str, tuple]:
     """--sweep 'optimizer.lr=[1e-3, 1e-2]' -> ('optimizer.lr', (0.001, 0.01))."""
-    from tuilab.engine.overrides import split_setting
+    from tuilab.engine.config.overrides import split_setting
 
     key, values = split_setting(text, "--sweep", "key=[values]", "'optimizer.lr=[1e-3, 1e-2]'")
     if not isinstance(values, list):

@@ -15,14 +15,10 @@ import copy
 import difflib
 from dataclasses import dataclass, field
 
-from tuilab.engine import data as data_mod
-from tuilab.engine.lr_range_table import LrRange, parse_lr_range
-from tuilab.engine.model import MLP
-from tuilab.engine.optim import OPTIMIZER_NAMES, check_for_surfaces, get_spec, resolve_hyperparameters
-from tuilab.engine.overrides import overrides_as_tables
-from tuilab.engine.schedules import SCHEDULES, Schedule
-from tuilab.engine.schema import NETWORK_TABLES, SCHEMA, SURFACE_TABLES, TOP_KEYS
-from tuilab.engine.sweep import (
+from tuilab.engine.config.lr_range import LrRange, parse_lr_range
+from tuilab.engine.config.overrides import overrides_as_tables
+from tuilab.engine.config.schema import NETWORK_TABLES, SCHEMA, SURFACE_TABLES, TOP_KEYS
+from tuilab.engine.config.sweep import (
     Sweep,
     as_tables,
     axes_of_runs,
@@ -32,6 +28,10 @@ from tuilab.engine.sweep import (
     settings_label,
     with_axes,
 )
+from tuilab.engine.data import sets as data_mod
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import OPTIMIZER_NAMES, check_for_surfaces, get_spec, resolve_hyperparameters
+from tuilab.engine.nn.schedules import SCHEDULES, Schedule
 from tuilab.errors import TuilabError
 
 
@@ -64,7 +64,7 @@ class Experiment:
     def to_toml(self) -> str:
         """The resolved configuration, loadable again with --preset (each run fully spelt out, with
         its sweep settings; [sweep] keeps the options, not the axes, which the runs already are)."""
-        from tuilab.engine.tomlwrite import dumps
+        from tuilab.engine.config.tomlwrite import dumps
 
         doc = {"title": self.title, "description": self.description, **copy.deepcopy(self.base)}
         if self.sweep is not None:
@@ -181,7 +181,7 @@ def _check_network_run(source: str, label: str, t: dict) -> None:
 
 def _resolve_surface(where: str, table: dict) -> dict:
     """The [surface] table with the landscape's own parameters and start filled in."""
-    from tuilab.engine.surfaces import SURFACE_PARAMS, check_surface_table, landscape_of
+    from tuilab.engine.surfaces.landscapes import SURFACE_PARAMS, check_surface_table, landscape_of
 
     try:
         check_surface_table(table)
@@ -196,7 +196,7 @@ def _resolve_surface(where: str, table: dict) -> dict:
 
 
 def _check_surface_run(source: str, label: str, t: dict) -> None:
-    from tuilab.engine.surfaces import check_surface_table
+    from tuilab.engine.surfaces.landscapes import check_surface_table
 
     try:
         check_surface_table(t["surface"])

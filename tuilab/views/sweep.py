@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from tuilab.engine.sweep import axis_names, value_text
-from tuilab.engine.sweep_results import SweepResults
+from tuilab.engine.config.sweep import axis_names, value_text
+from tuilab.engine.records.sweep_results import SweepResults
 
 MAX_LINES = 8  # lines in one chart; more are said, not drawn
 
@@ -88,7 +88,7 @@ def draw_axis_chart(plt, results: SweepResults, axis: int, entries: list | None 
     """The figure against results.axes[axis]: a line per value of the other axes, each in a look of its
     own (run_style), error bars of one spread over seeds. The legend goes outside: `entries` gets a
     (look index, label) per line. Returns how many lines were left out (beyond MAX_LINES)."""
-    from tuilab.run_style import line_look
+    from tuilab.views.run_style import line_look
 
     key, values = results.axes[axis]
     names = axis_names(k for k, _ in results.axes)
@@ -139,7 +139,7 @@ def sweep_text(results: SweepResults, chart: bool = True, width: int = 100, heig
     if chart:
         import plotext as plt
 
-        from tuilab.run_style import legend
+        from tuilab.views.run_style import legend
 
         for axis in results.numeric_axes():
             plt.clear_figure()

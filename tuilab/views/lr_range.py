@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from tuilab.engine.results import cell
-from tuilab.run_style import drawing_order, line_look
-from tuilab.run_style import legend as legend_of
+from tuilab.engine.records.results import cell
+from tuilab.views.run_style import drawing_order, line_look
+from tuilab.views.run_style import legend as legend_of
 
 
 def _lr(value) -> str:

@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
+from tuilab.engine.config.lr_range import LrRange, parse_lr_range  # noqa: F401  (the names users know here)
 from tuilab.engine.events import Control, Finished, LrRangePoints, Progress, Started
-from tuilab.engine.lr_range_table import LrRange, parse_lr_range  # noqa: F401  (the names users know here)
 
 CHUNK_STEPS = 16  # steps per kernel call: the test stops at most this many steps late (those steps are not shown)
 COLUMNS = ["run", "label", "step", "lr", "loss", "smoothed_loss"]
@@ -197,7 +197,7 @@ def curves_of(folder, runs: list[dict]) -> list[tuple[str, list, list]]:
     """(label, lrs, smoothed losses) of each run from a folder's lr_range.csv, in run order."""
     from pathlib import Path
 
-    from tuilab.engine.records import read_table
+    from tuilab.engine.records.run_records import read_table
 
     by_run: dict[int, tuple[list, list]] = {}
     for row in read_table(Path(folder) / "lr_range.csv", []):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuilab.engine.internals import trajectory_internals
-from tuilab.engine.optim import Optimizer, check_for_surfaces
+from tuilab.engine.nn.internals import trajectory_internals
+from tuilab.engine.nn.optim import Optimizer, check_for_surfaces
 from tuilab.errors import TuilabError, choice_error
 from tuilab.kernels import surfaces as K
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 
-from tuilab.engine import data as data_mod
-from tuilab.engine.model import (
+from tuilab.engine.data import sets as data_mod
+from tuilab.engine.nn.model import (
     BIAS_INITS,
     DTYPES,
     HIDDEN_ACTIVATIONS,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tuilab.engine import synthetic
-from tuilab.engine.idx import read_idx
+from tuilab.engine.data import synthetic
+from tuilab.engine.data.idx import read_idx
 from tuilab.errors import TuilabError, choice_error
 
 MIRROR_HINT = "TUILAB_DATA_MIRROR=URL (or --data-mirror URL)"
@@ -140,7 +140,7 @@ def _image_source(name: str, parts: dict) -> Source:
 
 def bundled_digits() -> Source:
     """The UCI hand-written digits shipped inside the package (8x8, values 0..16)."""
-    here = Path(__file__).resolve().parent.parent / "data"
+    here = Path(__file__).resolve().parents[2] / "data"  # tuilab/data, beside engine/
     X = read_idx(here / "digits-images-idx3-ubyte.gz")
     y = read_idx(here / "digits-labels-idx1-ubyte.gz").astype(np.int64)
     return Source(BUNDLED, X.reshape(len(X), -1), y, None, None, 10, "bundled", 16.0, X.shape[1:])
@@ -181,7 +181,7 @@ def load_source(name: str, *, data_dir=None, strict: bool = False, download: boo
     parts, searched = find_image_set(name, roots)
     why = None
     if parts is None and download:
-        from tuilab.engine.download import fetch_image_set
+        from tuilab.engine.data.download import fetch_image_set
 
         why = fetch_image_set(name, cache_dir(), mirror)
         if why is None:

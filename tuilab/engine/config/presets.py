@@ -8,12 +8,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuilab.engine.config import Experiment, build_experiment
+from tuilab.engine.config.experiment import Experiment, build_experiment
 from tuilab.errors import TuilabError
 
 
 def builtin_presets_dir() -> Path:
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # the tuilab package: engine/config/presets.py
     inside = here / "presets"  # in an installed wheel
     return inside if inside.is_dir() else here.parent / "presets"  # in a source checkout
 

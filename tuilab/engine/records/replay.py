@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from tuilab.engine.events import EpochEnd, Finished, Started, SurfaceDone
-from tuilab.engine.records import Reopened, read_table
+from tuilab.engine.records.run_records import Reopened, read_table
 
 
 def _confusions(rec: Reopened) -> dict[int, tuple]:
@@ -43,8 +43,8 @@ def replayed_surface_events(rec: Reopened, experiment) -> list:
     """A SurfaceDone per run that has its trajectory in trajectory.csv, rebuilt as a SurfaceResult."""
     import numpy as np
 
-    from tuilab.engine.internals import POINT_COLUMNS
-    from tuilab.engine.surfaces import SurfaceResult, landscape_of
+    from tuilab.engine.nn.internals import POINT_COLUMNS
+    from tuilab.engine.surfaces.landscapes import SurfaceResult, landscape_of
 
     landscape = landscape_of(experiment.runs[0]["surface"])
     points: dict[int, list] = {}

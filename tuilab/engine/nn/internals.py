@@ -162,7 +162,7 @@ def _scalar_values(spec, hp, t, b1pow, b2pow, demon_total) -> dict:
         if spec.step is K.nadam_step:
             out["momentum_t"] = hp[0] * (1.0 - 0.5 * 0.96 ** (t * hp[4]))
         else:
-            from tuilab.engine.optim import _flat_names
+            from tuilab.engine.nn.optim import _flat_names
 
             b = float(hp[_flat_names(spec).index(spec.momentum_param)])
             if demon_total > 0:  # beta_t as the kernel applied it at step t (counted from 1)

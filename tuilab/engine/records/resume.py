@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuilab.engine.config import Experiment
-from tuilab.engine.presets import load_experiment
-from tuilab.engine.records import read_records, slug
+from tuilab.engine.config.experiment import Experiment
+from tuilab.engine.config.presets import load_experiment
+from tuilab.engine.records.run_records import read_records, slug
 from tuilab.errors import TuilabError
 
 

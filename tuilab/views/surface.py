@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from tuilab.run_style import ansi, drawing_order, legend, line_look, no_color
+from tuilab.views.run_style import ansi, drawing_order, legend, line_look, no_color
 
 CONTOUR_COLOR = (70, 70, 70)  # behind the trajectories, whatever the palette
 MANY = 6  # with more trajectories than this, each is thinned harder for drawing and its end marked

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tuilab.engine.lbfgs import LBFGS, state_from_arrays, state_to_arrays
+from tuilab.engine.nn.lbfgs import LBFGS, state_from_arrays, state_to_arrays
 from tuilab.errors import TuilabError, choice_error
 from tuilab.kernels import optimizers as K
 
@@ -129,7 +129,7 @@ def _register(spec: OptimizerSpec) -> None:
     for key in (*spec.defaults, *spec.fixed):
         if key not in _PARAM_RULES and key not in _BOOLS and key not in _CHOICES and key not in ("demon_steps", "rest"):
             raise TuilabError(f"optimizer {spec.name}: hyperparameter {key!r} has no rule; add it to "
-                              "_PARAM_RULES (a number), _BOOLS (a switch) or _CHOICES (a word) in engine/optim.py")
+                              "_PARAM_RULES (a number), _BOOLS (a switch) or _CHOICES (a word) in engine/nn/optim.py")
     for key in spec.hp_order:
         if key not in spec.defaults and key not in spec.fixed:
             raise TuilabError(f"optimizer {spec.name}: hp_order names {key!r}, which has no default")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tuilab.engine.config import Experiment
+from tuilab.engine.config.experiment import Experiment
 from tuilab.engine.events import Control, Notice, SurfaceDone, overall_status
-from tuilab.engine.internals import POINT_COLUMNS
-from tuilab.engine.records import RunRecords
-from tuilab.engine.surfaces import SurfaceResult, descend, landscape_of
+from tuilab.engine.nn.internals import POINT_COLUMNS
+from tuilab.engine.records.run_records import RunRecords
+from tuilab.engine.surfaces.landscapes import SurfaceResult, descend, landscape_of
 from tuilab.engine.training.warmup import surface_kernels_ready
 from tuilab.errors import TuilabError
 
