@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tuilab.engine.nn import optim
+from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import OPTIMIZER_NAMES, REGISTRY, Optimizer, OptimizerSpec
 from tuilab.engine.surfaces.landscapes import descend, make_landscape
 from tuilab.errors import TuilabError
@@ -79,23 +80,45 @@ def test_an_id_outside_the_table_raises_in_both_paths(bad):
 
 
 def _spec(**kw):
-    base = dict(name="trial", step=K.sgd_step, hp_order=("momentum",),
-                defaults=dict(lr=0.1, momentum=0.0), slots=("momentum_buffer",), summary="trial")
+    base = dict(name="trial", step=K.sgd_step, summary="trial",
+                defaults=dict(lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False))
     return OptimizerSpec(**{**base, **kw})
 
 
 def test_a_registry_entry_with_a_hyperparameter_without_a_rule_is_refused_in_words():
     with pytest.raises(TuilabError, match="'zeta' has no rule.*_PARAM_RULES"):
-        optim._register(_spec(defaults=dict(lr=0.1, momentum=0.0, zeta=3.0)))
+        optim._register(_spec(defaults=dict(lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                                            zeta=3.0)))
     assert "trial" not in REGISTRY
 
 
 def test_a_registry_entry_whose_kernel_is_not_in_the_table_is_refused():
     with pytest.raises(TuilabError, match="not a row of kernels.optimizers.STEP_KERNELS"):
         optim._register(_spec(step=K.begin_step))
-    with pytest.raises(TuilabError, match="hp_order names 'nu'"):
-        optim._register(_spec(hp_order=("momentum", "nu")))
+    with pytest.raises(TuilabError, match="kernel's hp names 'nesterov', which has no default"):
+        optim._register(_spec(defaults=dict(lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0)))
+    with pytest.raises(TuilabError, match="betas is 2 numbers in its kernel's hp"):
+        optim._register(_spec(step=K.lion_step, defaults=dict(lr=0.1, betas=0.9, weight_decay=0.0)))
     assert "trial" not in REGISTRY
+
+
+def test_each_entrys_hp_order_and_slots_are_its_kernels_named_places():
+    """One optimizer, one place (issue 28): the registry reads its kernel's positions, and the hp vector it builds
+    puts each hyperparameter where the kernel's named place says."""
+    for spec in REGISTRY.values():
+        if spec.closure is not None:
+            continue
+        hp_places, state_places = K.LAYOUT_OF[spec.step]
+        assert spec.slots == state_places._fields
+        opt = Optimizer(spec.name, 6, np.float64, total_steps=10,
+                        layout=None if not spec.rest else MLP([2, 2], "relu", "identity", "squared_error", "float64").layout)
+        for name, width in type(hp_places).grouped:
+            value = opt.hyper[name]
+            for k in range(width):
+                place = getattr(hp_places, f"{name}_{k}" if width > 1 else name)
+                want = value[k] if width > 1 else value
+                want = {"original": 0, "match_rms_adamw": 1}.get(want, want)
+                assert opt.hp[place] == (-1.0 if want == "none" else float(want)), (spec.name, name, k)
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "rprop", "demon_adam"])

@@ -20,6 +20,7 @@ theta <- theta * (1 - lr * wd) before the adaptive step (AdamW), never in a deno
 """
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
@@ -40,6 +41,57 @@ S_REST = 9  # Muon: where in hp its rest optimizer's block starts (0: no rest), 
 N_SCALARS = 10
 
 
+def positions(name: str, *entries: str):
+    """Names for the places of a vector, given once and in order: "betas:2" takes two places (betas_0 and
+    betas_1). Each optimizer's hp vector and state rows are named here, and the kernel, the registry (its
+    hp_order and slots, engine.nn.optim) and internals all index by these names. Numba reads a global
+    namedtuple's fields as constants, so `hp[ADAM_HP.eps]` compiles as `hp[2]` did."""
+    fields, grouped = [], []
+    for entry in entries:
+        base, _, width = entry.partition(":")
+        fields += [f"{base}_{k}" for k in range(int(width))] if width else [base]
+        grouped.append((base, int(width or 1)))
+    cls = namedtuple(name, fields)
+    cls.grouped = tuple(grouped)  # (name, width) in order: what the registry calls hp_order and widths
+    return cls(*range(len(fields)))
+
+
+# Each kernel's hyperparameters (hp, float64; a switch is 0 or 1, a word its index) and state rows.
+SGD_HP = positions("SgdHp", "momentum", "dampening", "weight_decay", "nesterov")
+SGD_STATE = positions("SgdState", "momentum_buffer")
+ADAGRAD_HP = positions("AdagradHp", "lr_decay", "weight_decay", "eps")
+ADAGRAD_STATE = positions("AdagradState", "sum")
+RMSPROP_HP = positions("RmspropHp", "alpha", "eps", "weight_decay", "momentum", "centered")
+RMSPROP_STATE = positions("RmspropState", "square_avg", "momentum_buffer", "grad_avg")
+ADADELTA_HP = positions("AdadeltaHp", "rho", "eps", "weight_decay")
+ADADELTA_STATE = positions("AdadeltaState", "square_avg", "acc_delta")
+ADAM_HP = positions("AdamHp", "betas:2", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")
+ADAM_STATE = positions("AdamState", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+NADAM_HP = positions("NadamHp", "betas:2", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay")
+NADAM_STATE = positions("NadamState", "exp_avg", "exp_avg_sq")
+RADAM_HP = positions("RadamHp", "betas:2", "eps", "weight_decay", "decoupled_weight_decay")
+RADAM_STATE = positions("RadamState", "exp_avg", "exp_avg_sq")
+ADAMAX_HP = positions("AdamaxHp", "betas:2", "eps", "weight_decay")
+ADAMAX_STATE = positions("AdamaxState", "exp_avg", "exp_inf")
+QHM_HP = positions("QhmHp", "momentum", "nu", "weight_decay", "decoupled_weight_decay")
+QHM_STATE = positions("QhmState", "momentum_buffer")
+QHADAM_HP = positions("QhadamHp", "betas:2", "nus:2", "eps", "weight_decay", "decoupled_weight_decay")
+QHADAM_STATE = positions("QhadamState", "exp_avg", "exp_avg_sq")
+LION_HP = positions("LionHp", "betas:2", "weight_decay")
+LION_STATE = positions("LionState", "exp_avg")
+RPROP_HP = positions("RpropHp", "etas:2", "step_sizes:2")
+RPROP_STATE = positions("RpropState", "prev", "step_size")
+ASGD_HP = positions("AsgdHp", "lambd", "alpha", "t0", "weight_decay")
+ASGD_STATE = positions("AsgdState", "ax")
+ADAFACTOR_HP = positions("AdafactorHp", "beta2_decay", "d", "eps:2", "weight_decay")
+ADAFACTOR_STATE = positions("AdafactorState", "row_var", "col_var")
+ADAFACTOR_TABLE = len(ADAFACTOR_HP)  # where theta's tensor table starts in hp
+MUON_HP = positions("MuonHp", "momentum", "nesterov", "weight_decay", "eps", "ns_steps", "ns_coefficients:3",
+                    "adjust_lr_fn")
+MUON_STATE = positions("MuonState", "momentum_buffer")
+
+
+
 @kernel
 def _lerp(a, b, w, one_minus_w):
     """a + w (b - a), computed as torch.lerp does: from the nearer end, in one fused multiply-add."""
@@ -55,12 +107,13 @@ def sgd_step(theta, grad, state, scal, hp, lr):
     hp: momentum, dampening, weight_decay, nesterov.
     """
     mu, keep, wd, neg_lr = (
-        like(theta, hp[0]), like(theta, 1.0 - hp[1]), like(theta, hp[2]), like(theta, -lr))
+        like(theta, hp[SGD_HP.momentum]), like(theta, 1.0 - hp[SGD_HP.dampening]),
+        like(theta, hp[SGD_HP.weight_decay]), like(theta, -lr))
     first = scal[S_STEP] == 1.0
-    nesterov = hp[3] != 0.0
-    buf = state[0]
-    use_momentum = hp[0] != 0.0
-    use_wd = hp[2] != 0.0
+    nesterov = hp[SGD_HP.nesterov] != 0.0
+    buf = state[SGD_STATE.momentum_buffer]
+    use_momentum = hp[SGD_HP.momentum] != 0.0
+    use_wd = hp[SGD_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         g = grad[i] + wd * theta[i] if use_wd else grad[i]
         if use_momentum:
@@ -76,10 +129,10 @@ def adagrad_step(theta, grad, state, scal, hp, lr):
 
     hp: lr_decay, weight_decay, eps.  state[0] starts at initial_accumulator_value.
     """
-    clr = lr / (1.0 + (scal[S_STEP] - 1.0) * hp[0])
-    wd, eps, neg_clr = (like(theta, hp[1]), like(theta, hp[2]), like(theta, -clr))
-    s = state[0]
-    use_wd = hp[1] != 0.0
+    clr = lr / (1.0 + (scal[S_STEP] - 1.0) * hp[ADAGRAD_HP.lr_decay])
+    wd, eps, neg_clr = (like(theta, hp[ADAGRAD_HP.weight_decay]), like(theta, hp[ADAGRAD_HP.eps]), like(theta, -clr))
+    s = state[ADAGRAD_STATE.sum]
+    use_wd = hp[ADAGRAD_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         g = grad[i] + wd * theta[i] if use_wd else grad[i]
         s[i] = s[i] + g * g
@@ -93,14 +146,15 @@ def rmsprop_step(theta, grad, state, scal, hp, lr):
     hp: alpha, eps, weight_decay, momentum, centered.  state: v, buf, gbar.
     """
     alpha, one_m_alpha, eps, wd, mu, neg_lr = (
-        like(theta, hp[0]), like(theta, 1.0 - hp[0]), like(theta, hp[1]), like(theta, hp[2]),
-        like(theta, hp[3]), like(theta, -lr))
-    centered = hp[4] != 0.0
-    v = state[0]
-    buf = state[1]
-    gbar = state[2]
-    use_momentum = hp[3] > 0.0
-    use_wd = hp[2] != 0.0
+        like(theta, hp[RMSPROP_HP.alpha]), like(theta, 1.0 - hp[RMSPROP_HP.alpha]), like(theta, hp[RMSPROP_HP.eps]),
+        like(theta, hp[RMSPROP_HP.weight_decay]),
+        like(theta, hp[RMSPROP_HP.momentum]), like(theta, -lr))
+    centered = hp[RMSPROP_HP.centered] != 0.0
+    v = state[RMSPROP_STATE.square_avg]
+    buf = state[RMSPROP_STATE.momentum_buffer]
+    gbar = state[RMSPROP_STATE.grad_avg]
+    use_momentum = hp[RMSPROP_HP.momentum] > 0.0
+    use_wd = hp[RMSPROP_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         g = grad[i] + wd * theta[i] if use_wd else grad[i]
         v[i] = v[i] * alpha + g * g * one_m_alpha
@@ -123,11 +177,12 @@ def adadelta_step(theta, grad, state, scal, hp, lr):
     hp: rho, eps, weight_decay.  state: v, u.
     """
     rho, one_m_rho, eps, wd, neg_lr = (
-        like(theta, hp[0]), like(theta, 1.0 - hp[0]), like(theta, hp[1]), like(theta, hp[2]),
+        like(theta, hp[ADADELTA_HP.rho]), like(theta, 1.0 - hp[ADADELTA_HP.rho]), like(theta, hp[ADADELTA_HP.eps]),
+        like(theta, hp[ADADELTA_HP.weight_decay]),
         like(theta, -lr))
-    v = state[0]
-    u = state[1]
-    use_wd = hp[2] != 0.0
+    v = state[ADADELTA_STATE.square_avg]
+    u = state[ADADELTA_STATE.acc_delta]
+    use_wd = hp[ADADELTA_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         g = grad[i] + wd * theta[i] if use_wd else grad[i]
         v[i] = v[i] * rho + g * g * one_m_rho
@@ -143,22 +198,23 @@ def adam_step(theta, grad, state, scal, hp, lr):
     hp: beta1, beta2, eps, weight_decay, amsgrad, decoupled.  state: m, v, vmax.
     amsgrad uses vmax = max(vmax, v) in place of v; decoupled is AdamW.
     """
-    b1 = hp[0]
-    b2 = hp[1]
+    b1 = hp[ADAM_HP.betas_0]
+    b2 = hp[ADAM_HP.betas_1]
     scal[S_B1POW] *= b1
     scal[S_B2POW] *= b2
     step_size = lr / (1.0 - scal[S_B1POW])
     bc2_sqrt = math.sqrt(1.0 - scal[S_B2POW])
-    decoupled = hp[5] != 0.0
-    amsgrad = hp[4] != 0.0
+    decoupled = hp[ADAM_HP.decoupled_weight_decay] != 0.0
+    amsgrad = hp[ADAM_HP.amsgrad] != 0.0
     b1c, w1, b2c, w2, eps, wd, neg_step, bc2s, decay = (
         like(theta, b1), like(theta, 1.0 - b1), like(theta, b2), like(theta, 1.0 - b2),
-        like(theta, hp[2]), like(theta, hp[3]), like(theta, -step_size), like(theta, bc2_sqrt),
-        like(theta, 1.0 - lr * hp[3]))
-    m = state[0]
-    v = state[1]
-    vmax = state[2]
-    use_wd = hp[3] != 0.0
+        like(theta, hp[ADAM_HP.eps]), like(theta, hp[ADAM_HP.weight_decay]), like(theta, -step_size),
+        like(theta, bc2_sqrt),
+        like(theta, 1.0 - lr * hp[ADAM_HP.weight_decay]))
+    m = state[ADAM_STATE.exp_avg]
+    v = state[ADAM_STATE.exp_avg_sq]
+    vmax = state[ADAM_STATE.max_exp_avg_sq]
+    use_wd = hp[ADAM_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
@@ -184,25 +240,25 @@ def nadam_step(theta, grad, state, scal, hp, lr):
 
     hp: beta1, beta2, eps, weight_decay, momentum_decay (psi), decoupled.  state: m, v.
     """
-    b1 = hp[0]
-    b2 = hp[1]
+    b1 = hp[NADAM_HP.betas_0]
+    b2 = hp[NADAM_HP.betas_1]
     t = scal[S_STEP]
     scal[S_B2POW] *= b2
     bc2 = 1.0 - scal[S_B2POW]
-    mu = b1 * (1.0 - 0.5 * 0.96 ** (t * hp[4]))
-    mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1.0) * hp[4]))
+    mu = b1 * (1.0 - 0.5 * 0.96 ** (t * hp[NADAM_HP.momentum_decay]))
+    mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1.0) * hp[NADAM_HP.momentum_decay]))
     scal[S_MU_PRODUCT] *= mu
     mu_prod = scal[S_MU_PRODUCT]
     coef_g = -lr * (1.0 - mu) / (1.0 - mu_prod)
     coef_m = (-lr * mu_next) / (1.0 - mu_prod * mu_next)
-    decoupled = hp[5] != 0.0
+    decoupled = hp[NADAM_HP.decoupled_weight_decay] != 0.0
     b1c, w1, b2c, w2, eps, wd, bc2c, cg, cm, decay = (
         like(theta, b1), like(theta, 1.0 - b1), like(theta, b2), like(theta, 1.0 - b2),
-        like(theta, hp[2]), like(theta, hp[3]), like(theta, bc2), like(theta, coef_g),
-        like(theta, coef_m), like(theta, 1.0 - lr * hp[3]))
-    m = state[0]
-    v = state[1]
-    use_wd = hp[3] != 0.0
+        like(theta, hp[NADAM_HP.eps]), like(theta, hp[NADAM_HP.weight_decay]), like(theta, bc2), like(theta, coef_g),
+        like(theta, coef_m), like(theta, 1.0 - lr * hp[NADAM_HP.weight_decay]))
+    m = state[NADAM_STATE.exp_avg]
+    v = state[NADAM_STATE.exp_avg_sq]
+    use_wd = hp[NADAM_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
@@ -224,8 +280,8 @@ def radam_step(theta, grad, state, scal, hp, lr):
 
     hp: beta1, beta2, eps, weight_decay, decoupled.  state: m, v.
     """
-    b1 = hp[0]
-    b2 = hp[1]
+    b1 = hp[RADAM_HP.betas_0]
+    b2 = hp[RADAM_HP.betas_1]
     t = scal[S_STEP]
     scal[S_B1POW] *= b1
     scal[S_B2POW] *= b2
@@ -238,14 +294,14 @@ def radam_step(theta, grad, state, scal, hp, lr):
     if rectify:
         rect = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
                          / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-    decoupled = hp[4] != 0.0
+    decoupled = hp[RADAM_HP.decoupled_weight_decay] != 0.0
     b1c, w1, b2c, w2, eps, wd, bc1c, lrc, sbc2, rectc, decay = (
         like(theta, b1), like(theta, 1.0 - b1), like(theta, b2), like(theta, 1.0 - b2),
-        like(theta, hp[2]), like(theta, hp[3]), like(theta, bc1), like(theta, lr),
-        like(theta, math.sqrt(bc2)), like(theta, rect), like(theta, 1.0 - lr * hp[3]))
-    m = state[0]
-    v = state[1]
-    use_wd = hp[3] != 0.0
+        like(theta, hp[RADAM_HP.eps]), like(theta, hp[RADAM_HP.weight_decay]), like(theta, bc1), like(theta, lr),
+        like(theta, math.sqrt(bc2)), like(theta, rect), like(theta, 1.0 - lr * hp[RADAM_HP.weight_decay]))
+    m = state[RADAM_STATE.exp_avg]
+    v = state[RADAM_STATE.exp_avg_sq]
+    use_wd = hp[RADAM_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
@@ -270,15 +326,15 @@ def adamax_step(theta, grad, state, scal, hp, lr):
 
     hp: beta1, beta2, eps, weight_decay.  state: m, u.
     """
-    b1 = hp[0]
+    b1 = hp[ADAMAX_HP.betas_0]
     scal[S_B1POW] *= b1
     clr = lr / (1.0 - scal[S_B1POW])
     b1c, w1, b2c, eps, wd, neg_clr = (
-        like(theta, b1), like(theta, 1.0 - b1), like(theta, hp[1]), like(theta, hp[2]),
-        like(theta, hp[3]), like(theta, -clr))
-    m = state[0]
-    u = state[1]
-    use_wd = hp[3] != 0.0
+        like(theta, b1), like(theta, 1.0 - b1), like(theta, hp[ADAMAX_HP.betas_1]), like(theta, hp[ADAMAX_HP.eps]),
+        like(theta, hp[ADAMAX_HP.weight_decay]), like(theta, -clr))
+    m = state[ADAMAX_STATE.exp_avg]
+    u = state[ADAMAX_STATE.exp_inf]
+    use_wd = hp[ADAMAX_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         g = grad[i] + wd * theta[i] if use_wd else grad[i]
         m[i] = _lerp(m[i], g, w1, b1c)
@@ -294,14 +350,14 @@ def qhm_step(theta, grad, state, scal, hp, lr):
 
     hp: momentum (beta), nu, weight_decay, decoupled.  state: buf (starts at 0).
     """
-    beta = hp[0]
-    nu = hp[1]
-    decoupled = hp[3] != 0.0
+    beta = hp[QHM_HP.momentum]
+    nu = hp[QHM_HP.nu]
+    decoupled = hp[QHM_HP.decoupled_weight_decay] != 0.0
     bc, one_m_beta, nuc, one_m_nu, wd, lrc, decay = (
         like(theta, beta), like(theta, 1.0 - beta), like(theta, nu), like(theta, 1.0 - nu),
-        like(theta, hp[2]), like(theta, lr), like(theta, 1.0 - lr * hp[2]))
-    buf = state[0]
-    use_wd = hp[2] != 0.0
+        like(theta, hp[QHM_HP.weight_decay]), like(theta, lr), like(theta, 1.0 - lr * hp[QHM_HP.weight_decay]))
+    buf = state[QHM_STATE.momentum_buffer]
+    use_wd = hp[QHM_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
@@ -320,19 +376,20 @@ def qhadam_step(theta, grad, state, scal, hp, lr):
 
     hp: beta1, beta2, nu1, nu2, eps, weight_decay, decoupled (QHAdamW).  state: m, v.
     """
-    b1 = hp[0]
-    b2 = hp[1]
+    b1 = hp[QHADAM_HP.betas_0]
+    b2 = hp[QHADAM_HP.betas_1]
     scal[S_B1POW] *= b1
     scal[S_B2POW] *= b2
-    decoupled = hp[6] != 0.0
+    decoupled = hp[QHADAM_HP.decoupled_weight_decay] != 0.0
     b1c, w1, b2c, w2, nu1, one_m_nu1, nu2, one_m_nu2, eps, wd, bc1, bc2, lrc, decay = (
         like(theta, b1), like(theta, 1.0 - b1), like(theta, b2), like(theta, 1.0 - b2),
-        like(theta, hp[2]), like(theta, 1.0 - hp[2]), like(theta, hp[3]), like(theta, 1.0 - hp[3]),
-        like(theta, hp[4]), like(theta, hp[5]), like(theta, 1.0 - scal[S_B1POW]),
-        like(theta, 1.0 - scal[S_B2POW]), like(theta, lr), like(theta, 1.0 - lr * hp[5]))
-    m = state[0]
-    v = state[1]
-    use_wd = hp[5] != 0.0
+        like(theta, hp[QHADAM_HP.nus_0]), like(theta, 1.0 - hp[QHADAM_HP.nus_0]), like(theta, hp[QHADAM_HP.nus_1]),
+        like(theta, 1.0 - hp[QHADAM_HP.nus_1]),
+        like(theta, hp[QHADAM_HP.eps]), like(theta, hp[QHADAM_HP.weight_decay]), like(theta, 1.0 - scal[S_B1POW]),
+        like(theta, 1.0 - scal[S_B2POW]), like(theta, lr), like(theta, 1.0 - lr * hp[QHADAM_HP.weight_decay]))
+    m = state[QHADAM_STATE.exp_avg]
+    v = state[QHADAM_STATE.exp_avg_sq]
+    use_wd = hp[QHADAM_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         p = theta[i]
         g = grad[i]
@@ -355,10 +412,11 @@ def lion_step(theta, grad, state, scal, hp, lr):
     hp: beta1, beta2, weight_decay.  state: m.
     """
     b1, w1, b2, w2, lrc, decay = (
-        like(theta, hp[0]), like(theta, 1.0 - hp[0]), like(theta, hp[1]), like(theta, 1.0 - hp[1]),
-        like(theta, lr), like(theta, 1.0 - lr * hp[2]))
-    m = state[0]
-    use_wd = hp[2] != 0.0
+        like(theta, hp[LION_HP.betas_0]), like(theta, 1.0 - hp[LION_HP.betas_0]), like(theta, hp[LION_HP.betas_1]),
+        like(theta, 1.0 - hp[LION_HP.betas_1]),
+        like(theta, lr), like(theta, 1.0 - lr * hp[LION_HP.weight_decay]))
+    m = state[LION_STATE.exp_avg]
+    use_wd = hp[LION_HP.weight_decay] != 0.0
     for i in range(theta.shape[0]):
         g = grad[i]
         p = theta[i] * decay if use_wd else theta[i]
@@ -375,9 +433,10 @@ def rprop_step(theta, grad, state, scal, hp, lr):
     hp: etaminus, etaplus, step_size_min, step_size_max.  state: prev, step_size (starts at lr).
     The learning rate only sets the first step sizes (torch.optim.Rprop); a schedule has no effect.
     """
-    em, ep, smin, smax = like(theta, hp[0]), like(theta, hp[1]), like(theta, hp[2]), like(theta, hp[3])
+    em, ep = like(theta, hp[RPROP_HP.etas_0]), like(theta, hp[RPROP_HP.etas_1])
+    smin, smax = like(theta, hp[RPROP_HP.step_sizes_0]), like(theta, hp[RPROP_HP.step_sizes_1])
     one = like(theta, 1.0)
-    prev, size = state[0], state[1]
+    prev, size = state[RPROP_STATE.prev], state[RPROP_STATE.step_size]
     for i in range(theta.shape[0]):
         g = grad[i]
         prod = g * prev[i]
@@ -400,11 +459,11 @@ def asgd_step(theta, grad, state, scal, hp, lr):
     """
     eta = scal[S_ETA]
     mu = scal[S_MU]
-    wd, decay, neg_eta, muc = (like(theta, hp[3]), like(theta, 1.0 - hp[0] * eta), like(theta, -eta),
-                               like(theta, mu))
-    use_wd = hp[3] != 0.0
+    wd, decay = like(theta, hp[ASGD_HP.weight_decay]), like(theta, 1.0 - hp[ASGD_HP.lambd] * eta)
+    neg_eta, muc = like(theta, -eta), like(theta, mu)
+    use_wd = hp[ASGD_HP.weight_decay] != 0.0
     average = mu != 1.0
-    ax = state[0]
+    ax = state[ASGD_STATE.ax]
     for i in range(theta.shape[0]):
         g = grad[i] + wd * theta[i] if use_wd else grad[i]
         p = theta[i] * decay
@@ -412,8 +471,8 @@ def asgd_step(theta, grad, state, scal, hp, lr):
         theta[i] = p
         ax[i] = ax[i] + (p - ax[i]) * muc if average else p
     t = scal[S_STEP]
-    scal[S_ETA] = lr / ((1.0 + hp[0] * lr * t) ** hp[1])
-    scal[S_MU] = 1.0 / max(1.0, t - hp[2])
+    scal[S_ETA] = lr / ((1.0 + hp[ASGD_HP.lambd] * lr * t) ** hp[ASGD_HP.alpha])
+    scal[S_MU] = 1.0 / max(1.0, t - hp[ASGD_HP.t0])
 
 
 # Optimizers that work tensor by tensor (Adafactor, Muon) find theta's tensors at the end of hp,
@@ -450,23 +509,23 @@ def adafactor_step(theta, grad, state, scal, hp, lr):
     u = g / sqrt(max(v, eps1^2)); theta <- theta (1 - lr wd) - max(eps2, rms(theta)) min(lr, 1/sqrt(t)) u / max(1, rms(u)/d).
 
     hp: beta2_decay, d, eps1 (< 0: the dtype's machine epsilon, torch's None), eps2, weight_decay, then the
-    tensors (tensor_at, from hp[5]).  state: row_var (a vector's whole variance), col_var: a matrix keeps
+    tensors (tensor_at, from hp[ADAFACTOR_TABLE]).  state: row_var (a vector's whole variance), col_var: a matrix keeps
     its rows + cols numbers at the start of its slice of the two rows (torch.optim.Adafactor).
     The loops index theta, grad and the state rows flat (contiguous, so they vectorise); the update u goes
     to an array of its own (in a view of grad, LLVM could not tell the two apart and the loop ran 4x slower).
     """
     t = scal[S_STEP]
-    w = t ** hp[0]
+    w = t ** hp[ADAFACTOR_HP.beta2_decay]
     rho = min(lr, 1.0 / t ** 0.5)
-    eps1 = hp[2] if hp[2] >= 0.0 else _machine_eps(theta)
-    eps2, d = hp[3], hp[1]
+    eps1 = hp[ADAFACTOR_HP.eps_0] if hp[ADAFACTOR_HP.eps_0] >= 0.0 else _machine_eps(theta)
+    eps2, d = hp[ADAFACTOR_HP.eps_1], hp[ADAFACTOR_HP.d]
     wc, one_m_w, eps1c, eps1sq = like(theta, w), like(theta, 1.0 - w), like(theta, eps1), like(theta, eps1 * eps1)
     one = like(theta, 1.0)
-    decay = like(theta, 1.0 - lr * hp[4])
-    use_wd = hp[4] != 0.0
-    row, col = state[0], state[1]
-    for k in range(int(hp[5])):
-        off, rows, cols = tensor_at(hp, 5, k)
+    decay = like(theta, 1.0 - lr * hp[ADAFACTOR_HP.weight_decay])
+    use_wd = hp[ADAFACTOR_HP.weight_decay] != 0.0
+    row, col = state[ADAFACTOR_STATE.row_var], state[ADAFACTOR_STATE.col_var]
+    for k in range(int(hp[ADAFACTOR_TABLE])):
+        off, rows, cols = tensor_at(hp, ADAFACTOR_TABLE, k)
         n = rows * cols if cols > 0 else rows
         # of theta before its weight decay (torch: param.norm() / sqrt(numel))
         alpha = max(eps2, math.sqrt(_sum_sq(theta, off, off + n)) / math.sqrt(n)) * rho
@@ -537,7 +596,7 @@ def newton_schulz(U, a, b, c, steps, eps):
 
 
 # Muon's hp: its own, then its `rest` optimizer's (for the vectors), then theta's tensor table
-MUON_REST = 9  # hp[9] the rest's id, hp[10] its lr over Muon's, hp[11] its hp count m, hp[12:12+m] its hp
+MUON_REST = len(MUON_HP)  # there: the rest's id, its lr over Muon's, its hp count m, then its m hp
 
 
 @kernel
@@ -551,13 +610,13 @@ def muon_step(theta, grad, state, scal, hp, lr):
     its state rows follow Muon's momentum buffer, over their first n_vec columns; its scalars are
     scal[N_SCALARS:] (torch.optim.Muon beside a second optimizer).
     """
-    mu, wd, eps = hp[0], hp[2], hp[3]
-    nesterov = hp[1] != 0.0
-    steps = int(hp[4])
+    mu, wd, eps = hp[MUON_HP.momentum], hp[MUON_HP.weight_decay], hp[MUON_HP.eps]
+    nesterov = hp[MUON_HP.nesterov] != 0.0
+    steps = int(hp[MUON_HP.ns_steps])
     base = MUON_REST + 3 + int(hp[MUON_REST + 2])
     w_buf, w_nest = like(theta, 1.0 - mu), like(theta, mu)
     decay = like(theta, 1.0 - lr * wd)
-    buf = state[0]
+    buf = state[MUON_STATE.momentum_buffer]
     for k in range(int(hp[base])):
         off, rows, cols = tensor_at(hp, base, k)
         if cols == 0:
@@ -567,8 +626,10 @@ def muon_step(theta, grad, state, scal, hp, lr):
         for i in range(n):
             buf[off + i] = _lerp(buf[off + i], grad[off + i], w_buf, w_nest)
             U[i] = _lerp(grad[off + i], buf[off + i], w_nest, w_buf) if nesterov else buf[off + i]
-        O = newton_schulz(U.reshape((rows, cols)), hp[5], hp[6], hp[7], steps, eps).reshape(n)
-        ratio = math.sqrt(max(1.0, rows / cols)) if hp[8] == 0.0 else 0.2 * math.sqrt(max(rows, cols))
+        O = newton_schulz(U.reshape((rows, cols)), hp[MUON_HP.ns_coefficients_0], hp[MUON_HP.ns_coefficients_1],
+                          hp[MUON_HP.ns_coefficients_2], steps, eps).reshape(n)
+        original = hp[MUON_HP.adjust_lr_fn] == 0.0
+        ratio = math.sqrt(max(1.0, rows / cols)) if original else 0.2 * math.sqrt(max(rows, cols))
         step = like(theta, -lr * ratio)
         for i in range(n):
             theta[off + i] = fma(O[i], step, theta[off + i] * decay)  # mul_(1 - lr wd), add_(alpha=-lr s)
@@ -584,8 +645,8 @@ def demon_beta(beta_init, t, total):
 
 
 # The optimizer table: an optimizer's id is its row's index. The network step and the surface
-# descent both dispatch through it (dispatch_on_id), so a new optimizer is its kernel, one row
-# here and its registry entry in engine/nn/optim.py.
+# descent both dispatch through it (dispatch_on_id), so a new optimizer is its kernel with its named
+# places (positions), one row here and in LAYOUT_OF, and its registry entry in engine/nn/optim.py.
 STEP_KERNELS = (
     sgd_step,
     adagrad_step,
@@ -606,6 +667,24 @@ STEP_KERNELS = (
 # the rows that need theta's tensors (the table at the end of hp): they see whole matrices only, so
 # no training path that splits a layer's columns between threads runs them
 WHOLE_TENSOR_STEPS = (adafactor_step, muon_step)
+# each row's named hp places and state rows (positions above): the registry's hp_order and slots come from here
+LAYOUT_OF = {
+    sgd_step: (SGD_HP, SGD_STATE),
+    adagrad_step: (ADAGRAD_HP, ADAGRAD_STATE),
+    rmsprop_step: (RMSPROP_HP, RMSPROP_STATE),
+    adadelta_step: (ADADELTA_HP, ADADELTA_STATE),
+    adam_step: (ADAM_HP, ADAM_STATE),
+    nadam_step: (NADAM_HP, NADAM_STATE),
+    radam_step: (RADAM_HP, RADAM_STATE),
+    adamax_step: (ADAMAX_HP, ADAMAX_STATE),
+    qhm_step: (QHM_HP, QHM_STATE),
+    qhadam_step: (QHADAM_HP, QHADAM_STATE),
+    lion_step: (LION_HP, LION_STATE),
+    rprop_step: (RPROP_HP, RPROP_STATE),
+    asgd_step: (ASGD_HP, ASGD_STATE),
+    adafactor_step: (ADAFACTOR_HP, ADAFACTOR_STATE),
+    muon_step: (MUON_HP, MUON_STATE),
+}
 
 
 def opt_id_of(step) -> int:

@@ -26,34 +26,16 @@ SCALARS = ("momentum_t", "bias_correction1", "bias_correction2", "radam_rho", "r
            "lion_agreement")
 PERCENTILES = (10, 50, 90)
 
-_ADAPTIVE = {K.adagrad_step, K.rmsprop_step, K.adadelta_step, K.adam_step, K.nadam_step, K.radam_step,
-             K.adamax_step, K.qhadam_step, K.rprop_step}
-# the state slot that accumulates each parameter's squared (or absolute) gradient: zero there means the
-# parameter has had no gradient yet (a dead unit's weights), and its "effective step" is lr / eps, no step.
-# Adamax's u = max(b2 u, |g| + eps) starts from eps, not 0: its floor is its eps (hp[2])
-_SQUARES_SLOT = {K.adagrad_step: 0, K.rmsprop_step: 0, K.adadelta_step: 0, K.adam_step: 1, K.nadam_step: 1,
-                 K.radam_step: 1, K.adamax_step: 1, K.qhadam_step: 1}
-_FLOOR_HP = {K.adamax_step: 2}
-_BC1 = {K.adam_step, K.radam_step, K.adamax_step, K.qhadam_step}  # kernels keeping beta1's running power
-_BC2 = {K.adam_step, K.radam_step, K.qhadam_step, K.nadam_step}
-
-
 def has_effective_step(spec) -> bool:
-    return spec.closure is None and spec.step in _ADAPTIVE
+    return spec.inside.effective is not None
 
 
 def scalar_names(spec) -> list[str]:
-    """The scalars that mean something for this optimizer."""
-    if spec.closure is not None:
-        return []
-    step = spec.step
-    names = ["momentum_t"] if spec.momentum_param or step is K.nadam_step else []
-    names += ["bias_correction1"] if step in _BC1 else []
-    names += ["bias_correction2"] if step in _BC2 else []
-    names += ["radam_rho", "radam_adaptive"] if step is K.radam_step else []
-    names += ["nadam_mu"] if step is K.nadam_step else []
-    names += ["lion_agreement"] if step is K.lion_step else []
-    return names
+    """The scalars that mean something for this optimizer, in SCALARS' order."""
+    inside = spec.inside
+    names = {"momentum_t"} if spec.momentum_param else set()
+    names |= set(inside.bias_corrections) | set(inside.own_scalar_names)
+    return [n for n in SCALARS if n in names]
 
 
 def columns(n_layers: int, specs) -> list[str]:
@@ -63,7 +45,7 @@ def columns(n_layers: int, specs) -> list[str]:
     out = list(ratio_names)
     if any(has_effective_step(s) for s in specs):
         out += eff_names
-    if any(s.closure is None and s.step in _SQUARES_SLOT for s in specs):
+    if any(s.inside.squares is not None for s in specs):
         out += [f"no_gradient_{l + 1}" for l in range(n_layers)]
     wanted = {n for s in specs for n in scalar_names(s)}
     return out + [n for n in SCALARS if n in wanted]
@@ -104,45 +86,6 @@ def update_ratios(grad_sq: np.ndarray, n_layers: int) -> tuple[list[float], list
     return ratio[-1].tolist(), ratio.mean(axis=0).tolist()
 
 
-def _radam_rho(b2, t, b2pow):
-    """RAdam's rho_t = rho_inf - 2 t b2^t / (1 - b2^t) (NaN before the first step)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return 2.0 / (1.0 - b2) - 1.0 - 2.0 * np.asarray(t) * b2pow / (1.0 - np.asarray(b2pow))
-
-
-def _effective(spec, hp, lr, state, t, b1pow, b2pow):
-    """effective_step's figures from an optimizer's state (slots first) and its step count and beta
-    powers: floats, or arrays that broadcast against state[0] (a trajectory's recorded points)."""
-    step = spec.step
-    bc1, bc2 = 1.0 - b1pow, 1.0 - b2pow
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if step is K.adagrad_step:  # hp: lr_decay, weight_decay, eps
-            return lr / (1.0 + (t - 1.0) * hp[0]) / (np.sqrt(state[0]) + hp[2])
-        if step is K.rmsprop_step:  # hp: alpha, eps, weight_decay, momentum, centered
-            v = state[0] - state[2] ** 2 if hp[4] else state[0]
-            return lr / (np.sqrt(v) + hp[1])
-        if step is K.adadelta_step:  # hp: rho, eps
-            return lr * np.sqrt(state[1] + hp[1]) / np.sqrt(state[0] + hp[1])
-        if step is K.adam_step:  # hp: betas, eps, wd, amsgrad
-            v = state[2] if hp[4] else state[1]
-            return (lr / bc1) / (np.sqrt(v) / np.sqrt(bc2) + hp[2])
-        if step is K.nadam_step:  # the scale of both of its terms: lr / (sqrt(v / bc2) + eps)
-            return lr / (np.sqrt(state[1] / bc2) + hp[2])
-        if step is K.radam_step:
-            rho, rho_inf = _radam_rho(hp[1], t, b2pow), 2.0 / (1.0 - hp[1]) - 1.0
-            rect = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
-            adaptive = lr * rect * np.sqrt(bc2) / (np.sqrt(state[1]) + hp[2]) / bc1
-            # its SGD-with-momentum branch (rho_t <= 5): one step for all
-            return np.where(rho > 5.0, adaptive, np.broadcast_to(lr / bc1, np.shape(adaptive)))
-        if step is K.adamax_step:  # hp: betas, eps
-            return (lr / bc1) / state[1]
-        if step is K.qhadam_step:  # hp: betas, nus, eps: the denominator's nu2 part (this step's g^2 aside)
-            return lr / (np.sqrt(hp[3] * state[1] / bc2) + hp[4])
-        if step is K.rprop_step:  # each parameter's own step size
-            return state[1].copy()
-    return None
-
-
 def effective_step(opt, lr: float) -> np.ndarray | None:
     """The step each parameter takes per unit of its (bias-corrected) first moment or gradient, as the
     optimizer's last step computed it from its state: None for optimizers with no per-parameter scale."""
@@ -150,53 +93,42 @@ def effective_step(opt, lr: float) -> np.ndarray | None:
         return None
     scal = opt.scal
     # (a copy in float64: only for the optimizers that have a state)
-    return _effective(opt.spec, opt.hp, lr, opt.state.astype(np.float64), scal[K.S_STEP], scal[K.S_B1POW],
-                      scal[K.S_B2POW])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return opt.spec.inside.effective(opt.hp, lr, opt.state.astype(np.float64), scal[K.S_STEP],
+                                         scal[K.S_B1POW], scal[K.S_B2POW])
 
 
 def _scalar_values(spec, hp, t, b1pow, b2pow, demon_total) -> dict:
-    """scalars' figures but Lion's, for a step count and beta powers that are floats or arrays."""
+    """scalars' figures but those of an epoch's last step on its own (Lion's), for a step count and beta powers
+    that are floats or arrays."""
     out: dict = {}
     names = scalar_names(spec)
     if "momentum_t" in names:
-        if spec.step is K.nadam_step:
-            out["momentum_t"] = hp[0] * (1.0 - 0.5 * 0.96 ** (t * hp[4]))
+        b = float(hp[spec.momentum_place])
+        if demon_total > 0:  # beta_t as the kernel applied it at step t (counted from 1)
+            out["momentum_t"] = np.vectorize(
+                lambda s: float(K.demon_beta(b, s - 1.0, demon_total)) if s > 0 else b, otypes=[float])(t)
         else:
-            from tuilab.engine.nn.optim import _flat_names
-
-            b = float(hp[_flat_names(spec).index(spec.momentum_param)])
-            if demon_total > 0:  # beta_t as the kernel applied it at step t (counted from 1)
-                out["momentum_t"] = np.vectorize(
-                    lambda s: float(K.demon_beta(b, s - 1.0, demon_total)) if s > 0 else b, otypes=[float])(t)
-            else:
-                out["momentum_t"] = np.full(np.shape(t), b)
+            out["momentum_t"] = np.full(np.shape(t), b)
     if "bias_correction1" in names:
         out["bias_correction1"] = 1.0 - b1pow
     if "bias_correction2" in names:
         out["bias_correction2"] = 1.0 - b2pow
-    if "radam_rho" in names:
-        rho = _radam_rho(hp[1], t, b2pow)
-        out["radam_rho"], out["radam_adaptive"] = rho, np.where(np.isfinite(rho), rho > 5.0, np.nan)
-    if "nadam_mu" in names:
-        out["nadam_mu"] = out["momentum_t"]
+    if spec.inside.own_scalars is not None:  # its own (NAdam's mu_t is its momentum_t)
+        out.update(spec.inside.own_scalars(hp, t, b1pow, b2pow))
     return out
 
 
-def scalars(opt, lion_before: np.ndarray | None = None) -> dict:
+def scalars(opt, before_last_step: np.ndarray | None = None) -> dict:
     """The run's scalars at its last step (SCALARS; only those that mean something for its optimizer).
-    lion_before: Lion's momentum before the last step (its gradient is recovered from the change)."""
-    spec, hp, scal = opt.spec, opt.hp, opt.scal
-    out = _scalar_values(spec, hp, scal[K.S_STEP], scal[K.S_B1POW], scal[K.S_B2POW], scal[K.S_DEMON_T])
-    if "lion_agreement" in scalar_names(spec):
-        out["lion_agreement"] = math.nan
-        if lion_before is not None:
-            b1, b2 = hp[0], hp[1]
-            m_now, m_then = opt.state[0].astype(np.float64), lion_before.astype(np.float64)
-            g = (m_now - b2 * m_then) / (1.0 - b2)  # m_t = b2 m_{t-1} + (1 - b2) g_t
-            update = b1 * m_then + (1.0 - b1) * g  # its sign is the step's direction
-            moving = g != 0
-            if moving.any():
-                out["lion_agreement"] = float(np.mean(np.sign(update[moving]) == np.sign(g[moving])))
+    before_last_step: the state row Inside.last_step_apart names, from before the epoch's last step (Lion's
+    momentum: its gradient is recovered from the change)."""
+    spec, scal = opt.spec, opt.scal
+    out = _scalar_values(spec, opt.hp, scal[K.S_STEP], scal[K.S_B1POW], scal[K.S_B2POW], scal[K.S_DEMON_T])
+    if spec.inside.last_step is not None:
+        out.update(dict.fromkeys(spec.inside.own_scalar_names, math.nan))
+        if before_last_step is not None:
+            out.update(spec.inside.last_step(opt.hp, opt.state, before_last_step))
     return {k: float(v) for k, v in out.items()}
 
 
@@ -219,11 +151,12 @@ def trajectory_internals(opt, inner: np.ndarray) -> dict[str, np.ndarray]:
     started = t > 0
     eff = None
     if has_effective_step(spec):
-        eff = np.asarray(_effective(spec, opt.hp, opt.lr, state, t[:, None], b1pow[:, None], b2pow[:, None]),
-                         np.float64)
-    elif spec.step in (K.sgd_step, K.qhm_step):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eff = np.asarray(spec.inside.effective(opt.hp, opt.lr, state, t[:, None], b1pow[:, None],
+                                                   b2pow[:, None]), np.float64)
+    elif spec.inside.point_step == "lr":
         eff = np.full((n, 2), float(opt.lr))
-    elif spec.step is K.asgd_step:
+    elif spec.inside.point_step == "eta":
         eff = np.repeat(scal[:, K.S_ETA, None], 2, axis=1)
     if eff is not None:
         eff = np.where(started[:, None], eff, np.nan)
@@ -235,7 +168,7 @@ def trajectory_internals(opt, inner: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def epoch_internals(opt, layout, lr: float, grad_sq: np.ndarray, lion_before=None) -> dict:
+def epoch_internals(opt, layout, lr: float, grad_sq: np.ndarray, before_last_step=None) -> dict:
     """Every internals column of one epoch's end (update ratios, effective-step percentiles, scalars)."""
     L = layout.n_layers
     last, mean = update_ratios(grad_sq, L)
@@ -243,8 +176,8 @@ def epoch_internals(opt, layout, lr: float, grad_sq: np.ndarray, lion_before=Non
     out = dict(zip(ratio_names, last + mean, strict=True))
     eff = effective_step(opt, lr)
     if eff is not None:
-        slot = _SQUARES_SLOT.get(opt.spec.step)
-        floor = opt.hp[_FLOOR_HP[opt.spec.step]] if opt.spec.step in _FLOOR_HP else 0.0
+        slot, at = opt.spec.inside.squares, opt.spec.inside.floor
+        floor = opt.hp[at] if at is not None else 0.0
         never = opt.state[slot] <= opt.state.dtype.type(floor) if slot is not None else None  # in its dtype
         found = []
         for l in range(L):
@@ -255,7 +188,7 @@ def epoch_internals(opt, layout, lr: float, grad_sq: np.ndarray, lion_before=Non
                 part = part[~gone] if gone.any() else part
             found += percentiles(part)
         out.update(zip(eff_names, found, strict=True))
-    out.update(scalars(opt, lion_before))
+    out.update(scalars(opt, before_last_step))
     return out
 
 

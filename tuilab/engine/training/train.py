@@ -122,7 +122,7 @@ class Trainer:
         self.schedule = Schedule.make(s.pop("name"), **s)
         self.seed = t["seed"]
         self.internals = t.get("internals", True)  # the optimizer's insides each epoch (engine.internals)
-        self._lion_before: np.ndarray | None = None  # Lion's momentum before an epoch's last step
+        self._before_last_step: np.ndarray | None = None  # a state row before an epoch's last step
         work = len(data.X_train) * self.net.layout.size
         self.inside_every = min(INTERNALS_EVERY_MOST, max(1, -(-INTERNALS_WORK // max(work, 1))))
         # the same seed gives the same start and the same minibatch order to every run
@@ -211,13 +211,14 @@ class Trainer:
         e, d = self._current, self.data
         first = e.first
         n = min(self._chunk, self.steps_per_epoch - first)
-        if e.inside and self.opt.spec.step is internals_mod.K.lion_step:
-            # the epoch's last step on its own, its momentum kept from before it: Lion's sign agreement
-            # needs that step's gradient, which the change of the momentum gives back
+        apart = self.opt.spec.inside.last_step_apart
+        if e.inside and apart is not None:
+            # the epoch's last step on its own, a state row kept from before it: a scalar of that step needs
+            # its gradient, which the change of the row gives back (Lion's sign agreement)
             if first + n == self.steps_per_epoch and n > 1:
                 n -= 1
             elif first + n == self.steps_per_epoch:
-                self._lion_before = self.opt.state[0].copy()
+                self._before_last_step = self.opt.state[apart].copy()
         done, chunk_losses = train_steps(self.net, self.opt, self.theta, d.X_train, d.Y_train, e.order,
                                          first, np.full(n, e.lr), self.batch_size, e.grad_sq[first:first + n],
                                          self.max_cores)
@@ -266,7 +267,8 @@ class Trainer:
             metrics[f"grad_norm_{l + 1}"] = g
             metrics[f"weight_norm_{l + 1}"] = w
         if e.inside:
-            metrics.update(internals_mod.epoch_internals(self.opt, self.net.layout, lr, grad_sq, self._lion_before))
+            metrics.update(internals_mod.epoch_internals(self.opt, self.net.layout, lr, grad_sq,
+                                                           self._before_last_step))
         if self.opt.shadow >= 0:  # ASGD: how its running average scores, beside the iterate
             avg = np.ascontiguousarray(self.opt.state[self.opt.shadow])
             metrics["average_val_loss"], metrics["average_val_accuracy"] = self._evaluate(
