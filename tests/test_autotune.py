@@ -54,7 +54,7 @@ def test_every_fitting_path_is_timed_once_then_the_choice_is_kept(fresh, tmp_pat
 def test_timing_leaves_the_run_untouched(fresh):
     """The first chunk of a shape (timed first) trains exactly as the same chunk on its chosen path."""
     net, theta, opt, X, Y, order = _setup()
-    done, losses = train_steps(net, opt, theta, X, Y, order, 0, np.full(8, 1e-3), 16)
+    done, losses, _ = train_steps(net, opt, theta, X, Y, order, 0, np.full(8, 1e-3), 16)
     chosen = fresh[-1]
     net2, theta2, opt2, *_ = _setup()
     c = paths.Chunk(net2, theta2, opt2.state, opt2.scal, opt2.hp, opt2.opt_id, X, Y, order, 0, np.full(8, 1e-3), 16,

@@ -15,7 +15,7 @@ def _run(net, name, X, Y, order, first_batch, lrs, bs, track=True, **hyper):
     theta = net.init("xavier_uniform", seed=3)
     opt = Optimizer(name, theta.size, net.dtype, **hyper)
     grad_sq = np.zeros((len(lrs), net.layout.n_layers)) if track else None
-    done, losses = train_steps(net, opt, theta, X, Y, order, first_batch, lrs, bs, grad_sq)
+    done, losses, _ = train_steps(net, opt, theta, X, Y, order, first_batch, lrs, bs, grad_sq)
     return done, losses, grad_sq, theta, opt.state.copy(), opt.scal.copy()
 
 
@@ -70,7 +70,7 @@ def test_float32_split_learns_and_leaves_parameters_where_they_belong(on_path):
     for _ in range(5):
         order = rng.permutation(n)
         lrs = np.full(steps_per_epoch(n, 20), 0.05)
-        done, losses = train_steps(net, opt, theta, X, Y, order, 0, lrs, 20)
+        done, losses, _ = train_steps(net, opt, theta, X, Y, order, 0, lrs, 20)
         assert done == len(lrs)
     assert ran == ["split 1/3"] * 5
     accuracy = np.mean(net.predict(theta, X).argmax(1) == labels)

@@ -29,7 +29,7 @@ def _run(net, name, X, Y, order, first_batch, lrs, bs, dtype):
     theta = net.init(seed=3)
     opt = Optimizer(name, theta.size, dtype)
     grad_sq = np.zeros((len(lrs), net.layout.n_layers))
-    done, losses = train_steps(net, opt, theta, X, Y, order, first_batch, lrs, bs, grad_sq)
+    done, losses, _ = train_steps(net, opt, theta, X, Y, order, first_batch, lrs, bs, grad_sq)
     return done, losses, grad_sq, theta, opt.state.copy()
 
 

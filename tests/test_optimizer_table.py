@@ -110,8 +110,8 @@ def test_each_entrys_hp_order_and_slots_are_its_kernels_named_places():
             continue
         hp_places, state_places = K.LAYOUT_OF[spec.step]
         assert spec.slots == state_places._fields
-        opt = Optimizer(spec.name, 6, np.float64, total_steps=10,
-                        layout=None if not spec.rest else MLP([2, 2], "relu", "identity", "squared_error", "float64").layout)
+        net = MLP([2, 2], "relu", "identity", "squared_error", "float64")
+        opt = Optimizer(spec.name, 6, np.float64, total_steps=10, layout=net.layout if spec.rest else None)
         for name, width in type(hp_places).grouped:
             value = opt.hyper[name]
             for k in range(width):

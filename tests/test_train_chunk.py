@@ -32,7 +32,7 @@ def test_chunk_equals_step_by_step(name, rng):
     theta_a = net.init(seed=1)
     opt_a = Optimizer(name, theta_a.size, np.float64, **hyper)
     grad_sq = np.zeros((n_steps, 3))
-    done, losses = train_steps(net, opt_a, theta_a, X, Y, order, 0, lrs, bs, grad_sq)
+    done, losses, _ = train_steps(net, opt_a, theta_a, X, Y, order, 0, lrs, bs, grad_sq)
 
     theta_b = net.init(seed=1)
     opt_b = Optimizer(name, theta_b.size, np.float64, **hyper)
@@ -82,7 +82,7 @@ def test_divergence_stops_the_chunk(rng):
     theta = net.init(seed=0)
     opt = Optimizer("sgd", theta.size, np.float32)
     n = steps_per_epoch(200, 10)
-    done, losses = train_steps(net, opt, theta, X.astype(np.float32), Y.astype(np.float32),
+    done, losses, _ = train_steps(net, opt, theta, X.astype(np.float32), Y.astype(np.float32),
                                np.arange(200), 0, np.full(n, 1e4), 10)
     assert 0 < done < n
     assert np.all(np.isfinite(losses[:done])) and not np.isfinite(losses[done])

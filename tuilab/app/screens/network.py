@@ -10,24 +10,25 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from tuilab.app.live import WATCH_SECONDS, LiveExperiment, Pace, RunView, WallClock, watch_pace
-from tuilab.app.selection import Selection
-from tuilab.app.widgets import CurvesPlot, GradBars, InsidePanel, Legend, RunList, RunRow, SweepPlot, duration, fmt
+from tuilab.app.live import WATCH_SECONDS, RunView, watch_pace
+from tuilab.app.screens.base import CHART_SECONDS, ExperimentScreen, legend_entries
+from tuilab.app.widgets import (
+    ConfusionMatrix,
+    CurvesPlot,
+    GradBars,
+    InsidePanel,
+    Legend,
+    Line,
+    RunList,
+    RunRow,
+    SweepPlot,
+    duration,
+    fmt,
+)
 from tuilab.engine.data.sets import CLASS_NAMES
 from tuilab.engine.records.results import COLUMNS, chosen_line, ranked, result_rows
-
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-REFRESH_SECONDS = 0.2  # at most 5 redraws a second, whatever the event rate (keys redraw at once)
-CHART_SECONDS = 1.0  # plotext builds its chart in Python: ~40-70 ms, so once a second at most
-# both stretched by the screen's Pace when drawing takes more than its share of a core (many runs)
-
-
-def legend_entries(shown, ks, focus: int | None) -> list[tuple]:
-    """A chart legend's entries for the runs it draws: (colour index, label, dimmed behind the focus)."""
-    return [(k, v.label, focus is not None and i != focus) for i, (k, v) in enumerate(zip(ks, shown, strict=True))]
 
 
 def _last_finite(values) -> float:
@@ -37,246 +38,10 @@ def _last_finite(values) -> float:
     return math.nan
 
 
-def _update_if_changed(widget: Static, text: Text) -> None:
-    """Update only when the text differs: every update of an auto-sized widget costs a layout pass
-    of the screen (~30 ms with the dashboard's widgets), ten times a second while a run trains."""
-    key = (text.plain, tuple((str(s.style), s.start, s.end) for s in text.spans), str(text.style))
-    if getattr(widget, "_tuilab_shown", None) != key:
-        widget._tuilab_shown = key
-        widget.update(text)
-
-
 def lr_label(label: str, lr: float) -> str:
     """A run's label with the learning rate it trains at: "sgd lr=0.001" at 1.16 reads "sgd lr=1.16"."""
     said = f"lr={lr:.3g}"
     return re.sub(r"\blr=\S+", said, label) if re.search(r"\blr=", label) else f"{label} {said}"
-
-
-class ExperimentScreen(Screen):
-    """What the network and surface screens share: live experiments, keys, the redraw timer."""
-
-    # the footer shows keys in this order and cuts what does not fit: the way out and to help first
-    BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("question_mark", "app.help", "Help", key_display="?"),
-        Binding("q", "app.quit", "Quit"),
-        Binding("space", "pause", "Pause/resume"),
-        Binding("s", "stop", "Stop"),
-        Binding("r", "restart", "Restart"),
-        Binding("e", "edit", "Edit"),
-        Binding("c", "clear", "Clear finished"),
-        Binding("v", "toggle_run", "Show/hide run"),
-        Binding("f", "focus_run", "Focus run"),
-        Binding("b", "best_runs", "Best N"),
-    ]
-
-    TRAINING_ACTIONS = frozenset({"pause", "stop", "restart", "edit"})
-
-    @property
-    def only_records(self) -> bool:
-        """Every experiment shown is records reopened (tuilab open), none resumed: nothing here trains."""
-        from tuilab.app.live import ReplayedExperiment
-
-        return bool(self.lives) and all(isinstance(lv, ReplayedExperiment) for lv in self.lives)
-
-    def check_action(self, action: str, parameters) -> bool | None:
-        if action in self.TRAINING_ACTIONS and self.only_records:
-            return False  # records are records: not shown, not taken (u resumes them, in their folder)
-        return True
-
-    def __init__(self, preset: str, experiment, **kw):
-        super().__init__(**kw)
-        self.preset = preset
-        self.experiment = experiment
-        self.lives: list[LiveExperiment] = []
-        self.hidden: set[str] = set()  # run keys cleared from view
-        self._seen: dict[str, int] = {}
-        self._spin = 0
-        self.edits = 0
-        self.wall = WallClock()
-        self.pace = Pace(REFRESH_SECONDS)
-        self.selection = Selection()
-        self._colours: dict[str, int] = {}  # run key -> its colour, kept for as long as it is shown
-
-    def on_mount(self) -> None:
-        self.set_interval(REFRESH_SECONDS, self._tick)
-
-    def on_resize(self, event) -> None:
-        self.fit_to(event.size.height)
-
-    def fit_to(self, height: int) -> None:
-        """Share the rows between the run list or table and the charts by the terminal's height: at 80x24 the
-        charts were squeezed to nothing behind 8 rows of runs and a 3-line legend."""
-
-    def _tick(self) -> None:
-        if self.pace.due():
-            self.redraw()
-
-    # -- starting and controlling --
-
-    def start(self, experiment=None, tag: str | None = None) -> LiveExperiment:
-        live = self.app.start_live(experiment or self.experiment, tag or f"{len(self.lives)}")
-        self.lives.append(live)
-        self.redraw()
-        return live
-
-    @property
-    def running(self) -> list[LiveExperiment]:
-        return [lv for lv in self.lives if lv.running]
-
-    @property
-    def paused(self) -> bool:
-        """Something is paused (each experiment's Control says; there is no second copy here)."""
-        return any(lv.control.paused for lv in self.running)
-
-    def action_pause(self) -> None:
-        """Space: resume everything paused if anything is, else pause everything running."""
-        live = self.running
-        if not live:
-            self.notify("nothing is running", timeout=2)
-            return
-        pause = not self.paused
-        for lv in live:
-            (lv.control.pause if pause else lv.control.resume)()
-        self.notify("paused" if pause else "resumed", timeout=1.5)
-        self.redraw(force=True)
-
-    def action_stop(self) -> None:
-        live = self.running
-        for lv in live:
-            lv.stop()
-        if live:
-            self.notify("stopping; the records are kept", timeout=2)
-
-    def action_restart(self) -> None:
-        for lv in self.running:
-            lv.stop()
-        self.hidden |= {r.key for lv in self.lives for r in lv.snapshot().runs}
-        self.clear_rows()
-        self.start(tag=f"{len(self.lives)}")
-        self.notify("restarted", timeout=1.5)
-
-    def action_clear(self) -> None:
-        done = {r.key for lv in self.lives for r in lv.snapshot().runs if r.finished}
-        if not done:
-            self.notify("no finished runs to clear", timeout=2)
-            return
-        self.hidden |= done
-        self.clear_rows()
-        self.redraw(force=True)
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    def action_edit(self) -> None:
-        from tuilab.app.screens.edit import EditRun
-
-        base = self.lives[-1].experiment if self.lives else self.experiment
-        self.app.push_screen(EditRun(base), self.start_edited)
-
-    def start_edited(self, experiment) -> None:
-        if experiment is None:
-            return
-        self.edits += 1
-        self.start(experiment, tag=f"e{self.edits}")
-        self.notify(f"started {experiment.runs[0].label}", timeout=2)
-
-    def clear_rows(self) -> None:
-        pass
-
-    def redraw(self, force: bool = False) -> None:
-        pass
-
-    # -- which runs the charts show (app.selection) --
-
-    def listed(self) -> list:
-        """Every run the screen lists (all but those cleared), in order."""
-        return [v for lv in self.lives for v in lv.snapshot().runs if v.key not in self.hidden]
-
-    def colours(self, keys) -> dict[str, int]:
-        """Each run's colour index: the lowest free one when it first appears, kept from then on (a
-        restarted experiment's runs get their colours back, in order)."""
-        used = {self._colours[k] for k in keys if k in self._colours}
-        for key in keys:
-            if key not in self._colours:
-                k = 0
-                while k in used:
-                    k += 1
-                self._colours[key] = k
-                used.add(k)
-        return self._colours
-
-    def scores(self, views) -> dict[str, float]:
-        """What "best" means for show-best-N (lower is better)."""
-        return {}
-
-    metric = "its metric"
-
-    def _cursor_view(self):
-        views = self.listed()
-        if not views:
-            return None
-        return views[self.selection.move(0, len(views))]
-
-    def action_cursor_run(self, delta: int) -> None:
-        views = self.listed()
-        if views:
-            self.selection.move(delta, len(views))
-            self.redraw(force=True)
-
-    def action_toggle_run(self, key: str | None = None) -> None:
-        """v (or Enter in the run list, or a click on a row): the run under the cursor in or out of the charts."""
-        view = self._cursor_view() if key is None else next((v for v in self.listed() if v.key == key), None)
-        if view is None:
-            return
-        on = self.selection.toggle(view.key)
-        self.notify(f"{view.label}: {'shown' if on else 'hidden'} in the charts", timeout=1.5)
-        self.redraw(force=True)
-
-    def action_focus_run(self) -> None:
-        """f: the run under the cursor drawn on top in its colour, the others dimmed (f again: none)."""
-        view = self._cursor_view()
-        if view is None:
-            return
-        on = self.selection.toggle_focus(view.key)
-        self.notify(f"focused on {view.label}" if on else "no run focused", timeout=1.5)
-        self.redraw(force=True)
-
-    def action_best_runs(self) -> None:
-        """b: only the best 3, 5, 10 runs by the metric shown, then all again."""
-        views = self.listed()
-        n = self.selection.next_best(len(views))
-        self.notify(f"showing the best {n} by {self.metric}" if n else "showing every run", timeout=1.5)
-        self.redraw(force=True)
-
-    def shown_runs(self, views) -> tuple[list, list[int], int | None]:
-        """(the runs the charts draw, their colour indices, the focused one's position among them)."""
-        colours = self.colours([v.key for v in views])
-        keys = self.selection.shown([v.key for v in views], self.scores(views) if self.selection.best else None)
-        by_key = {v.key: v for v in views}
-        shown = [by_key[k] for k in keys]
-        focus = keys.index(self.selection.focus) if self.selection.focus in keys else None
-        return shown, [colours[v.key] for v in shown], focus
-
-    def _notice(self, snaps) -> None:
-        """The line under the settings: compiling (with a spinner), the last error, or the last notice."""
-        notice = self.query_one("#notice", Static)
-        self._spin = (self._spin + 1) % len(SPINNER)  # a frame a redraw
-        compiling = any(s.compiling for s in snaps)
-        errors = [s.error for s in snaps if s.error]
-        notes = [n for s in snaps for n in s.notices]
-        if compiling:
-            text = Text(f"{SPINNER[self._spin]} compiling kernels, first run only…", style="bold yellow")
-        elif errors:
-            text = Text(errors[-1], style="bold red")
-        elif notes:
-            text = Text(notes[-1], style="yellow")
-        else:
-            text = Text("")
-        _update_if_changed(notice, text)
-        shown = bool(compiling or errors or notes)
-        if notice.display != shown:
-            notice.display = shown
 
 
 class NetworkScreen(ExperimentScreen):
@@ -433,10 +198,10 @@ class NetworkScreen(ExperimentScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(id="settings")
-        yield Static(id="progress")
-        yield Static(id="notice")
-        yield Static(id="runs-header")
+        yield Line(id="settings")
+        yield Static(id="progress")  # redrawn each tick, one line: no layout pass (Static.update(layout=False))
+        yield Line(id="notice")
+        yield Line(id="runs-header")
         yield RunList(id="runs")
         with TabbedContent(id="lower"):
             with TabPane("Curves", id="tab-curves"), Horizontal():
@@ -448,11 +213,11 @@ class NetworkScreen(ExperimentScreen):
                 yield InsidePanel(id="inside")
             with TabPane("Results", id="tab-results"):
                 yield DataTable(id="results", zebra_stripes=True)
-                yield Static(id="confusion")
+                yield ConfusionMatrix(id="confusion")
             if self.is_sweep:
                 with TabPane("Sweep", id="tab-sweep"), Horizontal():
                     with VerticalScroll(id="sweep-tables"):
-                        yield Static(id="sweep-table")
+                        yield Line(id="sweep-table")
                     with Vertical(id="sweep-chart-box"):
                         yield SweepPlot(id="sweep-chart")
                         yield Legend(id="sweep-legend")
@@ -539,7 +304,7 @@ class NetworkScreen(ExperimentScreen):
         results = sweep_results(self.experiment.sweep.axes, runs, histories)
         heat = heat_table(results)
         text = grouped_table(results) + (f"\n\n{heat}" if heat else "")
-        _update_if_changed(self.query_one("#sweep-table", Static), Text(text))
+        self.query_one("#sweep-table", Line).show(Text(text))
         axes = results.numeric_axes()
         axis = axes[self.sweep_axis % len(axes)] if axes else None
         key = self.query_one("#sweep-chart", SweepPlot).show(results, axis)
@@ -558,7 +323,7 @@ class NetworkScreen(ExperimentScreen):
         # the optimizers get what the line has left (one line where it can be), whole names only
         room = max(24, self.size.width - 2 - len(head) - len(tail))
         text = Text.assemble(head, brief(parts["optimizers"].split(", "), room), tail)
-        _update_if_changed(self.query_one("#settings", Static), text)
+        self.query_one("#settings", Line).show(text)
 
     def _progress(self, snaps, views: list[RunView]) -> None:
         p = self.wall.progress(snaps, views)
@@ -616,7 +381,7 @@ class NetworkScreen(ExperimentScreen):
         if len(views) > 1:
             header.append(f"   {sel.describe(len(shown), len(views), self.metric)}; ", style="dim")
             header.append("v show/hide  f focus  b best N", style="dim italic")
-        _update_if_changed(self.query_one("#runs-header", Static), header)
+        self.query_one("#runs-header", Line).show(header)
 
     def on_run_row_clicked(self, message: RunRow.Clicked) -> None:
         views = self.listed()
@@ -640,8 +405,8 @@ class NetworkScreen(ExperimentScreen):
             from tuilab.views.lr_range import range_table
 
             runs = [{**v.summary, "label": v.label, "optimizer": v.optimizer, "status": v.status} for v in views]
-            self.query_one("#confusion", Static).update(Text(range_table(runs) + "\n\nl: train each run at its "
-                                                             "suggested learning rate"))
+            self.query_one("#confusion", ConfusionMatrix).show(Text(range_table(runs) + "\n\nl: train each run at "
+                                                                    "its suggested learning rate"))
             return
         runs = [{**v.summary, "label": v.label, "optimizer": v.optimizer, "lr": v.lr, "status": v.status,
                  **({"diverged_at": {"epoch": v.diverged_at[0], "step": v.diverged_at[1]}} if v.diverged_at else {})}
@@ -651,24 +416,11 @@ class NetworkScreen(ExperimentScreen):
             table.add_row(*row)
         ordered = [views[i] for i in ranked(runs)]
         best = next((v for v in ordered if v.confusion), None)
-        conf = self.query_one("#confusion", Static)
+        conf = self.query_one("#confusion", ConfusionMatrix)
         chosen = chosen_line(runs)
         if best is None:
-            conf.update(chosen)
+            conf.show(Text(chosen))
             return
-        m = best.confusion
-        text = Text(f"{chosen}\n" if chosen else "", style="bold")
-        text.append(f"\nconfusion matrix of {best.label} on the test set (rows: true, columns: predicted)\n",
-                    style="bold")
         sets = {lv.snapshot().dataset for lv in self.lives}
         names = CLASS_NAMES.get(sets.pop(), ()) if len(sets) == 1 else ()
-        names = names if len(names) == len(m) else ()  # rows: "3 Dress" where the labels have names
-        head = max((len(n) for n in names), default=0) + 5
-        width = max(len(str(c)) for row in m for c in row) + 1
-        text.append(" " * head + "".join(f"{j:>{width}}" for j in range(len(m))) + "\n", style="dim")
-        for i, row in enumerate(m):
-            text.append(f"{i:>4} {names[i] if names else '':<{head - 5}}", style="dim")
-            for j, c in enumerate(row):
-                text.append(f"{c:>{width}}", style="bold green" if i == j else ("red" if c else "grey30"))
-            text.append("\n")
-        conf.update(text)
+        conf.show_matrix(chosen, best.label, best.confusion, names)

@@ -12,8 +12,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
-from tuilab.app.screens.network import ExperimentScreen, legend_entries
-from tuilab.app.widgets import Legend
+from tuilab.app.screens.base import ExperimentScreen, legend_entries
+from tuilab.app.widgets import Legend, Line
 from tuilab.engine.surfaces.landscapes import landscape_of
 from tuilab.views.run_style import no_color, run_style
 from tuilab.views.surface import INSIDE_HEADER, draw_error, draw_step_length, draw_surface, inside_rows, results_rows
@@ -30,7 +30,7 @@ class SurfaceScreen(ExperimentScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="settings")
-        yield Static(id="notice")  # "compiling kernels" on a fresh install's first run (about half a minute)
+        yield Line(id="notice")  # "compiling kernels" on a fresh install's first run (about half a minute)
         with Horizontal(id="surface-charts"):
             yield PlotextPlot(id="contour")
             yield PlotextPlot(id="error")

@@ -99,7 +99,10 @@ class RunRecords:
 
     def continue_table(self, name: str, columns: list[str], keep) -> None:
         """Go on with a table a stopped run began: rows for which keep(row) is false are dropped
-        (rewritten whole first), and new rows are appended as with start_table."""
+        (rewritten whole first), and new rows are appended as with start_table. A table open here is closed
+        first: a run's rows past an epoch are dropped so (its worker died; it trains them again)."""
+        if name in self._files:
+            self._files.pop(name)[0].close()
         path = self.out / name
         rows = []
         if path.exists():

@@ -10,7 +10,7 @@ import numpy as np
 from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.training import autotune
-from tuilab.engine.training.paths import Chunk, run_path, set_last_chunk_seconds
+from tuilab.engine.training.paths import Chunk, run_path
 from tuilab.engine.training.threads import budget, limit_to
 from tuilab.errors import TuilabError
 
@@ -38,11 +38,11 @@ def train_steps(
     batch_size: int,
     grad_sq: np.ndarray | None = None,
     max_cores: int | None = None,
-) -> tuple[int, np.ndarray]:
+) -> tuple[int, np.ndarray, float]:
     """Run len(lrs) minibatch steps in one kernel call, batches taken from `order`.
 
-    Returns (steps done, per-step losses); fewer steps than asked means a NaN/Inf
-    loss at the next one (its loss is losses[done]). grad_sq, if given, is
+    Returns (steps done, per-step losses, the seconds they trained, not counting a wait for cores); fewer
+    steps than asked means a NaN/Inf loss at the next one (its loss is losses[done]). grad_sq, if given, is
     (len(lrs), n_layers) and receives each layer's squared gradient norm per step; with
     3 n_layers columns, also the squared norms of each step's change of each layer's
     parameters and of the parameters after it (the optimizer's internals), in the steps
@@ -81,8 +81,8 @@ def train_steps(
     chunk = Chunk(net, theta, opt.state, opt.scal, opt.hp, opt.opt_id, np.ascontiguousarray(X),
                   np.ascontiguousarray(Y), np.ascontiguousarray(order, np.int64), first_batch,
                   np.ascontiguousarray(lrs, np.float64), batch_size, losses, grad_sq)
-    done = run_path(autotune.choose(chunk, max_cores), chunk)
-    return int(done), losses
+    done, seconds = run_path(autotune.choose(chunk, max_cores), chunk)
+    return int(done), losses, seconds
 
 
 def _closure_steps(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, grad_sq, losses):
@@ -121,5 +121,4 @@ def _closure_steps(net, opt, theta, X, Y, order, first_batch, lrs, batch_size, g
                         change = now - before[L.layer_slice(l)]
                         grad_sq[s, L.n_layers + l], grad_sq[s, 2 * L.n_layers + l] = change.dot(change), now.dot(now)
             done += 1
-    set_last_chunk_seconds(time.perf_counter() - t0)
-    return done, losses
+    return done, losses, time.perf_counter() - t0

@@ -72,7 +72,6 @@ class RangeTest:
 
     def run(self) -> dict:
         from tuilab.engine.training.fit import train_steps
-        from tuilab.engine.training.paths import last_chunk_seconds
 
         t, spec = self.trainer, self.spec
         d, bs = t.data, t.batch_size
@@ -89,8 +88,8 @@ class RangeTest:
                 order, pos = t.order_rng.permutation(n_rows), 0
             n = min(CHUNK_STEPS, spec.steps - step, t.steps_per_epoch - pos)
             lrs = spec.lrs(step, n)
-            done, losses = train_steps(t.net, t.opt, t.theta, d.X_train, d.Y_train, order, pos, lrs, bs)
-            t.train_seconds += last_chunk_seconds()
+            done, losses, seconds = train_steps(t.net, t.opt, t.theta, d.X_train, d.Y_train, order, pos, lrs, bs)
+            t.train_seconds += seconds
             t.samples_seen += sum(min(bs, n_rows - (pos + k) * bs) for k in range(done))
             shown = ([], [], [])
             stop = False

@@ -16,7 +16,6 @@ the plain kernel would; on an exception none of them is left half-updated.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -247,30 +246,18 @@ def candidates(net: MLP, cores: int, whole_tensors: bool = False) -> list[Path]:
     return [p for p in PATHS.values() if p.fits(net, cores, whole_tensors)]
 
 
-_timing = threading.local()
-
-
-def set_last_chunk_seconds(seconds: float) -> None:
-    """For a chunk trained outside run_path (an optimizer with a closure, engine.training.fit)."""
-    _timing.seconds = seconds
-
-
-def last_chunk_seconds() -> float:
-    """How long this thread's last chunk trained, not counting its wait for cores."""
-    return getattr(_timing, "seconds", 0.0)
-
-
-def run_path(path: Path, c: Chunk) -> int:
+def run_path(path: Path, c: Chunk) -> tuple[int, float]:
     """Run the chunk on `path`, holding its cores of the process's budget; the caller's
-    flush-to-zero setting and BLAS's one thread are put back whatever happens."""
+    flush-to-zero setting and BLAS's one thread are put back whatever happens. Returns (steps done, the
+    seconds they trained, not counting the wait for cores)."""
     with budget().hold(path.cores):
         fpu = current_fpu()
         t0 = time.perf_counter()
         try:
             set_blas_threads(path.blas)
-            return path.run(c)
+            done = path.run(c)
         finally:
             if path.blas != 1:
                 set_blas_threads(1)
             restore_fpu(fpu)
-            _timing.seconds = time.perf_counter() - t0
+        return done, time.perf_counter() - t0

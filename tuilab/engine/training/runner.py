@@ -65,8 +65,6 @@ class NetworkRecords:
 
     def drop_rows(self, run: int, after_epoch: int) -> None:
         """Forget a run's rows past an epoch (its worker died; it trains them again)."""
-        f, _, _ = self.records._files.pop("metrics.csv")
-        f.close()
         self.records.continue_table("metrics.csv", self.columns,
                                     lambda row: int(row["run"]) != run or int(row["epoch"]) <= after_epoch)
 
@@ -142,11 +140,12 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
             send(Notice(f"training on {executor.describe()}", "info"))
             if book is not None:
                 book.rows_by_jobs = executor.shares_files
-            _on_executor(experiment, executor, send, control, cache, book, records, todo, resume is not None,
-                         summaries, confusions)
+            way = _OnExecutor(experiment, executor, send, control, cache, book, records, todo, resume is not None,
+                              summaries, confusions)
         else:
-            _in_process(experiment, prepared, send, control, records, todo, resume is not None, interleave,
-                        summaries, confusions)
+            way = _InProcess(experiment, prepared, send, control, records, todo, resume is not None, interleave)
+        _over_rungs(experiment, way, control, send)
+        way.collect(summaries, confusions)
     finally:
         if executor is not None:
             executor.close()
@@ -166,101 +165,125 @@ def _rung_notice(rung: int, kept: set, ranked: dict, experiment) -> Notice:
     return Notice(f"halving at epoch {rung}: {len(kept)} of {len(ranked)} runs go on; pruned: {names}", "info")
 
 
-def _in_process(experiment, prepared, send, control, records, todo, resuming, interleave, summaries,
-                confusions) -> None:
-    runs = experiment.runs
-    trainers = {i: Trainer(i, runs[i], prepared[i], send, control, checkpoint_of(records, runs[i])) for i in todo}
-    if resuming:
-        for t in trainers.values():
-            t.resume()
-    alive = dict(trainers)
+def _over_rungs(experiment, way, control, send) -> None:
+    """The one loop over a sweep's halving rungs, whichever way the runs train (`way`: _InProcess or
+    _OnExecutor). Each wave trains the runs still alive up to the next rung (the last: to their end); of those
+    paused there the best `keep` go on and the others end as pruned; a stop ends the paused ones as
+    interrupted. Without halving there is one wave."""
+    alive = list(way.todo)
     for rung in [*rungs_of(experiment), None]:
-        wave = {i: t for i, t in alive.items() if rung is None or t.epoch < rung}  # the others passed it
-        for t in wave.values():
-            t.stop_at = rung
-        if interleave:
-            _race(list(wave.values()), control)
-        else:
-            for t in wave.values():
-                if control.stop_requested.is_set():
-                    break
-                t.run()
-        if rung is None:
-            break
-        paused = {i: t for i, t in wave.items() if t.status == "paused"}
-        if control.stop_requested.is_set():
-            for t in paused.values():
-                t._finish("interrupted")
-            break
-        kept = survivors({i: figure(t.last_metrics) for i, t in paused.items()}, experiment.sweep.keep)
-        for i, t in paused.items():
-            if i not in kept:
-                t.status = "pruned"
-                send(Finished(i, t.config.label, "pruned", t.summary(), ()))
-        if paused:
-            send(_rung_notice(rung, kept, paused, experiment))
-        alive = {i: t for i, t in alive.items() if i in kept or (i not in wave)}
-    for i, t in trainers.items():
-        if t.status != "pending":
-            summaries[i] = t.summary()
-            if t.confusion is not None and t.status != "pruned":
-                confusions[i] = t.confusion
-            if records is not None:
-                records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
-                                    activations=t.net.activations, loss=t.net.loss_name)
-
-
-def _on_executor(experiment, executor, send, control, cache, book, records, todo, resuming, summaries,
-                 confusions) -> None:
-    columns = book.columns if book is not None else experiment_columns(experiment.runs)
-    waves = WaveRunner(experiment, executor, send, control, cache, columns, book, records)
-    spans = {}
-    for i in todo:
-        path = checkpoint_of(records, experiment.runs[i]) if resuming else None
-        if path is not None and path.is_file():
-            spans[i] = Span(path.read_bytes(), checkpoint_mod.epoch_of(path), None)
-        else:
-            spans[i] = Span(None, 0, None)
-
-    def keep(i, r, status=None):
-        summary = dict(r.summary)
-        if status is not None:
-            summary["status"] = status
-            send(Finished(i, experiment.runs[i].label, status, dict(summary), ()))
-        summaries[i] = summary
-        if r.confusion is not None and status is None:
-            confusions[i] = r.confusion
-        if records is not None:
-            records.save_params(experiment.runs[i].label, r.theta, **r.meta)
-
-    alive = list(todo)
-    for rung in [*rungs_of(experiment), None]:
-        wave = {i: Span(spans[i].start, spans[i].start_epoch, rung) for i in alive
-                if rung is None or spans[i].start_epoch < rung}
-        paused = {}
-        for i, r in waves.run_wave(wave).items():
-            if r is None:  # stopped before it began
-                continue
-            if isinstance(r, dict):  # failed: its worker was lost twice
-                summaries[i] = r
-            elif r.status == "paused":
-                paused[i] = r
-                spans[i] = Span(r.state, r.epochs_done, None)
-            else:
-                keep(i, r)
+        wave = [i for i in alive if rung is None or way.epoch(i) < rung]  # the others passed it
+        paused = way.train(wave, rung)  # {run: what halving ranks it by}, for the runs paused at the rung
         if rung is None:
             break
         if control.stop_requested.is_set():
-            for i, r in paused.items():
-                keep(i, r, "interrupted")
+            way.end(list(paused), "interrupted")
             break
-        kept = survivors({i: figure(r.summary) for i, r in paused.items()}, experiment.sweep.keep)
-        for i, r in paused.items():
-            if i not in kept:
-                keep(i, r, "pruned")
+        kept = survivors({i: figure(m) for i, m in paused.items()}, experiment.sweep.keep)
+        way.end([i for i in paused if i not in kept], "pruned")
         if paused:
             send(_rung_notice(rung, kept, paused, experiment))
         alive = [i for i in alive if i in kept or i not in wave]
+
+
+class _InProcess:
+    """Runs trained here, one after another or raced chunk by chunk (interleave)."""
+
+    def __init__(self, experiment, prepared, send, control, records, todo, resuming, interleave):
+        runs = experiment.runs
+        self.todo, self.control, self.records, self.interleave = todo, control, records, interleave
+        self.trainers = {i: Trainer(i, runs[i], prepared[i], send, control, checkpoint_of(records, runs[i]))
+                         for i in todo}
+        if resuming:
+            for t in self.trainers.values():
+                t.resume()
+
+    def epoch(self, i: int) -> int:
+        return self.trainers[i].epoch
+
+    def train(self, wave: list[int], rung: int | None) -> dict:
+        trainers = [self.trainers[i] for i in wave]
+        for t in trainers:
+            t.stop_at = rung
+        if self.interleave:
+            _race(trainers, self.control)
+        else:
+            for t in trainers:
+                if self.control.stop_requested.is_set():
+                    break
+                t.run()
+        return {i: self.trainers[i].last_metrics for i in wave if self.trainers[i].status == "paused"}
+
+    def end(self, runs: list[int], status: str) -> None:
+        for i in runs:
+            if status == "pruned":
+                self.trainers[i].prune()
+            else:
+                self.trainers[i].finish(status)
+
+    def collect(self, summaries, confusions) -> None:
+        for i, t in self.trainers.items():
+            if t.status != "pending":
+                summaries[i] = t.summary()
+                if t.confusion is not None and t.status != "pruned":
+                    confusions[i] = t.confusion
+                if self.records is not None:
+                    self.records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
+                                             activations=t.net.activations, loss=t.net.loss_name)
+
+
+class _OnExecutor:
+    """Runs trained as tasks on local processes or a Dask cluster (waves), each span up to a rung."""
+
+    def __init__(self, experiment, executor, send, control, cache, book, records, todo, resuming, summaries,
+                 confusions):
+        columns = book.columns if book is not None else experiment_columns(experiment.runs)
+        self.waves = WaveRunner(experiment, executor, send, control, cache, columns, book, records)
+        self.experiment, self.send, self.records, self.todo = experiment, send, records, todo
+        self.summaries, self.confusions = summaries, confusions
+        self.spans, self.paused = {}, {}
+        for i in todo:
+            path = checkpoint_of(records, experiment.runs[i]) if resuming else None
+            if path is not None and path.is_file():
+                self.spans[i] = Span(path.read_bytes(), checkpoint_mod.epoch_of(path), None)
+            else:
+                self.spans[i] = Span(None, 0, None)
+
+    def epoch(self, i: int) -> int:
+        return self.spans[i].start_epoch
+
+    def train(self, wave: list[int], rung: int | None) -> dict:
+        spans = {i: Span(self.spans[i].start, self.spans[i].start_epoch, rung) for i in wave}
+        self.paused = {}
+        for i, r in self.waves.run_wave(spans).items():
+            if r is None:  # stopped before it began
+                continue
+            if isinstance(r, dict):  # failed: its worker was lost twice
+                self.summaries[i] = r
+            elif r.status == "paused":
+                self.paused[i] = r
+                self.spans[i] = Span(r.state, r.epochs_done, None)
+            else:
+                self._keep(i, r)
+        return {i: r.summary for i, r in self.paused.items()}
+
+    def end(self, runs: list[int], status: str) -> None:
+        for i in runs:
+            self._keep(i, self.paused[i], status)
+
+    def _keep(self, i, r, status=None) -> None:
+        summary = dict(r.summary)
+        if status is not None:
+            summary["status"] = status
+            self.send(Finished(i, self.experiment.runs[i].label, status, dict(summary), ()))
+        self.summaries[i] = summary
+        if r.confusion is not None and status is None:
+            self.confusions[i] = r.confusion
+        if self.records is not None:
+            self.records.save_params(self.experiment.runs[i].label, r.theta, **r.meta)
+
+    def collect(self, summaries, confusions) -> None:
+        pass  # kept as each ended
 
 
 def _race(trainers: list[Trainer], control: Control) -> None:
@@ -307,4 +330,4 @@ def _race(trainers: list[Trainer], control: Control) -> None:
         raise failed[0]
     for t in trainers:
         if t.status == "running":
-            t._finish("interrupted")
+            t.finish("interrupted")

@@ -23,7 +23,6 @@ from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.nn.schedules import Schedule
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training.fit import steps_per_epoch, train_steps
-from tuilab.engine.training.paths import last_chunk_seconds
 from tuilab.engine.training.threads import budget, numba_blas
 
 CHUNK_SECONDS = 0.1
@@ -179,7 +178,7 @@ class Trainer:
                           self.net.layout.size, tuple(self.net.sizes), self.data.name,
                           self.config["optimizer"]["name"], len(self.data.X_train), self.epoch))
         if self.epoch >= self.epochs:  # resumed from its last epoch's checkpoint: only the ending was lost
-            self._finish("completed")
+            self.finish("completed")
 
     def train_epoch(self) -> None:
         """One epoch in chunks; afterwards status says whether there is more to do."""
@@ -193,7 +192,7 @@ class Trainer:
         by chunks (runner.run_network with interleave)."""
         if not self.control.wait_while_paused():
             self._current = None
-            self._finish("interrupted")
+            self.finish("interrupted")
             return
         if self._current is None:
             if self.control.min_epoch_seconds > 0 and self._epoch_began is not None:
@@ -219,10 +218,9 @@ class Trainer:
                 n -= 1
             elif first + n == self.steps_per_epoch:
                 self._before_last_step = self.opt.state[apart].copy()
-        done, chunk_losses = train_steps(self.net, self.opt, self.theta, d.X_train, d.Y_train, e.order,
+        done, chunk_losses, dt = train_steps(self.net, self.opt, self.theta, d.X_train, d.Y_train, e.order,
                                          first, np.full(n, e.lr), self.batch_size, e.grad_sq[first:first + n],
                                          self.max_cores)
-        dt = last_chunk_seconds()  # the training itself, not a wait for a turn on the cores
         e.trained += dt
         self.train_seconds += dt
         e.losses[first:first + done] = chunk_losses[:done]
@@ -235,7 +233,7 @@ class Trainer:
             self.diverged_at = {"epoch": self.epoch + 1, "step": self.step + 1,
                                 "loss": float(chunk_losses[done])}
             self.emit(Diverged(self.run_index, self.epoch + 1, self.step + 1, float(chunk_losses[done])))
-            self._finish("diverged")
+            self.finish("diverged")
             return
         e.first = first + n
         samples = min(e.first * self.batch_size, len(d.X_train))
@@ -288,13 +286,14 @@ class Trainer:
             checkpoint_mod.save(self.checkpoint, self)
             self._checkpointed = now
         if self.epoch >= self.epochs:
-            self._finish("completed")
+            self.finish("completed")
         elif self.control.stop_requested.is_set():
-            self._finish("interrupted")
+            self.finish("interrupted")
         elif at_rung:
             self.status = "paused"  # no Finished: the runner decides whether it goes on (engine.halving)
 
-    def _finish(self, status: str) -> None:
+    def finish(self, status: str) -> None:
+        """End the run with this status: its confusion matrix on the test set, and Finished."""
         self.status = status
         d = self.data
         if d.classifies and d.labels_test is not None and len(d.X_test):
@@ -303,6 +302,11 @@ class Trainer:
             self.confusion = confusion_matrix(d.labels_test, predictions(d, out), d.n_classes)
         conf = tuple(tuple(int(c) for c in row) for row in self.confusion) if self.confusion is not None else ()
         self.emit(Finished(self.run_index, self.config.label, status, self.summary(), conf))
+
+    def prune(self) -> None:
+        """End a run that halving left behind at a rung (no confusion matrix: it is not a result)."""
+        self.status = "pruned"
+        self.emit(Finished(self.run_index, self.config.label, "pruned", self.summary(), ()))
 
     def summary(self) -> dict:
         last = self.last_metrics
