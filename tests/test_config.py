@@ -88,6 +88,18 @@ def test_wrong_types_and_ranges():
     assert "schedule" in err({"schedule": {"name": "cosine", "T_max": 0}})
 
 
+def test_a_surface_presets_runs_share_one_landscape_when_it_is_read():
+    """The rule across runs is the preset reader's (issue 28): a surface preset is one landscape drawn beneath its
+    runs, so runs on two landscapes are refused in one line when the preset is read, before any run starts."""
+    base = {"surface": {"name": "rosenbrock", "steps": 50}, "optimizer": {"name": "adam", "lr": 0.01}}
+    assert "same landscape" in err({**base, "runs": [{"label": "a"}, {"label": "b", "surface": {"b": 10.0}}]})
+    assert "same landscape" in err({**base, "runs": [{"label": "a"}, {"label": "b", "surface": {"name": "booth"}}]})
+    fine = build_experiment({**base, "runs": [{"label": "a", "surface": {"start": [1.0, 2.0]}},
+                                              {"label": "b", "surface": {"steps": 80, "max_points": 40}}]},
+                            "mine.toml", "mine")
+    assert [(r["surface"]["start"], r["surface"]["steps"]) for r in fine.runs] == [([1.0, 2.0], 50), ([-4.0, -2.0], 80)]
+
+
 def test_runs_merge_over_the_base_and_another_optimizer_replaces_it():
     doc = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "train": {"epochs": 3},
            "runs": [{"label": "a", "optimizer": {"lr": 0.5}},

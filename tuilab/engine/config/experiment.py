@@ -32,6 +32,7 @@ from tuilab.engine.data import sets as data_mod
 from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import OPTIMIZER_NAMES, check_for_surfaces, get_spec, resolve_hyperparameters
 from tuilab.engine.nn.schedules import SCHEDULES, Schedule
+from tuilab.engine.surfaces.params import landscape_key
 from tuilab.errors import TuilabError
 
 
@@ -298,6 +299,9 @@ def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=(),
             check = _check_surface_run if lab == "surface" else _check_network_run
             check(source, label, resolved)
             runs.append(RunConfig(label, resolved, {**entry.get("settings", {}), **combo}))
+    if lab == "surface" and len({landscape_key(r.tables["surface"]) for r in runs}) > 1:
+        raise TuilabError(f"{source}: every run of a surface preset must use the same landscape (name and "
+                          "parameters), drawn once beneath them all; start, steps and max_points may differ")
     if sweep is not None and not sweep.axes:  # config.toml: the runs carry their settings
         axes = axes_of_runs(r.settings for r in runs)
         sweep = Sweep(axes, sweep.mode, sweep.prune, sweep.rung_epochs, sweep.keep)

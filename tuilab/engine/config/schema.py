@@ -13,6 +13,7 @@ from tuilab.engine.nn.model import (
     LOSSES,
     OUTPUT_ACTIVATIONS,
 )
+from tuilab.engine.surfaces.params import PARAM_FLOORS
 from tuilab.errors import TuilabError
 
 # ---- value checks: each returns the normalised value or raises TuilabError(message) ----
@@ -117,11 +118,7 @@ SCHEMA = {
         "name": (_str, "rosenbrock"),
         "start": (_point, None),
         "steps": (_int(1), 1000),
-        "a": (_float(), None),
-        "b": (_float(), None),
-        "A": (_float(0.0), None),
-        "wall": (_float(0.0), None),
-        "condition": (_float(1.0), None),
+        **{key: (_float(floor), None) for key, floor in PARAM_FLOORS.items()},  # the landscapes' own
         "max_points": (_int(2), 2000),
     },
 }

@@ -9,6 +9,7 @@ import numpy as np
 
 from tuilab.engine.nn.internals import trajectory_internals
 from tuilab.engine.nn.optim import Optimizer, check_for_surfaces
+from tuilab.engine.surfaces.params import PARAM_FLOORS, SURFACE_PARAMS, SURFACES
 from tuilab.errors import TuilabError, choice_error
 from tuilab.kernels import surfaces as K
 
@@ -65,9 +66,6 @@ def _grid_values(surface_id, p, xs, ys):
 _HIMMELBLAU = ((3.0, 2.0), (-2.805118086952745, 3.131312518250573),
                (-3.779310253377747, -3.283185991286170), (3.584428340330492, -1.848126526964404))
 
-SURFACE_PARAMS = {"rosenbrock": {"a": 1.0, "b": 100.0}, "rastrigin": {"A": 10.0},
-                  "saddle": {"wall": 0.0}, "ill-conditioned": {"condition": 100.0}}
-SURFACES = ("rosenbrock", "beale", "himmelblau", "rastrigin", "booth", "saddle", "ill-conditioned")
 
 
 def make_landscape(name: str, **params) -> Landscape:
@@ -129,7 +127,7 @@ def check_surface_table(table: dict) -> None:
     if table.get("name") not in SURFACES:
         raise choice_error("surface", table.get("name"), SURFACES)
     allowed = set(SURFACE_PARAMS.get(table["name"], {}))
-    for key in ("a", "b", "A", "wall", "condition"):
+    for key in PARAM_FLOORS:
         if key in table and key not in allowed:
             raise TuilabError(f"{table['name']} has no parameter {key!r}"
                               + (f"; it takes {', '.join(sorted(allowed))}" if allowed else ""))

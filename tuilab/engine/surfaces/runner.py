@@ -10,7 +10,6 @@ from tuilab.engine.nn.internals import POINT_COLUMNS
 from tuilab.engine.records.run_records import RunRecords
 from tuilab.engine.surfaces.landscapes import SurfaceResult, descend, landscape_of
 from tuilab.engine.training.warmup import surface_kernels_ready
-from tuilab.errors import TuilabError
 
 # average: ASGD's, else blank; then the optimizer inside at each point (blank where it means nothing)
 TRAJECTORY_COLUMNS = ["run", "step", "x", "y", "f", "average_x", "average_y", *POINT_COLUMNS]
@@ -34,12 +33,6 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
     """Every run of a surface experiment, one after the other (each takes milliseconds)."""
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()
-    per_run = ("start", "steps", "max_points")
-    lands = {repr(sorted((k, v) for k, v in r["surface"].items() if k not in per_run))
-             for r in experiment.runs}
-    if len(lands) > 1:
-        raise TuilabError(f"{experiment.source}: every run of a surface preset must use the same landscape "
-                          "(name and parameters); start and steps may differ")
     landscape = landscape_of(experiment.runs[0]["surface"])
     if records is not None:
         records.open(experiment.to_toml())
