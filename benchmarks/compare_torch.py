@@ -27,7 +27,7 @@ def torch_run(run, data, seed: int) -> dict:
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    m, o, t = run["model"], run["optimizer"], run["train"]
+    m, o, t = run.tables["model"], run.tables["optimizer"], run.tables["train"]
     sizes = [data.n_inputs, *m["hidden"], data.n_outputs]
     acts = {"sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
     layers = []
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     if len(exp.runs) != 1 or exp.lab != "network":
         raise SystemExit("compare_torch takes a preset with one network run")
     run = exp.runs[0]
-    if run["model"]["loss"] != "cross_entropy":
+    if run.model.loss != "cross_entropy":
         raise SystemExit("compare_torch needs softmax + cross entropy")
     options = DataOptions(data_dir=a.data_dir, strict=True)
     data = DataCache(options, lambda e: None).get(run)

@@ -450,7 +450,7 @@ async def test_a_range_test_draws_its_curve_and_l_trains_at_the_suggested_lr(tmp
         await pilot.press("l")
         await wait_for(pilot, lambda: app.screen is not screen and app.screen.lives)
         trained = app.screen.experiment
-        assert trained.lr_range is None and trained.runs[0]["optimizer"]["lr"] == suggested
+        assert trained.lr_range is None and trained.runs[0].optimizer.lr == suggested
         assert f"lr={suggested:.3g}" in trained.runs[0].label and "lr=0.001" not in trained.runs[0].label
         await wait_for(pilot, lambda: any(len(r.train_loss) >= 1 for r in app.screen.lives[0].snapshot().runs))
         await pilot.press("q")

@@ -30,30 +30,30 @@ def test_shipped_preset_loads_and_round_trips(name):
 
 def test_presets_are_faithful():
     s = load_experiment("shallow-sigmoid").runs[0]
-    assert s["model"]["hidden"] == [30] and s["model"]["activation"] == "sigmoid"
-    assert s["optimizer"] == {**s["optimizer"], "name": "sgd", "lr": 0.001, "momentum": 0.8,
+    assert s.tables["model"]["hidden"] == [30] and s.tables["model"]["activation"] == "sigmoid"
+    assert s.tables["optimizer"] == {**s.tables["optimizer"], "name": "sgd", "lr": 0.001, "momentum": 0.8,
                               "nesterov": True, "weight_decay": 1e-5}
-    assert s["train"]["batch_size"] == 10 and s["train"]["epochs"] == 30 and s["data"]["name"] == "mnist"
-    deep = load_experiment("deep-sigmoid").runs[0]["model"]
-    relu = load_experiment("deep-relu").runs[0]["model"]
+    assert s.train.batch_size == 10 and s.train.epochs == 30 and s.data.name == "mnist"
+    deep = load_experiment("deep-sigmoid").runs[0].tables["model"]
+    relu = load_experiment("deep-relu").runs[0].tables["model"]
     assert deep["hidden"] == [30] * 8 and relu["hidden"] == [30] * 8
     assert (deep["activation"], deep["init"]) == ("sigmoid", "xavier_normal")
     assert (relu["activation"], relu["init"]) == ("relu", "kaiming_uniform")
     sweep = load_experiment("lr-sweep")
-    assert [r["optimizer"]["lr"] for r in sweep.runs] == [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
-    zoo = {r["optimizer"]["name"] for r in load_experiment("optimizer-zoo").runs}
+    assert [r.tables["optimizer"]["lr"] for r in sweep.runs] == [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    zoo = {r.tables["optimizer"]["name"] for r in load_experiment("optimizer-zoo").runs}
     assert {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "nadam",
             "radam", "adamax", "lion"} <= zoo
     jax = load_experiment("jax-mlp")
-    assert {r["optimizer"]["name"]: r["optimizer"]["lr"] for r in jax.runs} == {
+    assert {r.tables["optimizer"]["name"]: r.tables["optimizer"]["lr"] for r in jax.runs} == {
         "sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adam": 0.001, "rmsprop": 0.001}
     reg = load_experiment("digit-regression").runs[0]
-    assert reg["model"]["hidden"] == [21] and reg["model"]["output"] == "sigmoid"
-    assert reg["train"]["batch_size"] == 0 and reg["data"]["target"] == "value"
-    assert reg["data"]["normalize"] == "per_sample" and reg["data"]["val_fraction"] == 0.2
+    assert reg.tables["model"]["hidden"] == [21] and reg.tables["model"]["output"] == "sigmoid"
+    assert reg.tables["train"]["batch_size"] == 0 and reg.tables["data"]["target"] == "value"
+    assert reg.tables["data"]["normalize"] == "per_sample" and reg.tables["data"]["val_fraction"] == 0.2
     xor = load_experiment("xor").runs[0]
-    assert xor["model"]["hidden"] == [8, 4] and xor["optimizer"]["name"] == "rmsprop"
-    assert xor["optimizer"]["lr"] == 0.02 and xor["train"]["epochs"] == 200
+    assert xor.tables["model"]["hidden"] == [8, 4] and xor.tables["optimizer"]["name"] == "rmsprop"
+    assert xor.tables["optimizer"]["lr"] == 0.02 and xor.tables["train"]["epochs"] == 200
 
 
 def err(doc, overrides=()):
@@ -97,7 +97,37 @@ def test_a_surface_presets_runs_share_one_landscape_when_it_is_read():
     fine = build_experiment({**base, "runs": [{"label": "a", "surface": {"start": [1.0, 2.0]}},
                                               {"label": "b", "surface": {"steps": 80, "max_points": 40}}]},
                             "mine.toml", "mine")
-    assert [(r["surface"]["start"], r["surface"]["steps"]) for r in fine.runs] == [([1.0, 2.0], 50), ([-4.0, -2.0], 80)]
+    assert [(r.surface.start, r.surface.steps) for r in fine.runs] == [((1.0, 2.0), 50), ((-4.0, -2.0), 80)]
+
+
+def test_a_run_is_typed_and_frozen_once_by_the_preset_reader(monkeypatch):
+    """Issue 28: every reader takes a run's typed tables (built once, frozen), every key the schema allows is a
+    field of its table, and the hyperparameters the reader checked are not checked again by the trainer."""
+    import dataclasses
+
+    from tuilab.engine.config import schema
+    from tuilab.engine.data.sets import load_source, prepare
+    from tuilab.engine.events import Control
+    from tuilab.engine.nn import optim
+    from tuilab.engine.training.train import Trainer
+
+    for table in ("data", "model", "train"):
+        assert list(schema.SCHEMA[table]) == [f.name for f in dataclasses.fields(schema.TYPED[table])]
+    run = load_experiment("xor").runs[0]
+    assert run.model.hidden == (8, 4) and run.optimizer.name == "rmsprop" and run.train.epochs == 200
+    assert run.optimizer.hyper == {k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in run.tables["optimizer"].items() if k != "name"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.model.hidden = (3,)
+    surface = load_experiment("rosenbrock-zoo").runs[0]
+    assert surface.model is None and surface.surface.params == {"a": 1.0, "b": 100.0}
+    calls = []
+    monkeypatch.setattr(optim, "resolve_hyperparameters", lambda *a, **k: calls.append(a) or {})
+    src, _ = load_source(run.data.name, n_samples=run.data.n_samples, noise=run.data.noise, seed=run.data.seed)
+    data = prepare(src, val_fraction=run.data.val_fraction, test_fraction=run.data.test_fraction,
+                   normalize=run.data.normalize, target=run.data.target, train_samples=0, seed=0)
+    trainer = Trainer(0, run, data, lambda e: None, Control())
+    assert calls == [] and trainer.opt.hyper == run.optimizer.hyper
 
 
 def test_runs_merge_over_the_base_and_another_optimizer_replaces_it():
@@ -106,17 +136,17 @@ def test_runs_merge_over_the_base_and_another_optimizer_replaces_it():
                     {"label": "b", "optimizer": {"name": "adam"}, "train": {"batch_size": 7}}]}
     exp = build_experiment(doc, "mine.toml", "mine")
     a, b = exp.runs
-    assert a["optimizer"]["lr"] == 0.5 and a["optimizer"]["momentum"] == 0.9
-    assert b["optimizer"]["name"] == "adam" and b["optimizer"]["lr"] == 0.001  # adam's default
-    assert b["train"] == {**b["train"], "epochs": 3, "batch_size": 7}
+    assert a.tables["optimizer"]["lr"] == 0.5 and a.tables["optimizer"]["momentum"] == 0.9
+    assert b.tables["optimizer"]["name"] == "adam" and b.tables["optimizer"]["lr"] == 0.001  # adam's default
+    assert b.tables["train"] == {**b.tables["train"], "epochs": 3, "batch_size": 7}
 
 
 def test_overrides_apply_to_every_run_and_win():
     doc = {"runs": [{"label": "a", "train": {"epochs": 9}}, {"label": "b"}]}
     exp = build_experiment(doc, "mine.toml", "mine", [("train.epochs", 2), ("data.name", "moons"),
                                                       ("optimizer.name", "adam")])
-    assert [r["train"]["epochs"] for r in exp.runs] == [2, 2]
-    assert {r["data"]["name"] for r in exp.runs} == {"moons"}
+    assert [r.tables["train"]["epochs"] for r in exp.runs] == [2, 2]
+    assert {r.tables["data"]["name"] for r in exp.runs} == {"moons"}
     assert "use table.key" in err({}, [("epochs", 3)])
     assert err({}, [("optimiser.lr", 0.1)]).endswith("did you mean 'optimizer.lr'?")
     assert "did you mean 'momentum'" in err({}, [("optimizer.momentun", 0.9)])

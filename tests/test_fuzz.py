@@ -145,7 +145,7 @@ NAME_TEXT = st.one_of(st.sampled_from(NAMES), st.text(max_size=8))
 def test_random_edit_form_values_give_a_run_or_one_tuilab_error(form, hyper, surface):
     exp = _only_tuilab_errors(experiment_from_form, SURFACE if surface else NETWORK, form, hyper)
     if exp is not None:
-        assert len(exp.runs) == 1 and exp.runs[0]["optimizer"]["lr"] > 0
+        assert len(exp.runs) == 1 and exp.runs[0].optimizer.lr > 0
 
 
 @settings(max_examples=60, deadline=None)

@@ -222,7 +222,7 @@ def test_a_trainer_records_the_internals_each_epoch(tmp_path, monkeypatch):
     from tuilab.engine.training.runner import run_network
 
     exp = load_experiment("optimizer-zoo", [("data.name", "digits"), ("train.epochs", 2)])
-    keep = [r for r in exp.runs if r["optimizer"]["name"] in ("sgd", "adam", "radam", "lion", "demon_adam")]
+    keep = [r for r in exp.runs if r.optimizer.name in ("sgd", "adam", "radam", "lion", "demon_adam")]
     from dataclasses import replace
 
     exp = replace(exp, runs=tuple(keep))
@@ -233,7 +233,7 @@ def test_a_trainer_records_the_internals_each_epoch(tmp_path, monkeypatch):
         L = sum(1 for k in row if k.startswith("grad_norm_"))
         for l in range(1, L + 1):
             assert 0 < row[f"update_ratio_{l}"] < 1 and 0 < row[f"update_ratio_mean_{l}"] < 1
-        name = next(r["optimizer"]["name"] for r in keep if r.label == row["label"])
+        name = next(r.optimizer.name for r in keep if r.label == row["label"])
         if name in ("adam", "radam", "demon_adam"):
             assert row["eff_step_p10_1"] <= row["eff_step_p50_1"] <= row["eff_step_p90_1"]
             assert 0 < row["bias_correction2"] < 1
@@ -302,7 +302,7 @@ def test_small_epochs_record_the_internals_every_kth_epoch_and_the_first_and_las
         run_network(exp, records=RunRecords(tmp_path / preset))
         inside = [r["epoch"] for r in read_records(tmp_path / preset).metrics if not math.isnan(r["update_ratio_1"])]
         d = DataCache(DataOptions(), lambda e: None).get(exp.runs[0])
-        sizes = [d.n_inputs, *exp.runs[0]["model"]["hidden"], d.n_outputs]
+        sizes = [d.n_inputs, *exp.runs[0].model.hidden, d.n_outputs]
         work = len(d.X_train) * sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
         k = min(train.INTERNALS_EVERY_MOST, -(-train.INTERNALS_WORK // work))  # a count of work, not of time
         assert 1 < k < epochs  # some epochs left out: spirals' every 5th, xor's every 1000th

@@ -156,7 +156,7 @@ def test_no_lr_range_trains_a_preset_that_has_the_table():
 
     assert load_experiment("lr-finder-deep-relu").lr_range is not None
     plain = load_experiment("lr-finder-deep-relu", lr_range=False)
-    assert plain.lr_range is None and [r["optimizer"]["name"] for r in plain.runs] == ["sgd", "adam"]
+    assert plain.lr_range is None and [r.optimizer.name for r in plain.runs] == ["sgd", "adam"]
 
 
 def test_jobs_are_said_to_be_unused_by_a_range_test():

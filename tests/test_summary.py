@@ -5,7 +5,7 @@ from tuilab.engine.config.presets import load_experiment
 
 
 def test_a_long_list_of_optimizers_is_cut_between_names_and_says_how_many_are_left():
-    names = [r["optimizer"]["name"] for r in load_experiment("optimizer-zoo").runs]
+    names = [r.optimizer.name for r in load_experiment("optimizer-zoo").runs]
     text = brief(names, 36)
     assert len(text) <= 36 and text.endswith(" more")
     shown = text.rsplit(" +", 1)[0].split(", ")

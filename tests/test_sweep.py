@@ -27,7 +27,7 @@ def build(doc, sweeps=(), overrides=()):
 def test_grid_is_every_combination_first_axis_slowest_with_labels_and_settings():
     e = build({**BASE, "sweep": {"optimizer.lr": [0.01, 0.1], "train.seed": [0, 1, 2]}})
     assert [r.label for r in e.runs] == [f"lr={lr:g} seed={s}" for lr in (0.01, 0.1) for s in (0, 1, 2)]
-    assert [(r["optimizer"]["lr"], r["train"]["seed"]) for r in e.runs] == [(lr, s) for lr in (0.01, 0.1)
+    assert [(r.optimizer.lr, r.train.seed) for r in e.runs] == [(lr, s) for lr in (0.01, 0.1)
                                                                             for s in (0, 1, 2)]
     assert e.runs[4].settings == {"optimizer.lr": 0.1, "train.seed": 1}
     assert e.sweep.describe() == {"axes": {"optimizer.lr": [0.01, 0.1], "train.seed": [0, 1, 2]}, "mode": "grid"}
@@ -40,15 +40,15 @@ def test_zip_pairs_values_and_each_run_is_taken_times_the_grid():
     assert [r.label for r in e.runs] == ["a lr=0.01 seed=5", "a lr=0.1 seed=6", "b lr=0.01 seed=5",
                                          "b lr=0.1 seed=6"]
     # the sweep's value wins over the run's own, and a run naming another optimizer keeps it
-    assert [r["optimizer"]["name"] for r in e.runs] == ["sgd", "sgd", "adam", "adam"]
-    assert e.runs[3]["optimizer"]["lr"] == 0.1
+    assert [r.optimizer.name for r in e.runs] == ["sgd", "sgd", "adam", "adam"]
+    assert e.runs[3].optimizer.lr == 0.1
 
 
 def test_an_optimizer_name_axis_and_list_values():
     e = build({**BASE, "sweep": {"optimizer.name": ["sgd", "adam"], "model.hidden": [[4], [8, 8]]}})
     assert [r.label for r in e.runs] == ["sgd hidden=4", "sgd hidden=8-8", "adam hidden=4", "adam hidden=8-8"]
-    assert e.runs[3]["model"]["hidden"] == [8, 8]
-    assert e.runs[2]["optimizer"]["lr"] == 0.001  # adam's own default, not sgd's lr
+    assert e.runs[3].model.hidden == (8, 8)
+    assert e.runs[2].optimizer.lr == 0.001  # adam's own default, not sgd's lr
 
 
 @pytest.mark.parametrize("sweep, words", [
@@ -98,7 +98,7 @@ def test_rungs_and_survivors():
 
 
 def test_the_builtin_sweep_presets_resolve():
-    assert [r["optimizer"]["lr"] for r in load_experiment("lr-sweep").runs] == [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    assert [r.optimizer.lr for r in load_experiment("lr-sweep").runs] == [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
     zoo = load_experiment("optimizer-zoo-seeds")
     assert len(zoo.runs) == 3 * len(load_experiment("optimizer-zoo").runs)
     assert len(load_experiment("init-sweep").runs) == 12

@@ -24,7 +24,7 @@ def print_surface_report(rec: Reopened, stream) -> None:
             for r in rec.runs]
     results = [e.result for e in replayed_surface_events(rec, experiment)]
     outcome = SimpleNamespace(status=rec.status, runs=runs, results=results,
-                              landscape=landscape_of(experiment.runs[0]["surface"]))
+                              landscape=landscape_of(experiment.runs[0].tables["surface"]))
     print_surface_results(experiment, outcome, stream)
 
 

@@ -204,7 +204,7 @@ def watch_pace(experiment) -> float:
     slowed; several runs, range tests and surfaces are not paced; `p` on the screen gives full speed."""
     if experiment.lab != "network" or experiment.lr_range is not None or len(experiment.runs) != 1:
         return 0.0
-    pace = WATCH_SECONDS / max(1, experiment.runs[0]["train"]["epochs"])
+    pace = WATCH_SECONDS / max(1, experiment.runs[0].train.epochs)
     return pace if pace >= MIN_PACE else 0.0  # a run of thousands of epochs is watched as it is
 
 
@@ -224,9 +224,9 @@ class LiveExperiment:
         self._lock = threading.Lock()
         self._runs: dict[int, dict] = {}
         for i, run in enumerate(experiment.runs):
-            o = run["optimizer"]
-            self._runs[i] = {"key": f"{tag}:{i}", "label": run.label, "optimizer": o["name"], "lr": o["lr"],
-                             "status": "pending", "epochs": run.tables.get("train", {}).get("epochs", 0),
+            o = run.optimizer
+            self._runs[i] = {"key": f"{tag}:{i}", "label": run.label, "optimizer": o.name, "lr": o.lr,
+                             "status": "pending", "epochs": run.train.epochs if run.train else 0,
                              "losses": deque(maxlen=LOSS_POINTS), "grad_history": deque(maxlen=GRAD_EPOCHS),
                              "train_loss": Series(),
                              "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series(),

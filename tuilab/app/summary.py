@@ -7,7 +7,7 @@ from tuilab.engine.data.sets import data_plan
 
 
 def _lrs(exp: Experiment) -> str:
-    lrs = sorted({r["optimizer"]["lr"] for r in exp.runs})
+    lrs = sorted({r.optimizer.lr for r in exp.runs})
     return ", ".join(f"{lr:g}" for lr in lrs)
 
 
@@ -23,24 +23,23 @@ def brief(names: list[str], width: int) -> str:
 def describe(exp: Experiment) -> list[tuple[str, str]]:
     """(name, value) pairs: architecture, activation, init, optimizer(s), lr, batch, epochs, data."""
     run = exp.runs[0]
-    opts = ", ".join(dict.fromkeys(r["optimizer"]["name"] for r in exp.runs))
+    opts = ", ".join(dict.fromkeys(r.optimizer.name for r in exp.runs))
     if exp.lab == "surface":
-        s = run["surface"]
-        params = {k: s[k] for k in ("a", "b", "A", "wall", "condition") if k in s}
-        return [("surface", s["name"] + (" " + ", ".join(f"{k}={v:g}" for k, v in params.items())
-                                         if params else "")),
-                ("start", f"({s['start'][0]:g}, {s['start'][1]:g})"), ("steps", f"{s['steps']:,}"),
+        s = run.surface
+        return [("surface", s.name + (" " + ", ".join(f"{k}={v:g}" for k, v in s.params.items())
+                                      if s.params else "")),
+                ("start", f"({s.start[0]:g}, {s.start[1]:g})"), ("steps", f"{s.steps:,}"),
                 ("optimizers", opts), ("learning rates", _lrs(exp)), ("runs", str(len(exp.runs)))]
-    m, t, d = run["model"], run["train"], run["data"]
-    hidden = "-".join(map(str, m["hidden"])) or "none"
-    act = m["activation"] if isinstance(m["activation"], str) else "/".join(m["activation"])
+    m, t, d = run.model, run.train, run.data
+    hidden = "-".join(map(str, m.hidden)) or "none"
+    act = m.activation if isinstance(m.activation, str) else "/".join(m.activation)
     r = exp.lr_range
     # a range test sweeps the learning rate over steps: the card says that, not the preset's lr and epochs
     lrs = [("learning rates", f"{r.start:g} … {r.end:g}, rising over {r.steps:,} steps (a range test)")] if r \
         else [("learning rates", _lrs(exp))]
-    length = [] if r else [("epochs", str(t["epochs"]))]
-    return [("architecture", f"in-{hidden}-out, {m['output']} output, {m['loss']}"),
-            ("activation", act), ("init", m["init"]), ("optimizers", opts), *lrs,
-            ("batch", "full" if t["batch_size"] == 0 else str(t["batch_size"])), *length,
-            ("data set", f"{d['name']} ({d['normalize']})" + (f"; {plan}" if (plan := data_plan(d["name"])) else "")),
+    length = [] if r else [("epochs", str(t.epochs))]
+    return [("architecture", f"in-{hidden}-out, {m.output} output, {m.loss}"),
+            ("activation", act), ("init", m.init), ("optimizers", opts), *lrs,
+            ("batch", "full" if t.batch_size == 0 else str(t.batch_size)), *length,
+            ("data set", f"{d.name} ({d.normalize})" + (f"; {plan}" if (plan := data_plan(d.name)) else "")),
             ("runs", str(len(exp.runs)))]

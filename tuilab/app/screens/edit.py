@@ -67,13 +67,13 @@ class EditRun(ModalScreen):
             yield widget
 
     def on_mount(self) -> None:
-        self._fill_hyper(self.source_run["optimizer"]["name"])
+        self._fill_hyper(self.source_run.optimizer.name)
         self.query_one("#f-lr", Input).focus()
 
     def _fill_hyper(self, name: str) -> None:
         box = self.query_one("#hyper", Vertical)
         box.remove_children()
-        current = self.source_run["optimizer"]
+        current = self.source_run.tables["optimizer"]  # as the preset spells it
         values = current if current["name"] == name else REGISTRY[name].defaults
         rows = []
         for key in REGISTRY[name].defaults:

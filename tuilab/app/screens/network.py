@@ -104,7 +104,7 @@ class NetworkScreen(ExperimentScreen):
             self.notify("no suggestion yet: the range test has to finish first", timeout=3)
             return
         runs = tuple(replace(r, label=lr_label(r.label, suggested[i]),
-                             tables={**r.tables, "optimizer": {**r["optimizer"], "lr": suggested[i]}})
+                             tables={**r.tables, "optimizer": {**r.tables["optimizer"], "lr": suggested[i]}})
                      if i in suggested else r for i, r in enumerate(self.experiment.runs))
         experiment = replace(self.experiment, lr_range=None, runs=runs,
                              title=f"{self.experiment.title}: trained at the suggested learning rate")
@@ -278,10 +278,10 @@ class NetworkScreen(ExperimentScreen):
     def _class_count(self, snaps, shown) -> int | None:
         """C where every run drawn classifies into C classes by softmax and cross-entropy (guessing's level
         is then ln C and 100 / C %), else None."""
-        tables = {v.key: lv.experiment.runs[i]["model"] for lv, snap in zip(self.lives, snaps, strict=True)
+        models = {v.key: lv.experiment.runs[i].model for lv, snap in zip(self.lives, snaps, strict=True)
                   for i, v in enumerate(snap.runs)}
         def classes(v):  # the output's width; records reopened have no sizes but their confusion matrix
-            if tables[v.key].get("loss") != "cross_entropy" or tables[v.key].get("output") != "softmax":
+            if models[v.key].loss != "cross_entropy" or models[v.key].output != "softmax":
                 return None
             return v.sizes[-1] if v.sizes else (len(v.confusion) or None)
 

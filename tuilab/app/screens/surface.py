@@ -42,7 +42,7 @@ class SurfaceScreen(ExperimentScreen):
         super().on_mount()
         self.title = self.experiment.title
         self.sub_title = self.preset
-        self.landscape = landscape_of(self.experiment.runs[0]["surface"])
+        self.landscape = landscape_of(self.experiment.runs[0].tables["surface"])
         self.inside = False  # the inside view: arrows on the contour, step lengths, the inside table
         self._settings()
         self._table_mode = None

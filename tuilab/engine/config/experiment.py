@@ -17,7 +17,19 @@ from dataclasses import dataclass, field
 
 from tuilab.engine.config.lr_range import LrRange, parse_lr_range
 from tuilab.engine.config.overrides import overrides_as_tables
-from tuilab.engine.config.schema import NETWORK_TABLES, SCHEMA, SURFACE_TABLES, TOP_KEYS
+from tuilab.engine.config.schema import (
+    NETWORK_TABLES,
+    SCHEMA,
+    SURFACE_TABLES,
+    TOP_KEYS,
+    TYPED,
+    DataTable,
+    ModelTable,
+    OptimizerTable,
+    ScheduleTable,
+    SurfaceTable,
+    TrainTable,
+)
 from tuilab.engine.config.sweep import (
     Sweep,
     as_tables,
@@ -38,14 +50,24 @@ from tuilab.errors import TuilabError
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One run of an experiment: its label and its fully resolved tables."""
+    """One run of an experiment: its label, its fully resolved tables (as a preset spells them, for config.toml
+    and the edit form) and the same tables typed and frozen (schema's DataTable, ModelTable, ...), built once
+    here: what every reader uses. A lab's tables it does not have are None (a surface run has no model)."""
 
     label: str
     tables: dict
     settings: dict = field(default_factory=dict)  # a sweep's axes -> this run's values
+    data: DataTable | None = field(init=False, default=None, compare=False, repr=False)
+    model: ModelTable | None = field(init=False, default=None, compare=False, repr=False)
+    train: TrainTable | None = field(init=False, default=None, compare=False, repr=False)
+    schedule: ScheduleTable | None = field(init=False, default=None, compare=False, repr=False)
+    optimizer: OptimizerTable | None = field(init=False, default=None, compare=False, repr=False)
+    surface: SurfaceTable | None = field(init=False, default=None, compare=False, repr=False)
 
-    def __getitem__(self, table: str) -> dict:
-        return self.tables[table]
+    def __post_init__(self):
+        for name, cls in TYPED.items():
+            if name in self.tables:
+                object.__setattr__(self, name, cls.of(self.tables[name]))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""What a preset's tables may hold: each key's check and default, and the tables of each lab."""
+"""What a preset's tables may hold: each table a frozen dataclass whose fields carry their check and default
+(SCHEMA is read off them), and the tables of each lab."""
 
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass, field, fields, replace
 
 from tuilab.engine.data import sets as data_mod
 from tuilab.engine.nn.model import (
@@ -86,42 +88,121 @@ def _point(v):
     return [float(x) for x in v]
 
 
-# table -> key -> (check, default). [optimizer] and [schedule] are checked by their own modules.
+def _key(check, default=None):
+    """A preset key: its check (returns the value normalised, or raises TuilabError) and the default a preset
+    that leaves it out gets (None: none is filled in)."""
+    return field(default=None, metadata={"check": check, "default": default})
+
+
+def _frozen(value):
+    """A TOML value as a frozen dataclass holds it: lists as tuples."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
+
+
+class _Table:
+    """A preset table, typed and frozen, built once from its resolved dict (`of`)."""
+
+    @classmethod
+    def of(cls, table: dict):
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: _frozen(v) for k, v in table.items() if k in names})
+
+
+@dataclass(frozen=True)
+class DataTable(_Table):
+    """[data]: which data set, and how it is split and normalised."""
+
+    name: str = _key(_choice(data_mod.DATASETS), "digits")
+    val_fraction: float = _key(_float(0.0, 1.0), 0.1)
+    test_fraction: float = _key(_float(0.0, 1.0), 0.2)  # 0: test on the training set (xor)
+    normalize: str = _key(_choice(data_mod.NORMALIZE), "unit")
+    target: str = _key(_choice(data_mod.TARGETS), "classes")
+    train_samples: int = _key(_int(0), 0)
+    n_samples: int = _key(_int(4), 1000)
+    noise: float = _key(_float(0.0), 0.1)
+    seed: int = _key(_int(0), 0)
+
+
+@dataclass(frozen=True)
+class ModelTable(_Table):
+    """[model]: the network's shape and numbers."""
+
+    hidden: tuple[int, ...] = _key(_hidden, [30])
+    activation: str | tuple[str, ...] = _key(_activation, "relu")  # one name, or one per hidden layer
+    init: str = _key(_choice(INITIALISERS), "xavier_normal")
+    bias_init: str = _key(_choice(BIAS_INITS), "zeros")
+    output: str = _key(_choice(OUTPUT_ACTIVATIONS), "softmax")
+    loss: str = _key(_choice(LOSSES), "cross_entropy")
+    dtype: str = _key(_choice(DTYPES), "float32")
+
+
+@dataclass(frozen=True)
+class TrainTable(_Table):
+    """[train]: how long, in what batches, from which seed."""
+
+    epochs: int = _key(_int(1), 10)
+    batch_size: int = _key(_int(0), 64)  # 0: the whole training set in one batch
+    seed: int = _key(_int(0), 0)
+    internals: bool = _key(_bool, True)  # record the optimizer's internals each epoch (engine.nn.internals)
+
+
+@dataclass(frozen=True)
+class SurfaceTable(_Table):
+    """[surface]: the landscape (its name and own parameters, engine.surfaces.params) and where a run starts."""
+
+    name: str = _key(_str, "rosenbrock")
+    start: tuple[float, float] = _key(_point)
+    steps: int = _key(_int(1), 1000)
+    max_points: int = _key(_int(2), 2000)
+    params: dict = field(default_factory=dict)  # the landscape's own (a, b, A, wall, condition)
+
+    @classmethod
+    def of(cls, table: dict):
+        own = {k: v for k, v in table.items() if k not in PARAM_FLOORS}
+        return replace(super().of(own), params={k: v for k, v in table.items() if k in PARAM_FLOORS})
+
+
+@dataclass(frozen=True)
+class OptimizerTable:
+    """[optimizer]: its name and every hyperparameter, resolved and checked once by the registry
+    (engine.nn.optim.resolve_hyperparameters); pairs as tuples."""
+
+    name: str
+    lr: float
+    hyper: dict  # every hyperparameter, lr included, as Optimizer takes them
+
+    @classmethod
+    def of(cls, table: dict):
+        hyper = {k: _frozen(v) for k, v in table.items() if k != "name"}
+        return cls(table["name"], float(table["lr"]), hyper)
+
+
+@dataclass(frozen=True)
+class ScheduleTable:
+    """[schedule]: a learning-rate schedule's name and parameters (engine.nn.schedules)."""
+
+    name: str
+    params: dict
+
+    @classmethod
+    def of(cls, table: dict):
+        return cls(table["name"], {k: v for k, v in table.items() if k != "name"})
+
+
+def _schema_of(cls) -> dict:
+    return {f.name: (f.metadata["check"], f.metadata["default"]) for f in fields(cls) if "check" in f.metadata}
+
+
+# table -> key -> (check, default), read off the typed tables. [optimizer] and [schedule] are checked by their
+# own modules (the registry, the schedules)
 SCHEMA = {
-    "data": {
-        "name": (_choice(data_mod.DATASETS), "digits"),
-        "val_fraction": (_float(0.0, 1.0), 0.1),
-        "test_fraction": (_float(0.0, 1.0), 0.2),  # 0: test on the training set (xor)
-        "normalize": (_choice(data_mod.NORMALIZE), "unit"),
-        "target": (_choice(data_mod.TARGETS), "classes"),
-        "train_samples": (_int(0), 0),
-        "n_samples": (_int(4), 1000),
-        "noise": (_float(0.0), 0.1),
-        "seed": (_int(0), 0),
-    },
-    "model": {
-        "hidden": (_hidden, [30]),
-        "activation": (_activation, "relu"),
-        "init": (_choice(INITIALISERS), "xavier_normal"),
-        "bias_init": (_choice(BIAS_INITS), "zeros"),
-        "output": (_choice(OUTPUT_ACTIVATIONS), "softmax"),
-        "loss": (_choice(LOSSES), "cross_entropy"),
-        "dtype": (_choice(DTYPES), "float32"),
-    },
-    "train": {
-        "epochs": (_int(1), 10),
-        "batch_size": (_int(0), 64),  # 0: the whole training set in one batch
-        "seed": (_int(0), 0),
-        "internals": (_bool, True),  # record the optimizer's internals each epoch (engine.internals)
-    },
-    "surface": {
-        "name": (_str, "rosenbrock"),
-        "start": (_point, None),
-        "steps": (_int(1), 1000),
-        **{key: (_float(floor), None) for key, floor in PARAM_FLOORS.items()},  # the landscapes' own
-        "max_points": (_int(2), 2000),
-    },
+    "data": _schema_of(DataTable),
+    "model": _schema_of(ModelTable),
+    "train": _schema_of(TrainTable),
+    "surface": {**_schema_of(SurfaceTable), **{key: (_float(floor), None) for key, floor in PARAM_FLOORS.items()}},
 }
+TYPED = {"data": DataTable, "model": ModelTable, "train": TrainTable, "surface": SurfaceTable,
+         "optimizer": OptimizerTable, "schedule": ScheduleTable}
 NETWORK_TABLES = ("data", "model", "optimizer", "schedule", "train")
 SURFACE_TABLES = ("surface", "optimizer")
 TOP_KEYS = ("title", "description", "runs", "sweep", "lr_range", *NETWORK_TABLES, "surface")

@@ -226,12 +226,14 @@ class Optimizer:
     """
 
     def __init__(self, name: str, n_params: int, dtype=np.float32, total_steps: int | None = None,
-                 layout=None, **hyper):
-        """`layout` (engine.model.Layout) tells optimizers that work per tensor where theta's matrices
-        are; without it theta is one vector (a surface's point)."""
+                 layout=None, *, checked: dict | None = None, **hyper):
+        """`layout` (engine.nn.model.Layout) tells optimizers that work per tensor where theta's matrices
+        are; without it theta is one vector (a surface's point). `checked`: every hyperparameter, as
+        resolve_hyperparameters gave them to the preset reader (a run's OptimizerTable.hyper), taken as they
+        are rather than checked a second time; else `hyper` over the defaults, checked here."""
         self.spec = get_spec(name)
         self.name = name
-        self.hyper = resolve_hyperparameters(name, hyper)
+        self.hyper = dict(checked) if checked is not None else resolve_hyperparameters(name, hyper)
         self.lr = self.hyper["lr"]
         self.dtype = np.dtype(dtype)
         self.hp = _hp_vector(self.spec, self.hyper)

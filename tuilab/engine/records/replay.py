@@ -25,8 +25,8 @@ def replayed_events(rec: Reopened, experiment) -> list:
         rows = [m for m in rec.metrics if m.get("run") == i]
         summary = rec.runs[i] if i < len(rec.runs) else {}
         steps = int(rows[-1]["step"]) // max(len(rows), 1) if rows else 0
-        events.append(Started(i, run.label, run["train"]["epochs"], steps, 0, (), rec.summary.get("dataset", ""),
-                              run["optimizer"]["name"], 0))
+        events.append(Started(i, run.label, run.train.epochs, steps, 0, (), rec.summary.get("dataset", ""),
+                              run.optimizer.name, 0))
         for m in rows:
             grads = []
             while f"grad_norm_{len(grads) + 1}" in m:
@@ -46,7 +46,7 @@ def replayed_surface_events(rec: Reopened, experiment) -> list:
     from tuilab.engine.nn.internals import POINT_COLUMNS
     from tuilab.engine.surfaces.landscapes import SurfaceResult, landscape_of
 
-    landscape = landscape_of(experiment.runs[0]["surface"])
+    landscape = landscape_of(experiment.runs[0].tables["surface"])
     points: dict[int, list] = {}
     inner: dict[int, list] = {}
 
@@ -65,7 +65,7 @@ def replayed_surface_events(rec: Reopened, experiment) -> list:
         pts, kept = np.array(points[i]), np.array(inner[i]).reshape(len(points[i]), len(POINT_COLUMNS))
         s = rec.runs[i] if i < len(rec.runs) else {}
         hit = s.get("steps_to_1e-3")
-        result = SurfaceResult(run.label, run["optimizer"]["name"], float(run["optimizer"]["lr"]),
+        result = SurfaceResult(run.label, run.optimizer.name, run.optimizer.lr,
                                pts[:, 0].astype(np.int64), pts[:, 1:3].copy(), pts[:, 3].copy(),
                                int(s.get("steps_done", pts[-1, 0])), hit if isinstance(hit, int) else None,
                                str(s.get("status", "interrupted")), landscape,

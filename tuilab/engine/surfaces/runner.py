@@ -33,7 +33,7 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
     """Every run of a surface experiment, one after the other (each takes milliseconds)."""
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()
-    landscape = landscape_of(experiment.runs[0]["surface"])
+    landscape = landscape_of(experiment.runs[0].tables["surface"])
     if records is not None:
         records.open(experiment.to_toml())
         records.start_table("trajectory.csv", TRAJECTORY_COLUMNS)
@@ -45,10 +45,8 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
         for i, run in enumerate(experiment.runs):
             if control.stop_requested.is_set():
                 break
-            s, o = run["surface"], run["optimizer"]
-            hyper = {k: v for k, v in o.items() if k != "name"}
-            result = descend(landscape, o["name"], s["start"], s["steps"], s["max_points"], run.label,
-                             **hyper)
+            s, o = run.surface, run.optimizer
+            result = descend(landscape, o.name, s.start, s.steps, s.max_points, run.label, **o.hyper)
             results.append(result)
             if compiling:  # the first descent compiled them: the screen's notice can go
                 compiling = False
@@ -59,8 +57,8 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
     finally:
         runs = [r.summary() for r in results]
         for run in experiment.runs[len(results):]:
-            o = run["optimizer"]
-            runs.append({"label": run.label, "optimizer": o["name"], "lr": o["lr"], "status": "interrupted"})
+            runs.append({"label": run.label, "optimizer": run.optimizer.name, "lr": run.optimizer.lr,
+                         "status": "interrupted"})
         status = overall_status(r["status"] for r in runs)  # runs never reached count as interrupted
         outcome = SurfaceOutcome(status, landscape, results, runs,
                                  str(records.out) if records is not None else None)

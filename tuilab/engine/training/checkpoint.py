@@ -87,8 +87,8 @@ def epoch_of(path: Path | None) -> int:
 
 def not_started(run: RunConfig) -> dict:
     """A run's summary before it has trained an epoch."""
-    o = run["optimizer"]
-    return {"label": run.label, "optimizer": o["name"], "lr": o["lr"], "status": "interrupted",
+    o = run.optimizer
+    return {"label": run.label, "optimizer": o.name, "lr": o.lr, "status": "interrupted",
             "epochs_done": 0, "steps_done": 0}
 
 

@@ -36,26 +36,26 @@ class DataCache:
 
     def source(self, run: RunConfig) -> data_mod.Source:
         self.get(run)
-        d = run["data"]
-        return self._sources[(d["name"], d["n_samples"], d["noise"], d["seed"])][0]
+        d = run.data
+        return self._sources[(d.name, d.n_samples, d.noise, d.seed)][0]
 
     def get(self, run: RunConfig) -> data_mod.Prepared:
-        d, dtype = run["data"], run["model"]["dtype"]
-        skey = (d["name"], d["n_samples"], d["noise"], d["seed"])
+        d, dtype = run.data, run.model.dtype
+        skey = (d.name, d.n_samples, d.noise, d.seed)
         if skey not in self._sources:
             src, notice = data_mod.load_source(
-                d["name"], data_dir=self.options.data_dir, strict=self.options.strict,
-                download=self.options.download, n_samples=d["n_samples"], noise=d["noise"], seed=d["seed"],
+                d.name, data_dir=self.options.data_dir, strict=self.options.strict,
+                download=self.options.download, n_samples=d.n_samples, noise=d.noise, seed=d.seed,
                 mirror=self.options.mirror)
             self._sources[skey] = (src, notice)
             if notice:
                 self.notices.append(notice)
                 self.emit(Notice(notice, "warning"))
         src, notice = self._sources[skey]
-        pkey = (skey, tuple(sorted((k, str(v)) for k, v in d.items())), dtype)
+        pkey = (skey, d, dtype)
         if pkey not in self._prepared:
             self._prepared[pkey] = data_mod.prepare(
-                src, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"],
-                normalize=d["normalize"], target=d["target"], train_samples=d["train_samples"],
-                seed=d["seed"], dtype=np.dtype(dtype), notice=notice)
+                src, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                normalize=d.normalize, target=d.target, train_samples=d.train_samples,
+                seed=d.seed, dtype=np.dtype(dtype), notice=notice)
         return self._prepared[pkey]

@@ -16,7 +16,7 @@ def rungs_of(experiment) -> list[int]:
     sweep = experiment.sweep
     if sweep is None or sweep.prune != "halving":
         return []
-    return sweep.rungs(min(r["train"]["epochs"] for r in experiment.runs))
+    return sweep.rungs(min(r.train.epochs for r in experiment.runs))
 
 
 def figure(metrics: dict) -> float:

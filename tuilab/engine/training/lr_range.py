@@ -58,10 +58,10 @@ class RangeTest:
         from tuilab.engine.training.train import Trainer
 
         n = len(data.X_train)
-        bs = config["train"]["batch_size"]
+        bs = config.train.batch_size
         bs = bs if 0 < bs < n else n
         epochs = -(-spec.steps // steps_per_epoch(n, bs))  # Demon's T and the schedule see the test's length
-        tables = {**config.tables, "train": {**config["train"], "epochs": epochs}}
+        tables = {**config.tables, "train": {**config.tables["train"], "epochs": epochs}}
         self.trainer = Trainer(run, type(config)(config.label, tables, config.settings), data, emit, control)
         self.spec = spec
         self.emit = emit
@@ -78,7 +78,7 @@ class RangeTest:
         n_rows = len(d.X_train)
         self.status = "running"
         self.emit(Started(t.run_index, t.config.label, 1, spec.steps, t.net.layout.size, tuple(t.net.sizes),
-                          d.name, t.config["optimizer"]["name"], spec.steps * bs))
+                          d.name, t.config.optimizer.name, spec.steps * bs))
         avg, best, step, pos, order = 0.0, math.inf, 0, t.steps_per_epoch, None
         while step < spec.steps:
             if not self.control.wait_while_paused():
@@ -125,7 +125,7 @@ class RangeTest:
     def summary(self) -> dict:
         t = self.trainer
         lrs, _, smoothed = self.points
-        return {"label": t.config.label, "optimizer": t.config["optimizer"]["name"], "lr": t.config["optimizer"]["lr"],
+        return {"label": t.config.label, "optimizer": t.config.optimizer.name, "lr": t.config.optimizer.lr,
                 "status": self.status, "steps_done": len(lrs), "train_seconds": t.train_seconds,
                 "samples_per_second": t.samples_seen / t.train_seconds if t.train_seconds else math.nan,
                 "lr_range": analyse(lrs, smoothed, self.blowup_lr)}
@@ -144,7 +144,7 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
     cache = DataCache(data if data is not None else DataOptions(), emit)
     prepared = [cache.get(run) for run in experiment.runs]
     dataset = ", ".join(dict.fromkeys(p.name for p in prepared))
-    runs = [{"label": r.label, "optimizer": r["optimizer"]["name"], "lr": r["optimizer"]["lr"], "status": "pending",
+    runs = [{"label": r.label, "optimizer": r.optimizer.name, "lr": r.optimizer.lr, "status": "pending",
              "steps_done": 0} for r in experiment.runs]
 
     def write_summary(status: str) -> None:
@@ -168,7 +168,7 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
         records.start_table("lr_range.csv", COLUMNS)
         write_summary("running")
     try:
-        ensure_compiled([r["model"]["dtype"] for r in experiment.runs], emit)
+        ensure_compiled([r.model.dtype for r in experiment.runs], emit)
         for i, run in enumerate(experiment.runs):
             if control.stop_requested.is_set():
                 break

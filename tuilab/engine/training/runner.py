@@ -134,7 +134,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     dataset = ", ".join(dict.fromkeys(p.name for p in prepared))
     executor = None
     try:
-        ensure_compiled([r["model"]["dtype"] for r in experiment.runs], send)
+        ensure_compiled([r.model.dtype for r in experiment.runs], send)
         if cluster or (jobs > 1 and len(todo) > 1):
             executor = executors.make_executor(cluster, jobs)
             send(Notice(f"training on {executor.describe()}", "info"))

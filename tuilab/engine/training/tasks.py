@@ -84,14 +84,14 @@ _LINK = None  # set in each local process by executors._init_local_process
 
 
 def _source_for(task: RunTask) -> data_mod.Source:
-    d = task.config["data"]
-    key = (task.source_name, d["n_samples"], d["noise"], d["seed"], task.fingerprint)
+    d = task.config.data
+    key = (task.source_name, d.n_samples, d.noise, d.seed, task.fingerprint)
     if key in _STATE.sources:
         return _STATE.sources[key]
     if task.source is not None:
         src = task.source
     elif task.fingerprint is None:  # synthetic, or the bundled digits: made here alike
-        src, _ = data_mod.load_source(task.source_name, n_samples=d["n_samples"], noise=d["noise"], seed=d["seed"])
+        src, _ = data_mod.load_source(task.source_name, n_samples=d.n_samples, noise=d.noise, seed=d.seed)
     else:
         opts = task.data
         try:
@@ -106,13 +106,13 @@ def _source_for(task: RunTask) -> data_mod.Source:
 
 
 def _prepared_for(task: RunTask) -> data_mod.Prepared:
-    d, dtype = task.config["data"], task.config["model"]["dtype"]
+    d, dtype = task.config.data, task.config.model.dtype
     src = _source_for(task)
-    key = (task.source_name, task.fingerprint, tuple(sorted((k, str(v)) for k, v in d.items())), dtype)
+    key = (task.source_name, task.fingerprint, d, dtype)
     if key not in _STATE.prepared:
         _STATE.prepared[key] = data_mod.prepare(
-            src, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"], normalize=d["normalize"],
-            target=d["target"], train_samples=d["train_samples"], seed=d["seed"], dtype=np.dtype(dtype))
+            src, val_fraction=d.val_fraction, test_fraction=d.test_fraction, normalize=d.normalize,
+            target=d.target, train_samples=d.train_samples, seed=d.seed, dtype=np.dtype(dtype))
     return _STATE.prepared[key]
 
 
@@ -153,7 +153,7 @@ def run_task(task: RunTask, link: EventLink) -> RunResult:
     if link.stop.is_set():  # stopped while it waited for a worker: it never begins
         return RunResult(task.index, "cancelled", link.attempt, 0)
     train_on_one_core()  # every worker process is one core; the others have the other cores
-    dtype = task.config["model"]["dtype"]
+    dtype = task.config.model.dtype
     if dtype not in _STATE.compiled:  # once per worker process (a load from numba's cache when warm)
         compile_network_kernels(dtype)
         _STATE.compiled.add(dtype)

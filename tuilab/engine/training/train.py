@@ -75,9 +75,9 @@ def experiment_columns(runs) -> list[str]:
     """metric_columns for every run of an experiment."""
     from tuilab.engine.nn.optim import get_spec
 
-    specs = [get_spec(r["optimizer"]["name"]) for r in runs]
-    return metric_columns(max(len(r["model"]["hidden"]) + 1 for r in runs), any(s.shadow for s in specs),
-                          [s for s, r in zip(specs, runs, strict=True) if r["train"].get("internals", True)])
+    specs = [get_spec(r.optimizer.name) for r in runs]
+    return metric_columns(max(len(r.model.hidden) + 1 for r in runs), any(s.shadow for s in specs),
+                          [s for s, r in zip(specs, runs, strict=True) if r.train.internals])
 
 
 @dataclass
@@ -106,26 +106,25 @@ class Trainer:
         self.data = data
         self.emit = emit
         self.control = control if control is not None else Control()
-        m, t, o = config["model"], config["train"], config["optimizer"]
-        self.net = MLP([data.n_inputs, *m["hidden"], data.n_outputs], m["activation"], m["output"],
-                       m["loss"], m["dtype"])
-        self.epochs = t["epochs"]
+        m, t, o = config.model, config.train, config.optimizer
+        activation = m.activation if isinstance(m.activation, str) else list(m.activation)
+        self.net = MLP([data.n_inputs, *m.hidden, data.n_outputs], activation, m.output, m.loss, m.dtype)
+        self.epochs = t.epochs
         n = len(data.X_train)
-        self.batch_size = t["batch_size"] if 0 < t["batch_size"] < n else n
+        self.batch_size = t.batch_size if 0 < t.batch_size < n else n
         self.steps_per_epoch = steps_per_epoch(n, self.batch_size)
         self.total_steps = self.epochs * self.steps_per_epoch
-        hyper = {k: v for k, v in o.items() if k != "name"}
-        self.opt = Optimizer(o["name"], self.net.layout.size, self.net.dtype, self.total_steps,
-                             layout=self.net.layout, **hyper)
-        s = dict(config["schedule"])
-        self.schedule = Schedule.make(s.pop("name"), **s)
-        self.seed = t["seed"]
-        self.internals = t.get("internals", True)  # the optimizer's insides each epoch (engine.internals)
+        # checked once, by the preset reader (config.experiment): the handle takes them as they are
+        self.opt = Optimizer(o.name, self.net.layout.size, self.net.dtype, self.total_steps,
+                             layout=self.net.layout, checked=o.hyper)
+        self.schedule = Schedule.make(config.schedule.name, **config.schedule.params)
+        self.seed = t.seed
+        self.internals = t.internals  # the optimizer's insides each epoch (engine.nn.internals)
         self._before_last_step: np.ndarray | None = None  # a state row before an epoch's last step
         work = len(data.X_train) * self.net.layout.size
         self.inside_every = min(INTERNALS_EVERY_MOST, max(1, -(-INTERNALS_WORK // max(work, 1))))
         # the same seed gives the same start and the same minibatch order to every run
-        self.theta = self.net.init(m["init"], m["bias_init"], self.seed)
+        self.theta = self.net.init(m.init, m.bias_init, self.seed)
         self.order_rng = np.random.default_rng([self.seed, 1])
         self.status = "pending"
         self.epoch = 0
@@ -176,7 +175,7 @@ class Trainer:
         self.status = "running"
         self.emit(Started(self.run_index, self.config.label, self.epochs, self.steps_per_epoch,
                           self.net.layout.size, tuple(self.net.sizes), self.data.name,
-                          self.config["optimizer"]["name"], len(self.data.X_train), self.epoch))
+                          self.config.optimizer.name, len(self.data.X_train), self.epoch))
         if self.epoch >= self.epochs:  # resumed from its last epoch's checkpoint: only the ending was lost
             self.finish("completed")
 
@@ -312,8 +311,8 @@ class Trainer:
         last = self.last_metrics
         keep = ("epoch", "step", "train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
                 "grad_ratio")
-        out = {"label": self.config.label, "optimizer": self.config["optimizer"]["name"],
-               "lr": self.config["optimizer"]["lr"], "status": self.status}
+        out = {"label": self.config.label, "optimizer": self.config.optimizer.name,
+               "lr": self.config.optimizer.lr, "status": self.status}
         out.update({k: last.get(k, math.nan) for k in keep})
         if self.opt.shadow >= 0:
             out.update({k: last.get(k, math.nan) for k in AVERAGE_COLUMNS})

@@ -52,8 +52,8 @@ class WaveRunner:
     # -- tasks --
 
     def _source_key(self, i: int):
-        d = self.experiment.runs[i]["data"]
-        return (d["name"], d["n_samples"], d["noise"], d["seed"])
+        d = self.experiment.runs[i].data
+        return (d.name, d.n_samples, d.noise, d.seed)
 
     def _task(self, i: int, span: Span) -> tuple[RunTask, object]:
         run = self.experiment.runs[i]
