@@ -17,6 +17,10 @@ hp[k] inside the loop is a load LLVM cannot hoist (hp might alias theta), which
 keeps the loop scalar.
 Weight decay is L2 (added to the gradient) unless `decoupled`, then
 theta <- theta * (1 - lr * wd) before the adaptive step (AdamW), never in a denominator.
+
+One module over 400 lines, on purpose: every step kernel sits beside its named places (positions) and the
+table the dispatch is generated from (STEP_KERNELS, LAYOUT_OF), and numba's cache sees a change in one file only
+(a kernel calling into another file keeps a stale cached copy).
 """
 
 import math

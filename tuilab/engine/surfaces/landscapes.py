@@ -267,14 +267,15 @@ def _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, la
 
 
 def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points: int = 2000,
-            label: str | None = None, **hyper) -> SurfaceResult:
-    """Run `optimizer` from `start` for `steps` steps over the landscape (float64)."""
+            label: str | None = None, *, checked: dict | None = None, **hyper) -> SurfaceResult:
+    """Run `optimizer` from `start` for `steps` steps over the landscape (float64); `checked`: its
+    hyperparameters as the preset reader resolved them (a run's OptimizerTable.hyper), else `hyper`."""
     if steps < 1:
         raise TuilabError(f"steps must be a whole number >= 1, got {steps}")
     if max_points < 2:
         raise TuilabError(f"max_points must be >= 2, got {max_points}")
     check_for_surfaces(optimizer)
-    opt = Optimizer(optimizer, 2, np.float64, total_steps=steps, **hyper)
+    opt = Optimizer(optimizer, 2, np.float64, total_steps=steps, checked=checked, **hyper)
     theta = np.array(start, np.float64)
     stride = max(1, -(-steps // (max_points - 1)))
     path = np.empty((min(steps // stride + 2, max_points), 6))

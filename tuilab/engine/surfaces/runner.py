@@ -46,7 +46,7 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
             if control.stop_requested.is_set():
                 break
             s, o = run.surface, run.optimizer
-            result = descend(landscape, o.name, s.start, s.steps, s.max_points, run.label, **o.hyper)
+            result = descend(landscape, o.name, s.start, s.steps, s.max_points, run.label, checked=o.hyper)
             results.append(result)
             if compiling:  # the first descent compiled them: the screen's notice can go
                 compiling = False
