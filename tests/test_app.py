@@ -477,6 +477,10 @@ async def test_the_inside_tab_fills_in_while_a_run_trains(tmp_path):
         assert f"at epoch {m['epoch']}" in shown and "effective step" in shown and "bias corrections" in shown
         for l in range(1, 4):  # each layer's figures of that epoch
             assert f"{m[f'update_ratio_{l}']:.1e}" in shown and f"{m[f'eff_step_p50_{l}']:.1e}" in shown
+        # the hidden layers' activation health, and the gradient's fall in its per-layer factors (issue 29)
+        assert "mean f′(z)" in shown and "passes back about" in shown
+        for l in (1, 2):
+            assert f"{m[f'dact_mean_{l}']:.3g}" in shown
         await pilot.press("q")
 
 

@@ -108,6 +108,14 @@ class ProgressPrinter:
             ratios.append(m[f"update_ratio_{len(ratios) + 1}"])
         if ratios:
             parts.append("update/weight " + " ".join(cell(r, ".1e") for r in ratios))
+        dact = []  # the hidden layers' mean f'(z), first to last (engine.nn.health), and the dead ReLU units
+        while f"dact_mean_{len(dact) + 1}" in m:
+            dact.append(m[f"dact_mean_{len(dact) + 1}"])
+        if dact:
+            parts.append("f'(z) " + " ".join(cell(d, ".2g") for d in dact))
+        dead = [m.get(f"dead_{l + 1}", math.nan) for l in range(len(dact))]
+        if any(d > 0 for d in dead if math.isfinite(d)):
+            parts.append("dead " + " ".join(f"{d:.0%}" if math.isfinite(d) else "-" for d in dead))
         return "  ".join(parts)
 
     def _draw(self, p: Progress) -> None:

@@ -26,14 +26,23 @@ from tuilab.engine.events import (
     Started,
     SurfaceDone,
 )
+from tuilab.engine.nn.health import FIGURES as HEALTH_FIGURES
 from tuilab.engine.records.run_records import RunRecords, default_out
 from tuilab.engine.training.data_cache import DataOptions
 
 LOSS_POINTS = 240  # training-loss points kept per run for its sparkline
 # an epoch's metrics the internals tab shows (engine.internals.SCALARS and the per-layer columns)
-INSIDE = ("weight_norm_", "update_ratio", "eff_step_", "no_gradient_", "momentum_t", "bias_correction", "radam_",
-          "nadam_mu", "lion_agreement")
+INSIDE = ("weight_norm_", "grad_norm_", "update_ratio", "eff_step_", "no_gradient_", "momentum_t", "bias_correction",
+          "radam_", "nadam_mu", "lion_agreement", *(f"{name}_" for name in HEALTH_FIGURES))
 GRAD_EPOCHS = 2000  # the last epochs whose per-layer gradient norms can be stepped through
+
+
+def _hidden_activations(run) -> tuple[str, ...]:
+    """A network run's hidden layers' activation names (one per layer); () for a surface run."""
+    if run.model is None:
+        return ()
+    act = run.model.activation
+    return (act,) * len(run.model.hidden) if isinstance(act, str) else tuple(act)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,7 @@ class RunView:
     confusion: tuple = ()
     diverged_at: tuple[int, int] | None = None  # (epoch, step)
     inside: dict = field(default_factory=dict)  # the last epoch's weight norms and internals (engine.internals)
+    activations: tuple[str, ...] = ()  # the hidden layers' activations, for the inside tab's words
     range_lrs: tuple[float, ...] = ()  # a learning-rate range test's steps: their lr and smoothed loss
     range_smoothed: tuple[float, ...] = ()
 
@@ -227,6 +237,7 @@ class LiveExperiment:
             o = run.optimizer
             self._runs[i] = {"key": f"{tag}:{i}", "label": run.label, "optimizer": o.name, "lr": o.lr,
                              "status": "pending", "epochs": run.train.epochs if run.train else 0,
+                             "activations": _hidden_activations(run),
                              "losses": deque(maxlen=LOSS_POINTS), "grad_history": deque(maxlen=GRAD_EPOCHS),
                              "train_loss": Series(),
                              "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series(),

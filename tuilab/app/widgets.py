@@ -305,7 +305,7 @@ class InsidePanel(Static):
     LO, HI = -7.0, 0.0  # the bar's log10 range
 
     def show(self, view: RunView | None) -> None:
-        from tuilab.engine.nn.internals import BAND, TARGET, verdict
+        from tuilab.engine.nn.internals import BAND, TARGET, verdict, why_it_vanishes
 
         if view is None or not view.inside:
             self._show(Text("the optimizer's internals appear after the first epoch "
@@ -335,7 +335,8 @@ class InsidePanel(Static):
             if never > 0:  # their "step" would be lr / eps: left out of the percentiles, counted here
                 text.append(f"  {never:.0%} had no gradient", style="yellow")
             text.append("\n")
-            words = verdict(ratio)
+            last = view.grad_norms[-1] if view.grad_norms else math.nan
+            words = verdict(ratio, g / last if last and math.isfinite(g) else math.nan)
             if words and words not in ("in the usual band", "slow", "fast"):
                 worst.append(f"L{l}: {words}")
         parts = []
@@ -352,9 +353,34 @@ class InsidePanel(Static):
             parts.append(f"update sign agrees with the gradient's on {fmt(m['lion_agreement'], '.0%')}")
         if parts:
             text.append("  ".join(parts) + "\n")
+        health = self._health(m, n)
+        if health.plain:
+            text.append_text(health)
+        grads = [m.get(f"grad_norm_{l}", math.nan) for l in range(1, n + 1)]  # of the epoch the figures are of
+        fall = why_it_vanishes(grads, m, view.activations)
+        if fall:
+            text.append(fall + "\n", style="bold")
         for w in worst:
             text.append(w + "\n", style="bold red")
         self._show(text)
+
+    @staticmethod
+    def _health(m: dict, n_layers: int) -> Text:
+        """The hidden layers' activation health (engine.nn.health) on the probe rows: mean f'(z), the share
+        saturated or dead, the activations' mean and spread."""
+        rows = [(l, [m.get(f"{k}_{l}", math.nan) for k in ("dact_mean", "saturated", "dead", "act_mean", "act_std")])
+                for l in range(1, n_layers)]
+        rows = [(l, v) for l, v in rows if math.isfinite(v[0])]
+        text = Text()
+        if not rows:
+            return text
+        text.append(f"{'layer':<6}{'mean f′(z)':>11}{'saturated':>11}{'dead':>7}{'act mean':>10}{'act sd':>9}"
+                    "   (on 512 training rows)\n", style="dim")
+        for l, (dact, sat, dead, mean, sd) in rows:
+            text.append(f"L{l:<5}{fmt(dact, '11.3g')}{fmt(sat, '11.0%')}")
+            text.append(f"{fmt(dead, '7.0%')}", style="bold red" if dead > 0.1 else "")
+            text.append(f"{fmt(mean, '10.3g')}{fmt(sd, '9.3g')}\n")
+        return text
 
     def _show(self, text: Text) -> None:
         """Its height is its text's: a layout pass only when the number of lines changes."""

@@ -22,7 +22,9 @@ KEYS = [
                          ("f", "focus it: on top in its colour, the others dimmed (f again: none)"),
                          ("b", "only the best 3, 5, 10 runs by the metric shown, then all"),
                          ("[ ]", "gradient bars: an epoch earlier / later"),
-                         ("i", "inside the optimizer: update/weight ratios, effective steps, momentum"),
+                         ("i", "inside the optimizer: update/weight ratios, effective steps, momentum; each hidden "
+                                "layer's mean f'(z): the share of the gradient it passes back (a sigmoid's is at "
+                                "most 1/4: eight of them starve the first layers), and dead ReLU units"),
                          ("[ ]", "surfaces, inside: step the arrows and the table back / on"),
                          ("l", "a range test: train each run at its suggested learning rate"),
                          ("w  x", "a sweep: its tab (grouped runs, chart) / chart the next axis"),

@@ -17,6 +17,7 @@ import numpy as np
 from tuilab.engine.config.experiment import RunConfig
 from tuilab.engine.data.sets import Prepared
 from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Progress, Started
+from tuilab.engine.nn import health
 from tuilab.engine.nn import internals as internals_mod
 from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import Optimizer
@@ -68,7 +69,7 @@ def metric_columns(n_layers: int, average: bool = False, internals=()) -> list[s
             + [f"grad_norm_{l + 1}" for l in range(n_layers)]
             + [f"weight_norm_{l + 1}" for l in range(n_layers)]
             + (AVERAGE_COLUMNS if average else [])
-            + (internals_mod.columns(n_layers, internals) if internals else []))
+            + (internals_mod.columns(n_layers, internals) + health.columns(n_layers) if internals else []))
 
 
 def experiment_columns(runs) -> list[str]:
@@ -120,6 +121,9 @@ class Trainer:
         self.schedule = Schedule.make(config.schedule.name, **config.schedule.params)
         self.seed = t.seed
         self.internals = t.internals  # the optimizer's insides each epoch (engine.nn.internals)
+        # the rows activation health is measured on, the same every epoch (engine.nn.health)
+        self._probe = np.ascontiguousarray(data.X_train[health.probe_rows(len(data.X_train))]) if self.internals \
+            else data.X_train[:0]
         self._before_last_step: np.ndarray | None = None  # a state row before an epoch's last step
         work = len(data.X_train) * self.net.layout.size
         self.inside_every = min(INTERNALS_EVERY_MOST, max(1, -(-INTERNALS_WORK // max(work, 1))))
@@ -266,6 +270,8 @@ class Trainer:
         if e.inside:
             metrics.update(internals_mod.epoch_internals(self.opt, self.net.layout, lr, grad_sq,
                                                            self._before_last_step))
+            with budget().hold(1):  # one forward pass over the probe rows
+                metrics.update(health.activation_health(self.net, self.theta, self._probe))
         if self.opt.shadow >= 0:  # ASGD: how its running average scores, beside the iterate
             avg = np.ascontiguousarray(self.opt.state[self.opt.shadow])
             metrics["average_val_loss"], metrics["average_val_accuracy"] = self._evaluate(

@@ -1,0 +1,58 @@
+"""What activation health (engine.nn.health: a forward pass over 512 probe rows in each epoch that records the
+internals) costs training: presets run in this process with it and without it, alternately, best of --repeat.
+
+    python benchmarks/health_cost.py                 # the default presets
+    python benchmarks/health_cost.py --presets spirals,deep-sigmoid --repeat 5
+
+Data sets that are not on disk fall back as the presets do (Fashion-MNIST's stand-in, the bundled digits); the
+table says which data each ran on. Records are not written (the cost of health alone)."""
+
+import argparse
+import time
+
+PRESETS = "xor,spirals,shallow-sigmoid,deep-sigmoid,deep-relu,optimizer-zoo"
+
+
+def run_once(name: str, epochs: int | None, with_health: bool) -> tuple[float, str]:
+    from tuilab.engine.config.presets import load_experiment
+    from tuilab.engine.nn import health
+    from tuilab.engine.training import runner
+    from tuilab.engine.training.data_cache import DataOptions
+
+    real = health.activation_health
+    if not with_health:
+        health.activation_health = lambda net, theta, X: {}
+    try:
+        exp = load_experiment(name, [("train.epochs", epochs)] if epochs else [])
+        t = time.perf_counter()
+        outcome = runner.run_network(exp, data=DataOptions(download=False))  # what is on disk, or a stand-in
+        return time.perf_counter() - t, outcome.dataset
+    finally:
+        health.activation_health = real
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default=PRESETS)
+    ap.add_argument("--epochs", type=int, default=0, help="epochs per run (0: a preset's own, capped below)")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    caps = {"xor": 400, "spirals": 300, "shallow-sigmoid": 2, "deep-sigmoid": 2, "deep-relu": 2,
+            "optimizer-zoo": 1}
+    print(f"{'preset':<18}{'data':<26}{'with':>9}{'without':>10}{'cost':>8}")
+    for name in args.presets.split(","):
+        epochs = args.epochs or caps.get(name)
+        run_once(name, epochs, True)  # compiles, loads the data
+        with_, without, data = [], [], ""
+        for _ in range(args.repeat):
+            seconds, data = run_once(name, epochs, True)
+            with_.append(seconds)
+            without.append(run_once(name, epochs, False)[0])
+        a, b = min(with_), min(without)
+        print(f"{name:<18}{data[:25]:<26}{a:8.2f}s{b:9.2f}s{a / b - 1:+8.1%}")
+    print(f"seconds for the whole preset (epochs: {args.epochs or 'capped per preset'}), best of {args.repeat}; "
+          "cost: with health over without, less 1")
+
+
+if __name__ == "__main__":
+    main()
