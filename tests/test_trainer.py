@@ -141,6 +141,8 @@ def test_parallel_jobs_give_the_same_results(tmp_path):
         assert s["label"] == p["label"] and s["test_loss"] == pytest.approx(p["test_loss"], rel=1e-6)
     assert len(read_metrics(tmp_path)) == 6
     assert all((tmp_path / label / "params.npz").exists() for label in "abc")
+    with np.load(tmp_path / "a" / "decision.npz") as f:  # the client draws each run's map from its theta
+        assert f["p"].shape == (64, 96, 2) and f["x"].shape == (96,) and f["y"].shape == (64,)
 
 
 def test_divergence_is_a_result_and_keeps_records(tmp_path):

@@ -51,6 +51,22 @@ def loss_chart(rec: Reopened, width: int = 100, height: int = 18) -> str:
     return plt.uncolorize(plt.build()) + "\n" + legend(drawn, width, mono=True).plain
 
 
+def print_decision_maps(rec, stream, most: int = 4) -> None:
+    """Each run's decision map (two-input data), a character per class, for the best `most` runs (as ranked)."""
+    from tuilab.engine.nn import decision
+    from tuilab.engine.records.results import ranked
+    from tuilab.engine.records.run_records import slug
+
+    shown = 0
+    for i in ranked(rec.runs):
+        path = rec.folder / slug(rec.runs[i].get("label", "")) / "decision.npz"
+        if not path.is_file() or shown >= most:
+            continue
+        print(f"\ndecision map of {rec.runs[i]['label']} over its inputs (what it predicts where)", file=stream)
+        print(decision.as_text(decision.load(path)), file=stream)
+        shown += 1
+
+
 def report(folders, stream, chart: bool = True) -> int:
     """Print each folder's records; returns the exit code (a folder with no records is an error)."""
     for k, folder in enumerate(folders):
@@ -79,6 +95,8 @@ def report(folders, stream, chart: bool = True) -> int:
             sweep = from_records(rec)
             if sweep is not None:
                 print(sweep_text(sweep, chart=chart), file=stream)
+            if chart:
+                print_decision_maps(rec, stream)
         for note in rec.notes:
             print(f"note: {note}", file=stream)
     return 0

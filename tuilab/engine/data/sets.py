@@ -72,6 +72,23 @@ class Prepared:
     n_classes: int
     target: str
     notice: str | None = None
+    normalize: str = "none"  # how the inputs were scaled (NORMALIZE), with shift and scale where affine:
+    shift: np.ndarray | None = None  # inputs = (data - shift) / scale, per feature, training statistics
+    scale: np.ndarray | None = None
+
+    def to_inputs(self, raw: np.ndarray) -> np.ndarray:
+        """Points in the data's own units, scaled as the training inputs were (a decision map's grid)."""
+        raw = np.asarray(raw, np.float64)
+        if self.normalize == "per_sample":
+            out = raw - raw.mean(axis=1, keepdims=True)
+            std = out.std(axis=1, keepdims=True)
+            return out / np.where(std > 0, std, 1.0)
+        return raw if self.shift is None else (raw - self.shift) / self.scale
+
+    def to_data(self, X: np.ndarray) -> np.ndarray:
+        """The inputs back in the data's own units (not for per-sample normalising, which cannot be undone)."""
+        X = np.asarray(X, np.float64)
+        return X if self.shift is None else X * self.scale + self.shift
 
     @property
     def n_inputs(self) -> int:
@@ -226,16 +243,17 @@ def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarra
 
 
 def _normalize(method: str, src: Source, train: np.ndarray, others: list[np.ndarray]):
-    """Scale arrays (already float, owned) in place, with statistics from `train` only."""
+    """Scale arrays (already float, owned) in place, with statistics from `train` only; returns them with the
+    shift and scale per feature where the scaling is affine (None otherwise)."""
     arrays = [train, *others]
     if method == "none":
-        return arrays
+        return arrays, None, None
     if method == "per_sample":
         for a in arrays:
             a -= a.mean(axis=1, keepdims=True)
             std = a.std(axis=1, keepdims=True)
             a /= np.where(std > 0, std, 1.0)
-        return arrays
+        return arrays, None, None
     if method == "standardize":
         mean = train.mean(axis=0, dtype=np.float64)
         std = train.std(axis=0, dtype=np.float64)
@@ -248,7 +266,9 @@ def _normalize(method: str, src: Source, train: np.ndarray, others: list[np.ndar
     for a in arrays:
         a -= np.asarray(mean, a.dtype)
         a *= np.asarray(1.0 / std, a.dtype)
-    return arrays
+    width = train.shape[1]
+    return arrays, np.broadcast_to(np.asarray(mean, np.float64), width).copy(), \
+        np.broadcast_to(np.asarray(std, np.float64), width).copy()
 
 
 def _targets(src: Source, target: str, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -285,9 +305,9 @@ def prepare(src: Source, *, val_fraction: float = 0.1, test_fraction: float = 0.
     if len(X_train) == 0:
         raise TuilabError(f"{src.name}: no training samples left after the validation and test splits")
     X_train, X_val, X_test = (np.array(a, dtype=dtype, order="C") for a in (X_train, X_val, X_test))
-    X_train, X_val, X_test = _normalize(normalize, src, X_train, [X_val, X_test])
+    (X_train, X_val, X_test), shift, scale = _normalize(normalize, src, X_train, [X_val, X_test])
     (Ytr, ltr), (Yva, lva), (Yte, lte) = (_targets(src, target, t) for t in (y_train, y_val, y_test))
     cast = [X_train, np.ascontiguousarray(Ytr, dtype), X_val, np.ascontiguousarray(Yva, dtype), X_test,
             np.ascontiguousarray(Yte, dtype)]
     return Prepared(src.name, src.origin, cast[0], cast[1], ltr, cast[2], cast[3], lva, cast[4], cast[5],
-                    lte, src.n_classes, "value" if src.is_regression_set else target, notice)
+                    lte, src.n_classes, "value" if src.is_regression_set else target, notice, normalize, shift, scale)

@@ -162,6 +162,16 @@ class RunRecords:
         write_atomic(path, buf.getvalue())
         return path
 
+    def save_decision(self, label: str, m) -> Path:
+        """<out>/<label>/decision.npz: a run's last decision map (engine.nn.decision), written whole."""
+        folder = self.out / slug(label)
+        folder.mkdir(exist_ok=True)
+        path = folder / "decision.npz"
+        buf = io.BytesIO()
+        np.savez(buf, x=m.x, y=m.y, p=m.p)
+        write_atomic(path, buf.getvalue())
+        return path
+
     def write_csv(self, name: str, columns: list[str], rows) -> None:
         text = io.StringIO(newline="")
         w = csv.writer(text)

@@ -17,6 +17,8 @@ import numpy as np
 
 from tuilab.engine.config.experiment import Experiment
 from tuilab.engine.events import Control, EpochEnd, Finished, Notice, Started, overall_status
+from tuilab.engine.nn import decision
+from tuilab.engine.nn.model import MLP
 from tuilab.engine.records.run_records import RunRecords
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training import executors
@@ -230,6 +232,7 @@ class _InProcess:
                 if self.records is not None:
                     self.records.save_params(t.config.label, t.theta, sizes=t.net.sizes,
                                              activations=t.net.activations, loss=t.net.loss_name)
+                    _save_decision(self.records, t.config.label, t.net, t.theta, t.data)
 
 
 class _OnExecutor:
@@ -280,10 +283,21 @@ class _OnExecutor:
         if r.confusion is not None and status is None:
             self.confusions[i] = r.confusion
         if self.records is not None:
-            self.records.save_params(self.experiment.runs[i].label, r.theta, **r.meta)
+            label = self.experiment.runs[i].label
+            self.records.save_params(label, r.theta, **r.meta)
+            prepared = self.waves.cache.get(self.experiment.runs[i])
+            net = MLP(list(r.meta["sizes"]), list(r.meta["activations"][:-1]), r.meta["activations"][-1],
+                      r.meta["loss"], r.theta.dtype)
+            _save_decision(self.records, label, net, r.theta, prepared)
 
     def collect(self, summaries, confusions) -> None:
         pass  # kept as each ended
+
+
+def _save_decision(records, label: str, net, theta, prepared) -> None:
+    """A two-input run's decision map beside its parameters (engine.nn.decision)."""
+    if decision.has_map(prepared):
+        records.save_decision(label, decision.decision_map(net, theta, prepared))
 
 
 def _race(trainers: list[Trainer], control: Control) -> None:
