@@ -52,6 +52,31 @@ def main() -> None:
         print(f"{name:<18}{data[:25]:<26}{a:8.2f}s{b:9.2f}s{a / b - 1:+8.1%}")
     print(f"seconds for the whole preset (epochs: {args.epochs or 'capped per preset'}), best of {args.repeat}; "
           "cost: with health over without, less 1")
+    decision_map_cost()
+
+
+def decision_map_cost() -> None:
+    """What a live decision map costs: its grid's forward pass, against the dashboard's MAP_SECONDS."""
+    import numpy as np
+
+    from tuilab.app.live import MAP_SECONDS
+    from tuilab.engine.data.sets import load_source, prepare
+    from tuilab.engine.nn import decision
+    from tuilab.engine.nn.model import MLP
+
+    src, _ = load_source("spirals", n_samples=1000, noise=0.1, seed=0)
+    data = prepare(src, normalize="standardize")
+    net = MLP([2, 64, 64, 2], "relu", "softmax", "cross_entropy", "float32")
+    theta = net.init("kaiming_uniform", "zeros", 0)
+    decision.decision_map(net, theta, data)  # compiles
+    times = []
+    for _ in range(30):
+        t = time.perf_counter()
+        decision.decision_map(net, theta, data)
+        times.append(time.perf_counter() - t)
+    ms = 1000 * float(np.median(times))
+    print(f"decision map {decision.GRID[0]}x{decision.GRID[1]} on [2,64,64,2]: {ms:.2f} ms (median of 30); "
+          f"once every {MAP_SECONDS:g} s while the dashboard trains: {ms / 10 / MAP_SECONDS:.2f} % of a core")
 
 
 if __name__ == "__main__":

@@ -484,6 +484,30 @@ async def test_the_inside_tab_fills_in_while_a_run_trains(tmp_path):
         await pilot.press("q")
 
 
+async def test_the_decision_map_draws_each_runs_prediction_while_it_trains(tmp_path):
+    """m: a two-input run's prediction over its input plane, drawn live from the training thread's map
+    (issue 29), the test points over it; a network on images has no map tab."""
+    from tuilab.app.map_view import DecisionMapView
+
+    app = make_app("spirals", LONG[:1], out_root=tmp_path)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.press("m")
+        assert app.screen.query_one("#lower").active == "tab-map"
+        panel = app.screen.query_one("#map", DecisionMapView)
+        await wait_for(pilot, lambda: "what it predicts over its inputs" in str(panel.render()))
+        assert app.lives[0].running
+        e = views(app)[0].decision
+        assert e.p.shape == (64, 96, 2) and len(e.test_xy) == len(e.test_labels) == len(e.test_predicted)
+        shown = str(panel.render())
+        assert "▀" in shown and "∘ test" in shown and "class 1" in shown
+        await pilot.press("q")
+    app = make_app("shallow-sigmoid", [("train.epochs", 1)], out_root=tmp_path)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.pause(0.2)
+        assert not app.screen.query("#map") and app.screen.check_action("show_tab", ("map",)) is None
+        await pilot.press("q")
+
+
 async def test_the_browser_opens_with_the_first_preset_highlighted(tmp_path):
     """Enter starts a preset at once: the highlight used to sit on the "Networks" title (found through the
     browser of tuilab serve, where Enter then did nothing)."""

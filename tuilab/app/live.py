@@ -17,6 +17,7 @@ from tuilab.app.series import Series, SeriesView
 from tuilab.engine.config.experiment import Experiment
 from tuilab.engine.events import (
     Control,
+    DecisionMapped,
     Diverged,
     EpochEnd,
     Finished,
@@ -34,6 +35,7 @@ LOSS_POINTS = 240  # training-loss points kept per run for its sparkline
 # an epoch's metrics the internals tab shows (engine.internals.SCALARS and the per-layer columns)
 INSIDE = ("weight_norm_", "grad_norm_", "update_ratio", "eff_step_", "no_gradient_", "momentum_t", "bias_correction",
           "radam_", "nadam_mu", "lion_agreement", *(f"{name}_" for name in HEALTH_FIGURES))
+MAP_SECONDS = 1.0  # a live decision map at most this often: a 96x64 grid on [2,64,64,2] is ~5 ms of a core
 GRAD_EPOCHS = 2000  # the last epochs whose per-layer gradient norms can be stepped through
 
 
@@ -78,6 +80,7 @@ class RunView:
     diverged_at: tuple[int, int] | None = None  # (epoch, step)
     inside: dict = field(default_factory=dict)  # the last epoch's weight norms and internals (engine.internals)
     activations: tuple[str, ...] = ()  # the hidden layers' activations, for the inside tab's words
+    decision: object = None  # the last DecisionMapped of a two-input run
     range_lrs: tuple[float, ...] = ()  # a learning-rate range test's steps: their lr and smoothed loss
     range_smoothed: tuple[float, ...] = ()
 
@@ -230,6 +233,7 @@ class LiveExperiment:
         self.data = data or DataOptions()
         self.control = Control()
         self.control.min_epoch_seconds = watch_pace(experiment)
+        self.control.map_seconds = MAP_SECONDS  # two-input runs send their decision maps (engine.nn.decision)
         self.out = out or (default_out(experiment.name) if records else None)
         self._lock = threading.Lock()
         self._runs: dict[int, dict] = {}
@@ -293,6 +297,8 @@ class LiveExperiment:
             if "update_ratio_1" in m:  # small epochs record the internals every k-th epoch, not each
                 r["inside"] = {k: v for k, v in m.items() if k.startswith(INSIDE)} | {"epoch": e.epoch}
             r["grad_history"].append((e.epoch, e.grad_norms, m["grad_ratio"]))
+        elif isinstance(e, DecisionMapped):
+            r["decision"] = e
         elif isinstance(e, Diverged):
             r["diverged_at"] = (e.epoch, e.step)
         elif isinstance(e, LrRangePoints):  # a few hundred steps in all: kept whole

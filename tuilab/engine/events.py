@@ -95,6 +95,23 @@ class LrRangePoints:
 
 
 @dataclass(frozen=True)
+class DecisionMapped:
+    """A two-input run's decision map at an epoch's end (engine.nn.decision), with the points to draw over it:
+    a fixed sample of training points and every test point with what the network predicts there now."""
+
+    run: int
+    epoch: int
+    x: object  # (nx,) the grid's axes in the data's units
+    y: object  # (ny,)
+    p: object  # (ny, nx, classes) float32
+    train_xy: object  # (n, 2)
+    train_labels: object  # (n,) or None (regression)
+    test_xy: object
+    test_labels: object
+    test_predicted: object  # (n,) the class predicted at each test point now, or None
+
+
+@dataclass(frozen=True)
 class SurfaceDone:
     """One optimizer's run over a landscape has ended; `result` is a SurfaceResult (read-only)."""
 
@@ -112,6 +129,8 @@ class Control:
         self.stop_requested = threading.Event()
         # the dashboard's pace for a run whose epochs take milliseconds (0: full speed; headless never sets it)
         self.min_epoch_seconds = 0.0
+        # how often a two-input run sends its decision map (0: never; the dashboard sets it, headless does not)
+        self.map_seconds = 0.0
 
     def pace(self, since: float) -> None:
         """Wait until an epoch begun at `since` (time.monotonic) has lasted min_epoch_seconds, or a stop.

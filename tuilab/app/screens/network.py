@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from tuilab.app.live import WATCH_SECONDS, RunView, watch_pace
+from tuilab.app.map_view import DecisionMapView
 from tuilab.app.screens.base import CHART_SECONDS, ExperimentScreen, legend_entries
 from tuilab.app.widgets import (
     ConfusionMatrix,
@@ -28,6 +29,7 @@ from tuilab.app.widgets import (
     fmt,
 )
 from tuilab.engine.data.sets import CLASS_NAMES
+from tuilab.engine.data.synthetic import CLASSIFICATION as CLASSIFICATION_2D
 from tuilab.engine.records.results import COLUMNS, chosen_line, ranked, result_rows
 
 
@@ -53,10 +55,17 @@ class NetworkScreen(ExperimentScreen):
                 Binding("w", "sweep", "Sweep"), Binding("x", "sweep_axis", "Next axis", show=False),
                 Binding("i", "inside", "Inside the optimizer"),
                 Binding("l", "use_suggested_lr", "Train at suggested lr"),
+                Binding("m", "show_tab('map')", "Decision map"),
                 *(Binding(str(n), f"show_tab('{tab}')", tab.title(), show=False)
-                  for n, tab in enumerate(("curves", "inside", "results", "sweep"), start=1))]
+                  for n, tab in enumerate(("curves", "inside", "results", "sweep", "map"), start=1))]
 
     sweep_axis = 0  # which numeric axis the sweep chart is drawn against
+
+    @property
+    def has_maps(self) -> bool:
+        """Every run learns from two inputs it can map back to (engine.nn.decision): a decision map tab."""
+        return all(r.data is not None and r.data.name in CLASSIFICATION_2D and r.data.normalize != "per_sample"
+                   for r in self.experiment.runs) and self.experiment.lr_range is None
 
     @property
     def is_sweep(self) -> bool:
@@ -70,6 +79,8 @@ class NetworkScreen(ExperimentScreen):
             return self._resumable() or False  # shown only where opened records did not finish
         if (action in ("sweep", "sweep_axis") or parameters == ("sweep",)) and not self.is_sweep:
             return None  # not shown, and not taken, without a sweep
+        if parameters == ("map",) and not self.has_maps:
+            return None  # a decision map needs two inputs
         if action == "use_suggested_lr" and self.experiment.lr_range is None:
             return None  # a range test's key only
         return super().check_action(action, parameters)
@@ -214,6 +225,9 @@ class NetworkScreen(ExperimentScreen):
             with TabPane("Results", id="tab-results"):
                 yield DataTable(id="results", zebra_stripes=True)
                 yield ConfusionMatrix(id="confusion")
+            if self.has_maps:
+                with TabPane("Map", id="tab-map"), VerticalScroll():
+                    yield DecisionMapView(id="map")
             if self.is_sweep:
                 with TabPane("Sweep", id="tab-sweep"), Horizontal():
                     with VerticalScroll(id="sweep-tables"):
@@ -269,6 +283,8 @@ class NetworkScreen(ExperimentScreen):
             self.query_one("#inside", InsidePanel).show(shown_inside)
             if self.is_sweep:
                 self._sweep()
+            if self.has_maps:
+                self._maps(views, shown[focus] if focus is not None else None)
         finished = bool(views) and all(v.finished for v in views)
         status_key = tuple((v.key, v.status) for v in views)
         if finished and (force or status_key != self._seen.get("status")):
@@ -287,6 +303,19 @@ class NetworkScreen(ExperimentScreen):
 
         counts = {classes(v) for v in shown}
         return counts.pop() if len(counts) == 1 else None
+
+    def _maps(self, views, focused) -> None:
+        """The map tab: the focused run large (else the best by validation accuracy), the others small, best
+        first; runs hidden from the charts are left out."""
+        drawn = [v for v in views if v.decision is not None and v.key not in self.selection.off]
+        def accuracy(v):
+            acc = v.val_accuracy.finite_last()
+            return acc[-1] if acc else math.nan
+        drawn.sort(key=lambda v: -accuracy(v) if math.isfinite(accuracy(v)) else math.inf)
+        if focused is not None and focused in drawn:
+            drawn.remove(focused)
+            drawn.insert(0, focused)
+        self.query_one("#map", DecisionMapView).show([(v.label, v.decision, accuracy(v)) for v in drawn])
 
     def _sweep(self) -> None:
         """The sweep tab from what the runs have done so far: it fills in as they train and finish."""

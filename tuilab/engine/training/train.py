@@ -16,8 +16,8 @@ import numpy as np
 
 from tuilab.engine.config.experiment import RunConfig
 from tuilab.engine.data.sets import Prepared
-from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Progress, Started
-from tuilab.engine.nn import health
+from tuilab.engine.events import Control, DecisionMapped, Diverged, EpochEnd, Finished, Progress, Started
+from tuilab.engine.nn import decision, health
 from tuilab.engine.nn import internals as internals_mod
 from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import Optimizer
@@ -27,6 +27,7 @@ from tuilab.engine.training.fit import steps_per_epoch, train_steps
 from tuilab.engine.training.threads import budget, numba_blas
 
 CHUNK_SECONDS = 0.1
+MAP_TRAIN_POINTS = 300  # training points drawn over a decision map
 CHECKPOINT_SECONDS = 0.5  # the least time between two checkpoints of a run (and at its end, or a stop)
 # An epoch of fewer parameter-samples (training rows x parameters) than this records the optimizer's internals
 # only every k-th epoch (k = this / its own, at most INTERNALS_EVERY_MOST), with the first and the last: their
@@ -125,6 +126,8 @@ class Trainer:
         self._probe = np.ascontiguousarray(data.X_train[health.probe_rows(len(data.X_train))]) if self.internals \
             else data.X_train[:0]
         self._before_last_step: np.ndarray | None = None  # a state row before an epoch's last step
+        self._map_sent = -math.inf  # when the last decision map went to the dashboard (Control.map_seconds)
+        self._map_points = None
         work = len(data.X_train) * self.net.layout.size
         self.inside_every = min(INTERNALS_EVERY_MOST, max(1, -(-INTERNALS_WORK // max(work, 1))))
         # the same seed gives the same start and the same minibatch order to every run
@@ -280,6 +283,7 @@ class Trainer:
                 d.X_test, d.Y_test, d.labels_test, avg)
         self.last_metrics = metrics
         self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads)))
+        self._send_map(now_last=self.epoch >= self.epochs)
         now = time.monotonic()
         at_rung = self.stop_at is not None and self.epoch >= self.stop_at
         if self.checkpoint is not None and (now - self._checkpointed >= CHECKPOINT_SECONDS or at_rung
@@ -307,6 +311,28 @@ class Trainer:
             self.confusion = confusion_matrix(d.labels_test, predictions(d, out), d.n_classes)
         conf = tuple(tuple(int(c) for c in row) for row in self.confusion) if self.confusion is not None else ()
         self.emit(Finished(self.run_index, self.config.label, status, self.summary(), conf))
+
+    def _send_map(self, now_last: bool = False) -> None:
+        """A two-input run's decision map for a dashboard that asks (Control.map_seconds), at most that often and
+        at the last epoch; computed here, in the training thread, never in the UI's."""
+        every = self.control.map_seconds
+        if every <= 0 or not decision.has_map(self.data):
+            return
+        now = time.monotonic()
+        if not now_last and now - self._map_sent < every:
+            return
+        self._map_sent = now
+        d = self.data
+        with budget().hold(1):
+            m = decision.decision_map(self.net, self.theta, d)
+            predicted = predictions(d, self.net.predict(self.theta, d.X_test)) if d.labels_test is not None else None
+        if self._map_points is None:  # a fixed sample of training points, at most MAP_TRAIN_POINTS
+            rows = np.linspace(0, len(d.X_train) - 1, min(MAP_TRAIN_POINTS, len(d.X_train))).astype(np.int64)
+            self._map_points = (d.to_data(d.X_train[rows]), None if d.labels_train is None else d.labels_train[rows],
+                                d.to_data(d.X_test))
+        train_xy, train_labels, test_xy = self._map_points
+        self.emit(DecisionMapped(self.run_index, self.epoch, m.x, m.y, m.p, train_xy, train_labels, test_xy,
+                                 d.labels_test, predicted))
 
     def prune(self) -> None:
         """End a run that halving left behind at a rung (no confusion matrix: it is not a result)."""
