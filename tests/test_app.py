@@ -327,6 +327,10 @@ async def test_open_shows_records_of_two_experiments_overlaid(tmp_path):
         assert "epoch 1 of 6" in str(bars.render())  # no further back than the first
         await pilot.press(*["right_square_bracket"] * 9)
         assert "epoch 6 of 6 ([ ] step)" in str(bars.render()) and screen.grad_epoch is None
+        await pilot.press("m")  # each run's last decision map, from its decision.npz
+        await wait_for(pilot, lambda: "what it predicts over its inputs" in str(screen.query_one("#map").render()))
+        assert [v.decision.p.shape for v in views(app)] == [(64, 96, 2)] * 2
+        assert "without the points" in str(screen.query_one("#map").render())
         assert not list(tmp_path.glob("runs*"))  # opening writes nothing
 
 

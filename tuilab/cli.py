@@ -42,6 +42,8 @@ def _add_run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
                    help="run the preset at each value, e.g. --sweep 'optimizer.lr=[1e-3, 1e-2]' "
                         "(a TOML list; repeatable: every combination)", **(d or {"default": []}))
     p.add_argument("--dataset", metavar="NAME", help="same as --set data.name=NAME", **d)
+    p.add_argument("--data", metavar="FILE.csv", help="your own data: a CSV file with a header row, numeric features "
+                   "and a label column (the last, or --set data.label=NAME)", **d)
     p.add_argument("--epochs", type=int, metavar="N", help="same as --set train.epochs=N", **d)
     p.add_argument("--seed", type=int, metavar="N", help="same as --set train.seed=N", **d)
     p.add_argument("--data-dir", metavar="DIR", help="where to look for IDX data sets first", **d)
@@ -109,6 +111,8 @@ def overrides_from(args) -> list[tuple[str, object]]:
     pairs = [parse_override(text) for text in args.overrides or []]
     if args.dataset is not None:
         pairs.append(("data.name", args.dataset))
+    if getattr(args, "data", None) is not None:
+        pairs += [("data.name", "csv"), ("data.path", args.data)]
     if args.epochs is not None:
         pairs.append(("train.epochs", args.epochs))
     if args.seed is not None:

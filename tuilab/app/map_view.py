@@ -150,7 +150,8 @@ class DecisionMapView(Static):
                 text.append_text(side[k])
             text.append("\n")
         classes = e.p.shape[2]
-        key = Text("· training  ∘ test  ✗ a test point it gets wrong;  ", style="dim")
+        key = Text("· training  ∘ test  ✗ a test point it gets wrong;  " if e.test_xy is not None
+                   else "(records: the last map, without the points)  ", style="dim")
         if classes > 1:
             for k in range(classes):
                 key.append("██", Style(color=_rgb(PALETTE[k % len(PALETTE)])))

@@ -31,14 +31,15 @@ def describe(exp: Experiment) -> list[tuple[str, str]]:
                 ("start", f"({s.start[0]:g}, {s.start[1]:g})"), ("steps", f"{s.steps:,}"),
                 ("optimizers", opts), ("learning rates", _lrs(exp)), ("runs", str(len(exp.runs)))]
     m, t, d = run.model, run.train, run.data
-    hidden = "-".join(map(str, m.hidden)) or "none"
+    # every shape the runs have, in order: circles-width's runs are in-2-out and in-8-out
+    shapes = " / ".join(dict.fromkeys("-".join(["in", *map(str, r.model.hidden), "out"]) for r in exp.runs))
     act = m.activation if isinstance(m.activation, str) else "/".join(m.activation)
     r = exp.lr_range
     # a range test sweeps the learning rate over steps: the card says that, not the preset's lr and epochs
     lrs = [("learning rates", f"{r.start:g} … {r.end:g}, rising over {r.steps:,} steps (a range test)")] if r \
         else [("learning rates", _lrs(exp))]
     length = [] if r else [("epochs", str(t.epochs))]
-    return [("architecture", f"in-{hidden}-out, {m.output} output, {m.loss}"),
+    return [("architecture", f"{shapes}, {m.output} output, {m.loss}"),
             ("activation", act), ("init", m.init), ("optimizers", opts), *lrs,
             ("batch", "full" if t.batch_size == 0 else str(t.batch_size)), *length,
             ("data set", f"{d.name} ({d.normalize})" + (f"; {plan}" if (plan := data_plan(d.name)) else "")),

@@ -22,14 +22,16 @@ KEYS = [
                          ("f", "focus it: on top in its colour, the others dimmed (f again: none)"),
                          ("b", "only the best 3, 5, 10 runs by the metric shown, then all"),
                          ("[ ]", "gradient bars: an epoch earlier / later"),
+                         ("m", "decision map (two-input data): what each run predicts over its inputs, live; "
+                                "the focused run large, test points it gets wrong marked ✗"),
                          ("i", "inside the optimizer: update/weight ratios, effective steps, momentum; each hidden "
-                                "layer's mean f'(z): the share of the gradient it passes back (a sigmoid's is at "
-                                "most 1/4: eight of them starve the first layers), and dead ReLU units"),
+                               "layer's mean f'(z): the share of the gradient it passes back (a sigmoid's is at "
+                               "most 1/4: eight of them starve the first layers), and dead ReLU units"),
                          ("[ ]", "surfaces, inside: step the arrows and the table back / on"),
                          ("l", "a range test: train each run at its suggested learning rate"),
                          ("w  x", "a sweep: its tab (grouped runs, chart) / chart the next axis"),
                          ("u", "opened records (tuilab open): resume what did not finish"),
-                         ("1 2 3 4", "a network's tabs: curves, inside, results, sweep"),
+                         ("1 2 3 4 5", "a network's tabs: curves, inside, results, sweep, map"),
                          ("tab", "move focus (the run list, the tab bar, the results table)"),
                          ("Escape", "back to the presets (runs go on; ● marks them)")]),
     ("Anywhere", [("?", "this help"), ("q", "quit (running runs stop and keep their records)")]),

@@ -64,8 +64,9 @@ class NetworkScreen(ExperimentScreen):
     @property
     def has_maps(self) -> bool:
         """Every run learns from two inputs it can map back to (engine.nn.decision): a decision map tab."""
-        return all(r.data is not None and r.data.name in CLASSIFICATION_2D and r.data.normalize != "per_sample"
-                   for r in self.experiment.runs) and self.experiment.lr_range is None
+        return all(r.data is not None and r.data.name in (*CLASSIFICATION_2D, "csv")
+                   and r.data.normalize != "per_sample"
+                   for r in self.experiment.runs) and self.experiment.lr_range is None  # a CSV file: if it has 2
 
     @property
     def is_sweep(self) -> bool:

@@ -181,6 +181,12 @@ def _check_network_run(source: str, label: str, t: dict) -> None:
     where = f"{source}: run {label!r}"
     d, m = t["data"], t["model"]
     regression = d["name"] in data_mod.synthetic.REGRESSION or d["target"] == "value"
+    if d["name"] == data_mod.CSV:  # the file is read here, so that a bad one stops the preset before any run
+        from tuilab.engine.data.csv_table import is_regression
+
+        if not d.get("path"):
+            raise TuilabError(f"{where}: [data] name = 'csv' needs path = 'FILE.csv' (or --data FILE.csv)")
+        regression = regression or is_regression(d["path"], d.get("label"))
     if regression and m["loss"] != "squared_error":
         raise TuilabError(f"{where}: a regression target (data {d['name']!r}, target {d['target']!r}) "
                           "needs model.loss = 'squared_error'")

@@ -27,7 +27,8 @@ CLASS_NAMES = {
                       "Ankle boot"),
     "kmnist": ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
 }
-DATASETS = (*IMAGE_SETS, BUNDLED, *synthetic.CLASSIFICATION, *synthetic.REGRESSION)
+CSV = "csv"  # your own file: [data] path (and label), or --data FILE.csv
+DATASETS = (*IMAGE_SETS, BUNDLED, *synthetic.CLASSIFICATION, *synthetic.REGRESSION, CSV)
 NORMALIZE = ("unit", "standardize", "per_sample", "none")
 TARGETS = ("classes", "value")
 SYSTEM_DATA = Path("/usr/share/datasets")  # Debian's dataset-* packages install here
@@ -186,12 +187,20 @@ def stand_in_on_disk(name: str, roots) -> dict | None:
 
 def load_source(name: str, *, data_dir=None, strict: bool = False, download: bool = True,
                 n_samples: int = 1000, noise: float = 0.1, seed: int = 0,
-                mirror: str | None = None) -> tuple[Source, str | None]:
+                mirror: str | None = None, path: str | None = None,
+                label: str | None = None) -> tuple[Source, str | None]:
     """The raw data set `name`, and a one-line notice when another one had to stand in."""
     if name not in DATASETS:
         raise choice_error("data set", name, DATASETS)
     if name == BUNDLED:
         return bundled_digits(), None
+    if name == CSV:
+        from tuilab.engine.data.csv_table import read_csv
+
+        if not path:
+            raise TuilabError("data set 'csv' needs its file: set data.path = 'FILE.csv' (or --data FILE.csv)")
+        t = read_csv(path, label)
+        return Source(t.name, t.X, t.y, None, None, t.n_classes, t.origin), None
     if name not in IMAGE_SETS:
         return synthetic_source(name, n_samples, noise, seed), None
     roots = search_roots(data_dir)

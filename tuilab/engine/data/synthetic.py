@@ -49,6 +49,13 @@ def blobs(n: int, noise: float, rng: np.random.Generator, classes: int = 3):
     return centres[y] + max(noise, 1e-3) * 3.0 * rng.standard_normal((n, 2)), y
 
 
+def checkerboard(n: int, noise: float, rng: np.random.Generator, cells: int = 4):
+    """Points uniform in the unit square; class = (floor(cells x) + floor(cells y)) mod 2: a 4x4 board."""
+    X = rng.uniform(0.0, 1.0, (n, 2))
+    y = ((np.floor(cells * X[:, 0]) + np.floor(cells * X[:, 1])) % 2).astype(np.int64)
+    return X + noise * rng.standard_normal((n, 2)), y
+
+
 def sine(n: int, noise: float, rng: np.random.Generator):
     """1-D regression: t = sin(2 pi x) + noise for x uniform in [0, 1]."""
     x = rng.uniform(0.0, 1.0, n)
@@ -56,5 +63,6 @@ def sine(n: int, noise: float, rng: np.random.Generator):
     return x[:, None], t[:, None]
 
 
-CLASSIFICATION = {"spirals": spirals, "moons": moons, "circles": circles, "xor": xor, "blobs": blobs}
+CLASSIFICATION = {"spirals": spirals, "moons": moons, "circles": circles, "xor": xor, "blobs": blobs,
+                  "checkerboard": checkerboard}
 REGRESSION = {"sine": sine}

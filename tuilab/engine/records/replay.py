@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 
-from tuilab.engine.events import EpochEnd, Finished, Started, SurfaceDone
-from tuilab.engine.records.run_records import Reopened, read_table
+from tuilab.engine.events import DecisionMapped, EpochEnd, Finished, Started, SurfaceDone
+from tuilab.engine.nn import decision
+from tuilab.engine.records.run_records import Reopened, read_table, slug
 
 
 def _confusions(rec: Reopened) -> dict[int, tuple]:
@@ -33,6 +34,11 @@ def replayed_events(rec: Reopened, experiment) -> list:
                 g = m[f"grad_norm_{len(grads) + 1}"]
                 grads.append(float(g) if isinstance(g, (int, float)) else math.nan)
             events.append(EpochEnd(i, int(m["epoch"]), dict(m), tuple(grads)))
+        kept = rec.folder / slug(run.label) / "decision.npz"
+        if kept.is_file():  # its last map, without the points (the data is not reloaded to open records)
+            m = decision.load(kept)
+            events.append(DecisionMapped(i, int(rows[-1]["epoch"]) if rows else 0, m.x, m.y, m.p,
+                                         None, None, None, None, None))
         status = summary.get("status", "pending")
         if status not in ("pending", "running"):
             events.append(Finished(i, run.label, status, dict(summary), confusion.get(i, ())))
