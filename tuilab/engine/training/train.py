@@ -224,9 +224,10 @@ class Trainer:
                 n -= 1
             elif first + n == self.steps_per_epoch:
                 self._before_last_step = self.opt.state[apart].copy()
+        # dt: the training itself, not a wait for a turn on the cores
         done, chunk_losses, dt = train_steps(self.net, self.opt, self.theta, d.X_train, d.Y_train, e.order,
-                                         first, np.full(n, e.lr), self.batch_size, e.grad_sq[first:first + n],
-                                         self.max_cores)
+                                             first, np.full(n, e.lr), self.batch_size,
+                                             e.grad_sq[first:first + n], self.max_cores)
         e.trained += dt
         self.train_seconds += dt
         e.losses[first:first + done] = chunk_losses[:done]
