@@ -274,7 +274,10 @@ def test_ctrl_c_mid_sweep_keeps_every_finished_epoch(where, tmp_path):
     finally:
         p.kill()
     assert p.returncode == 130, stderr
-    assert "Traceback" not in stderr and "stopped after" in stderr
+    # the traceback itself in the message when it fails: it failed twice in ~8 runs of this file on a 2-core VM and
+    # pytest cut the message before the traceback (notes of 2026-12-04)
+    assert "Traceback" not in stderr, stderr[max(0, stderr.find("Traceback") - 500):][:4000]
+    assert "stopped after" in stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     rows = _rows_per_run(out)

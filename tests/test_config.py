@@ -130,6 +130,17 @@ def test_a_run_is_typed_and_frozen_once_by_the_preset_reader(monkeypatch):
     assert calls == [] and trainer.opt.hyper == run.optimizer.hyper
 
 
+def test_blobs_and_spirals_take_a_number_of_classes_and_the_others_refuse_it():
+    from tuilab.engine.data.sets import load_source
+
+    exp = build_experiment({"data": {"name": "blobs", "classes": 5}}, "mine.toml", "mine")
+    d = exp.runs[0].data
+    src, _ = load_source(d.name, n_samples=d.n_samples, noise=d.noise, seed=d.seed, classes=d.classes)
+    assert src.n_classes == 5 and sorted(set(src.y_train.tolist())) == [0, 1, 2, 3, 4]
+    assert "classes is for blobs and spirals" in err({"data": {"name": "moons", "classes": 3}})
+    assert "whole number >= 2" in err({"data": {"name": "blobs", "classes": 1}})
+
+
 def test_runs_merge_over_the_base_and_another_optimizer_replaces_it():
     doc = {"optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "train": {"epochs": 3},
            "runs": [{"label": "a", "optimizer": {"lr": 0.5}},

@@ -181,6 +181,9 @@ def _check_network_run(source: str, label: str, t: dict) -> None:
     where = f"{source}: run {label!r}"
     d, m = t["data"], t["model"]
     regression = d["name"] in data_mod.synthetic.REGRESSION or d["target"] == "value"
+    if d.get("classes") is not None and d["name"] not in data_mod.synthetic.MANY_CLASSES:
+        raise TuilabError(f"{where}: [data] classes is for {' and '.join(data_mod.synthetic.MANY_CLASSES)}; "
+                          f"{d['name']!r} has its own")
     if d["name"] == data_mod.CSV:  # the file is read here, so that a bad one stops the preset before any run
         from tuilab.engine.data.csv_table import is_regression
 

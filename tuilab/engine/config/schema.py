@@ -121,6 +121,7 @@ class DataTable(_Table):
     n_samples: int = _key(_int(4), 1000)
     noise: float = _key(_float(0.0), 0.1)
     seed: int = _key(_int(0), 0)
+    classes: int | None = _key(_int(2))  # blobs and spirals: how many classes (else their own 3 and 2)
     path: str | None = _key(_str)  # name = "csv": the file (relative to where tuilab runs)
     label: str | None = _key(_str)  # name = "csv": the label column's name (default: the last column)
 

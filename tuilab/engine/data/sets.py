@@ -164,12 +164,16 @@ def bundled_digits() -> Source:
     return Source(BUNDLED, X.reshape(len(X), -1), y, None, None, 10, "bundled", 16.0, X.shape[1:])
 
 
-def synthetic_source(name: str, n_samples: int, noise: float, seed: int) -> Source:
+def synthetic_source(name: str, n_samples: int, noise: float, seed: int, classes: int | None = None) -> Source:
     rng = np.random.default_rng(seed)
     if name in synthetic.REGRESSION:
         X, t = synthetic.REGRESSION[name](n_samples, noise, rng)
         return Source(name, X, t, None, None, 0, "synthetic")
-    X, y = synthetic.CLASSIFICATION[name](n_samples, noise, rng)
+    if classes is not None and name not in synthetic.MANY_CLASSES:
+        raise TuilabError(f"data set {name!r} has its own classes; data.classes is for "
+                          f"{' and '.join(synthetic.MANY_CLASSES)}")
+    make = synthetic.CLASSIFICATION[name]
+    X, y = make(n_samples, noise, rng) if classes is None else make(n_samples, noise, rng, classes=classes)
     return Source(name, X, y.astype(np.int64), None, None, int(y.max()) + 1, "synthetic")
 
 
@@ -188,7 +192,7 @@ def stand_in_on_disk(name: str, roots) -> dict | None:
 def load_source(name: str, *, data_dir=None, strict: bool = False, download: bool = True,
                 n_samples: int = 1000, noise: float = 0.1, seed: int = 0,
                 mirror: str | None = None, path: str | None = None,
-                label: str | None = None) -> tuple[Source, str | None]:
+                label: str | None = None, classes: int | None = None) -> tuple[Source, str | None]:
     """The raw data set `name`, and a one-line notice when another one had to stand in."""
     if name not in DATASETS:
         raise choice_error("data set", name, DATASETS)
@@ -202,7 +206,7 @@ def load_source(name: str, *, data_dir=None, strict: bool = False, download: boo
         t = read_csv(path, label)
         return Source(t.name, t.X, t.y, None, None, t.n_classes, t.origin), None
     if name not in IMAGE_SETS:
-        return synthetic_source(name, n_samples, noise, seed), None
+        return synthetic_source(name, n_samples, noise, seed, classes), None
     roots = search_roots(data_dir)
     parts, searched = find_image_set(name, roots)
     why = None

@@ -63,6 +63,7 @@ def sine(n: int, noise: float, rng: np.random.Generator):
     return x[:, None], t[:, None]
 
 
+MANY_CLASSES = ("blobs", "spirals")  # the sets data.classes sets
 CLASSIFICATION = {"spirals": spirals, "moons": moons, "circles": circles, "xor": xor, "blobs": blobs,
                   "checkerboard": checkerboard}
 REGRESSION = {"sine": sine}

@@ -37,16 +37,16 @@ class DataCache:
     def source(self, run: RunConfig) -> data_mod.Source:
         self.get(run)
         d = run.data
-        return self._sources[(d.name, d.n_samples, d.noise, d.seed, d.path, d.label)][0]
+        return self._sources[(d.name, d.n_samples, d.noise, d.seed, d.path, d.label, d.classes)][0]
 
     def get(self, run: RunConfig) -> data_mod.Prepared:
         d, dtype = run.data, run.model.dtype
-        skey = (d.name, d.n_samples, d.noise, d.seed, d.path, d.label)
+        skey = (d.name, d.n_samples, d.noise, d.seed, d.path, d.label, d.classes)
         if skey not in self._sources:
             src, notice = data_mod.load_source(
                 d.name, data_dir=self.options.data_dir, strict=self.options.strict,
                 download=self.options.download, n_samples=d.n_samples, noise=d.noise, seed=d.seed,
-                path=d.path, label=d.label,
+                path=d.path, label=d.label, classes=d.classes,
                 mirror=self.options.mirror)
             self._sources[skey] = (src, notice)
             if notice:

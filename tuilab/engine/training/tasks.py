@@ -85,14 +85,14 @@ _LINK = None  # set in each local process by executors._init_local_process
 
 def _source_for(task: RunTask) -> data_mod.Source:
     d = task.config.data
-    key = (task.source_name, d.n_samples, d.noise, d.seed, d.path, d.label, task.fingerprint)
+    key = (task.source_name, d.n_samples, d.noise, d.seed, d.path, d.label, d.classes, task.fingerprint)
     if key in _STATE.sources:
         return _STATE.sources[key]
     if task.source is not None:
         src = task.source
     elif task.fingerprint is None:  # synthetic, or the bundled digits: made here alike
         src, _ = data_mod.load_source(d.name, n_samples=d.n_samples, noise=d.noise, seed=d.seed, path=d.path,
-                                      label=d.label)
+                                      label=d.label, classes=d.classes)
     else:
         opts = task.data
         try:

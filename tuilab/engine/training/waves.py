@@ -53,7 +53,7 @@ class WaveRunner:
 
     def _source_key(self, i: int):
         d = self.experiment.runs[i].data
-        return (d.name, d.n_samples, d.noise, d.seed, d.path, d.label)
+        return (d.name, d.n_samples, d.noise, d.seed, d.path, d.label, d.classes)
 
     def _task(self, i: int, span: Span) -> tuple[RunTask, object]:
         run = self.experiment.runs[i]
