@@ -73,3 +73,21 @@ def test_records_keep_each_runs_map_and_report_draws_it(tmp_path):
     assert f"decision map of {label}" in text and "O class 0  X class 1" in text
     grid = [line for line in text.splitlines() if line and set(line) <= set("oOxX")]
     assert len(grid) == 24 and {"O", "X"} <= set("".join(grid))
+
+
+def test_the_map_view_draws_classes_points_and_values_without_colour(monkeypatch):
+    """NO_COLOR: a character per class (upper-case where sure), a test point it gets wrong as ✗ where it lies;
+    a one-output map as its value 0-9, top row the largest y."""
+    from tuilab.app.map_view import render_map
+    from tuilab.engine.events import DecisionMapped
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    p = np.zeros((64, 96, 2), np.float32)
+    p[:32, :, 0], p[:32, :, 1] = 0.9, 0.1  # low y: class 0, sure
+    p[32:, :, 0], p[32:, :, 1] = 0.45, 0.55  # high y: class 1, unsure
+    axes = np.linspace(0, 1, 96), np.linspace(0, 1, 64)
+    e = DecisionMapped(0, 1, *axes, p, None, None, np.array([[0.5, 0.9]]), np.array([1]), np.array([0]))
+    assert render_map(e, 12, 4).plain.splitlines() == ["xxxxxx✗xxxxx", "x" * 12, "O" * 12, "O" * 12]
+    values = np.linspace(-1, 1, 64 * 96, dtype=np.float32).reshape(64, 96, 1)
+    e = DecisionMapped(0, 1, *axes, values, None, None, None, None, None)
+    assert render_map(e, 12, 4).plain.splitlines() == ["9" * 12, "7" * 12, "4" * 12, "1" * 12]

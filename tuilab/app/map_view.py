@@ -48,15 +48,18 @@ def render_map(e, cols: int, rows: int) -> Text:
     p = e.p[yi][:, xi]  # (2 rows, cols, classes), top first
     marks = _marks(e, cols, rows)
     text = Text()
-    if no_color():  # a character per class, upper-case where sure, the points' marks over them
+    if no_color():  # a character per class, upper-case where sure (a value: 0-9), the points' marks over them
+        lo, hi = float(p.min()), float(p.max())
         for r in range(rows):
             for c in range(cols):
                 cell = p[2 * r, c]
-                k = int(np.argmax(cell)) if len(cell) > 1 else min(9, int(10 * float(cell[0])))
-                char = marks.get((r, c), (None, None))[0] or (
-                    CLASS_CHARS[k % len(CLASS_CHARS)].upper() if len(cell) > 1 and cell[k] >= UNSURE else
-                    CLASS_CHARS[k % len(CLASS_CHARS)] if len(cell) > 1 else str(k))
-                text.append(char)
+                if len(cell) == 1:
+                    char = str(min(9, int(10 * (float(cell[0]) - lo) / (hi - lo)))) if hi > lo else "0"
+                else:
+                    k = int(np.argmax(cell))
+                    char = CLASS_CHARS[k % len(CLASS_CHARS)]
+                    char = char.upper() if cell[k] >= UNSURE else char
+                text.append(marks.get((r, c), (char, None))[0])
             text.append("\n")
         return text
     rgb = _colours(p)
