@@ -161,7 +161,7 @@ def headline(title: str, dataset: str | None) -> str:
 
 
 def results_table(runs: list[dict]) -> str:
-    """The runs as aligned text, best first (the rows: engine.results)."""
+    """The runs as aligned text, best first (the rows: engine.records.results)."""
     rows = result_rows(runs)
     widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(COLUMNS)]
 

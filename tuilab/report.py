@@ -9,7 +9,7 @@ from tuilab.headless import headline, results_table
 
 
 def print_surface_report(rec: Reopened, stream) -> None:
-    """The surface lab's own table, contour with trajectories and error chart (surface_view),
+    """The surface lab's own table, contour with trajectories and error chart (views.surface),
     from trajectory.csv and summary.json."""
     from types import SimpleNamespace
 

@@ -78,7 +78,7 @@ class RunView:
     summary: dict = field(default_factory=dict)
     confusion: tuple = ()
     diverged_at: tuple[int, int] | None = None  # (epoch, step)
-    inside: dict = field(default_factory=dict)  # the last epoch's weight norms and internals (engine.internals)
+    inside: dict = field(default_factory=dict)  # the last epoch's weight norms and internals (engine.nn.internals)
     activations: tuple[str, ...] = ()  # the hidden layers' activations, for the inside tab's words
     decision: object = None  # the last DecisionMapped of a two-input run
     range_lrs: tuple[float, ...] = ()  # a learning-rate range test's steps: their lr and smoothed loss

@@ -279,7 +279,7 @@ class CurvesPlot(PlotextPlot):
 
 
 class SweepPlot(PlotextPlot):
-    """A sweep's best figure against one of its numeric axes (sweep_view.draw_axis_chart)."""
+    """A sweep's best figure against one of its numeric axes (views.sweep.draw_axis_chart)."""
 
     def show(self, results, axis: int | None) -> list:
         """Draws the chart; returns its legend's entries (the screen shows them below it)."""
@@ -299,7 +299,8 @@ class SweepPlot(PlotextPlot):
 class InsidePanel(Static):
     """Inside the optimizer, per layer: weight and gradient norms side by side, the update-to-weight
     ratio on a log scale with the usual band around 1e-3 marked (and words when far outside it), the
-    effective per-parameter step of adaptive methods; then the run's scalars (engine.internals)."""
+    effective per-parameter step of adaptive methods; then the run's scalars (engine.nn.internals), each hidden
+    layer's activation health (engine.nn.health) and the gradient's fall in its per-layer factors."""
 
     DEFAULT_CSS = "InsidePanel { width: 1fr; height: auto; padding: 0 1; }"
     LO, HI = -7.0, 0.0  # the bar's log10 range

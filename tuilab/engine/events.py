@@ -85,7 +85,7 @@ class Finished:
 @dataclass(frozen=True)
 class LrRangePoints:
     """A learning-rate range test's steps since the last: each step's learning rate, minibatch loss
-    (before its update) and the smoothed loss (engine.lr_range)."""
+    (before its update) and the smoothed loss (engine.training.lr_range)."""
 
     run: int
     first_step: int  # the first of these steps, from 0

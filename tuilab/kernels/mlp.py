@@ -1,6 +1,6 @@
 """A dense MLP on one flat parameter vector: forward, backward, loss, and the training chunk.
 
-Layout (built by engine.model): layer l maps sizes[l] -> sizes[l+1] with
+Layout (built by engine.nn.model): layer l maps sizes[l] -> sizes[l+1] with
 W_l = theta[w_off[l] : w_off[l] + sizes[l+1]*sizes[l]] viewed (out, in) row-major,
 as torch.nn.Linear keeps its weight, then b_l = theta[b_off[l] : b_off[l] + sizes[l+1]].
 Forward is Z_l = A_{l-1} W_l^T + b_l, A_l = f_l(Z_l), with A_{-1} = X.  (out, in) is

@@ -18,7 +18,7 @@ def draw_range_chart(plt, curves, suggested=(), ks=None, focus: int | None = Non
                      mono: bool | None = None) -> None:
     """curves: (label, lrs, smoothed losses) per run, drawn against log10 lr in each run's colour;
     suggested: each run's suggested lr (None: none), marked on its curve. ks, focus, legend: as
-    surface_view.draw_surface's."""
+    views.surface.draw_surface's."""
     ks = list(range(len(curves))) if ks is None else list(ks)
     drawn = False
     lows, highs = [], []

@@ -1,5 +1,5 @@
 """Preset documents -> validated, fully resolved experiment configurations (finding and reading
-the files: engine.presets; --set: engine.overrides).
+the files: config.presets; --set: config.overrides).
 
 A preset has base tables ([data], [model], [optimizer], [schedule], [train], or
 [surface] for a 2-D landscape) and an optional [[runs]] list; each run is the base

@@ -1,6 +1,6 @@
 """A preset's [lr_range] table: the learning-rate range test's settings, parsed and checked.
 
-Apart from the test itself (engine.lr_range), so that the configuration reads the table
+Apart from the test itself (engine.training.lr_range), so that the configuration reads the table
 without reaching the code that trains (which reads the configuration: a circle).
 """
 

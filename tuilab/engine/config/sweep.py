@@ -8,7 +8,7 @@
     rung_epochs = 1                        # the first rung; rung k is at rung_epochs * (1/keep)**k
     keep = 0.33                            # the fraction of the runs still training kept at a rung
 
-Each [[runs]] entry is run at every combination (engine.config); the combinations are only
+Each [[runs]] entry is run at every combination (config.experiment); the combinations are only
 expanded here, each is then checked like a preset of its own.
 """
 

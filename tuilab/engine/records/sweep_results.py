@@ -1,6 +1,6 @@
 """A sweep's results by axis values: each run's last validation figure, grouped over seeds.
 
-No drawing here (sweep_view draws, for the terminal and the dashboard alike). A run is its
+No drawing here (views.sweep draws, for the terminal and the dashboard alike). A run is its
 summary (with `settings`, as summary.json keeps it); its history is the per-epoch validation
 figures, when there are any (metrics.csv, or a live run's series).
 """

@@ -93,7 +93,7 @@ class _Epoch:
     begun: float
     first: int = 0  # the next step of the epoch
     trained: float = 0.0  # seconds spent training in its chunks
-    inside: bool = False  # it records the optimizer's internals (engine.internals)
+    inside: bool = False  # it records the optimizer's internals (engine.nn.internals)
 
 
 class Trainer:
