@@ -12,7 +12,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from tuilab.engine.nn.decision import CLASS_CHARS, UNSURE
+from tuilab.engine.nn.decision import cell_char
 from tuilab.views.run_style import no_color
 
 PALETTE = ((66, 135, 245), (245, 130, 48), (60, 180, 75), (230, 25, 75), (145, 30, 180), (70, 220, 220),
@@ -48,19 +48,11 @@ def render_map(e, cols: int, rows: int) -> Text:
     p = e.p[yi][:, xi]  # (2 rows, cols, classes), top first
     marks = _marks(e, cols, rows)
     text = Text()
-    if no_color():  # a character per class, upper-case where sure (a value: 0-9), the points' marks over them
-        lo, hi = float(p.min()), float(p.max())
+    if no_color():  # a character per class as tuilab report draws it, the points' marks over them
+        lo, hi = float(e.p.min()), float(e.p.max())
         for r in range(rows):
-            for c in range(cols):
-                cell = p[2 * r, c]
-                if len(cell) == 1:
-                    char = str(min(9, int(10 * (float(cell[0]) - lo) / (hi - lo)))) if hi > lo else "0"
-                else:
-                    k = int(np.argmax(cell))
-                    char = CLASS_CHARS[k % len(CLASS_CHARS)]
-                    char = char.upper() if cell[k] >= UNSURE else char
-                text.append(marks.get((r, c), (char, None))[0])
-            text.append("\n")
+            text.append("".join(marks[(r, c)][0] if (r, c) in marks else cell_char(p[2 * r, c], lo, hi)
+                                for c in range(cols)) + "\n")
         return text
     rgb = _colours(p)
     for r in range(rows):

@@ -369,14 +369,16 @@ class InsidePanel(Static):
     def _health(m: dict, n_layers: int) -> Text:
         """The hidden layers' activation health (engine.nn.health) on the probe rows: mean f'(z), the share
         saturated or dead, the activations' mean and spread."""
-        rows = [(l, [m.get(f"{k}_{l}", math.nan) for k in ("dact_mean", "saturated", "dead", "act_mean", "act_std")])
+        from tuilab.engine.nn.health import FIGURES, PROBE_ROWS
+
+        rows = [(l, [m.get(f"{k}_{l}", math.nan) for k in FIGURES])
                 for l in range(1, n_layers)]
         rows = [(l, v) for l, v in rows if math.isfinite(v[0])]
         text = Text()
         if not rows:
             return text
         text.append(f"{'layer':<6}{'mean f′(z)':>11}{'saturated':>11}{'dead':>7}{'act mean':>10}{'act sd':>9}"
-                    "   (on 512 training rows)\n", style="dim")
+                    f"   (on up to {PROBE_ROWS} training rows)\n", style="dim")
         for l, (dact, sat, dead, mean, sd) in rows:
             text.append(f"L{l:<5}{fmt(dact, '11.3g')}{fmt(sat, '11.0%')}")
             text.append(f"{fmt(dead, '7.0%')}", style="bold red" if dead > 0.1 else "")

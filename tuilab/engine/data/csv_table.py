@@ -4,6 +4,7 @@ other numbers: a regression target). A bad file is one line naming the file, the
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -37,10 +38,19 @@ class CsvTable:
 
 
 def read_csv(path, label: str | None = None) -> CsvTable:
-    """The file's features and its label column (label: the column's name; default the last column)."""
+    """The file's features and its label column (label: the column's name; default the last column). Read once
+    per version of the file: the preset reader reads it to check it, and the run's data is the same reading."""
     p = Path(path)
     if not p.is_file():
         raise TuilabError(f"{p}: no such file; give a CSV file with {HOWTO}")
+    st = p.stat()
+    return _read(str(p), label, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read(path: str, label: str | None, mtime_ns: int, size: int) -> CsvTable:
+    """read_csv's work, for one version of one file (its modification time and size in the key)."""
+    p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (UnicodeDecodeError, OSError) as exc:
@@ -96,14 +106,18 @@ def read_csv(path, label: str | None = None) -> CsvTable:
             else:
                 X[k, features] = v
                 features += 1
+    X.setflags(write=False)  # shared by every reading of this version of the file (the cache above)
     if np.all(y == np.round(y)):  # whole numbers: classes
         classes = np.unique(y)
         if len(classes) < 2:
             raise TuilabError(f"{p}: column {label!r} holds one class ({classes[0]:g}) in every row; a classifier "
                               "needs two or more")
         ids = np.searchsorted(classes, y).astype(np.int64)
+        ids.setflags(write=False)
         return CsvTable(p.name, str(p), X, ids, len(classes))
-    return CsvTable(p.name, str(p), X, y[:, None], 0)
+    values = y[:, None]
+    values.setflags(write=False)
+    return CsvTable(p.name, str(p), X, values, 0)
 
 
 def is_regression(path, label: str | None = None) -> bool:

@@ -55,17 +55,19 @@ def decision_map(net, theta: np.ndarray, prepared, nx: int = GRID[0], ny: int = 
     return DecisionMap(x, y, out.astype(np.float32).reshape(ny, nx, out.shape[1]))
 
 
-def save(path: Path, m: DecisionMap) -> None:
-    """decision.npz, written whole (a temporary name, then renamed)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, x=m.x, y=m.y, p=m.p)
-    tmp.replace(path)
-
-
 def load(path: Path) -> DecisionMap:
     with np.load(path) as f:
         return DecisionMap(f["x"], f["y"], f["p"])
+
+
+def cell_char(cell: np.ndarray, lo: float, hi: float) -> str:
+    """One cell of a map in a character: its class's (upper-case where the top probability is at least UNSURE),
+    or for one output its value from lo to hi in ten steps 0-9."""
+    if len(cell) == 1:
+        return str(min(9, int(10 * (float(cell[0]) - lo) / (hi - lo)))) if hi > lo else "0"
+    k = int(np.argmax(cell))
+    char = CLASS_CHARS[k % len(CLASS_CHARS)]
+    return char.upper() if cell[k] >= UNSURE else char
 
 
 def as_text(m: DecisionMap, width: int = 64, height: int = 24) -> str:
@@ -73,19 +75,8 @@ def as_text(m: DecisionMap, width: int = 64, height: int = 24) -> str:
     sure, lower-case below UNSURE), for a regression its value in ten steps 0-9. Axes' ranges beneath."""
     xs = np.linspace(0, len(m.x) - 1, min(width, len(m.x))).round().astype(int)
     ys = np.linspace(0, len(m.y) - 1, min(height, len(m.y))).round().astype(int)[::-1]
-    lines = []
-    for j in ys:
-        row = []
-        for i in xs:
-            cell = m.p[j, i]
-            if m.classes == 1:
-                lo, hi = float(m.p.min()), float(m.p.max())
-                row.append(str(min(9, int(10 * (cell[0] - lo) / (hi - lo)))) if hi > lo else "0")
-            else:
-                k = int(np.argmax(cell))
-                char = CLASS_CHARS[k % len(CLASS_CHARS)]
-                row.append(char.upper() if cell[k] >= UNSURE else char)
-        lines.append("".join(row))
+    lo, hi = float(m.p.min()), float(m.p.max())
+    lines = ["".join(cell_char(m.p[j, i], lo, hi) for i in xs) for j in ys]
     key = ("output value, 0 (lowest) .. 9 (highest)" if m.classes == 1 else
            "  ".join(f"{CLASS_CHARS[k % len(CLASS_CHARS)].upper()} class {k}" for k in range(m.classes))
            + f"  (lower-case: top probability below {UNSURE:.0%})")
