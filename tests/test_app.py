@@ -485,6 +485,10 @@ async def test_the_inside_tab_fills_in_while_a_run_trains(tmp_path):
         assert "mean f′(z)" in shown and "passes back about" in shown
         for l in (1, 2):
             assert f"{m[f'dact_mean_{l}']:.3g}" in shown
+        # each hidden layer's activations over the epochs, a strip a layer, under the table
+        strips = str(app.screen.query_one("#strips").render())
+        assert "activations over the epochs" in strips and "\nL1 relu\n" in strips and "\nL2 relu\n" in strips
+        assert len(views(app)[0].act_history) >= 1
         await pilot.press("q")
 
 

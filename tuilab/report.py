@@ -67,6 +67,21 @@ def print_decision_maps(rec, stream, most: int = 4) -> None:
         shown += 1
 
 
+def print_distributions(rec, stream) -> None:
+    """The best run's activations over the epochs, a strip a hidden layer (views.distributions)."""
+    from tuilab.engine.records.results import ranked
+    from tuilab.views.distributions import distributions_text
+
+    order = ranked(rec.runs)
+    if not order:
+        return
+    best = order[0]
+    rows = [r for r in rec.metrics if r.get("run") == best]
+    text = distributions_text(rows)
+    if text:
+        print(f"\n{rec.runs[best]['label']}: {text}", file=stream)
+
+
 def report(folders, stream, chart: bool = True) -> int:
     """Print each folder's records; returns the exit code (a folder with no records is an error)."""
     for k, folder in enumerate(folders):
@@ -97,6 +112,7 @@ def report(folders, stream, chart: bool = True) -> int:
                 print(sweep_text(sweep, chart=chart), file=stream)
             if chart:
                 print_decision_maps(rec, stream)
+                print_distributions(rec, stream)
         for note in rec.notes:
             print(f"note: {note}", file=stream)
     return 0

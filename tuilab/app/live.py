@@ -28,6 +28,7 @@ from tuilab.engine.events import (
     SurfaceDone,
 )
 from tuilab.engine.nn.health import FIGURES as HEALTH_FIGURES
+from tuilab.engine.nn.health import HISTOGRAM, read_histogram
 from tuilab.engine.records.run_records import RunRecords, default_out
 from tuilab.engine.training.data_cache import DataOptions
 
@@ -37,6 +38,7 @@ INSIDE = ("weight_norm_", "grad_norm_", "update_ratio", "eff_step_", "no_gradien
           "radam_", "nadam_mu", "lion_agreement", *(f"{name}_" for name in HEALTH_FIGURES))
 MAP_SECONDS = 1.0  # a live decision map at most this often: a 96x64 grid on [2,64,64,2] is ~5 ms of a core
 GRAD_EPOCHS = 2000  # the last epochs whose per-layer gradient norms can be stepped through
+ACT_EPOCHS = 2000  # the last epochs with activation histograms kept for the distributions' strips
 
 
 def _hidden_activations(run) -> tuple[str, ...]:
@@ -74,6 +76,7 @@ class RunView:
     grad_norms: tuple[float, ...] = ()
     grad_ratio: float = math.nan
     grad_history: tuple = ()  # (epoch, norms, first/last ratio) of the last GRAD_EPOCHS epochs
+    act_history: tuple = ()  # (epoch, each hidden layer's (min, max, counts) or None) where health was recorded
     sizes: tuple[int, ...] = ()
     summary: dict = field(default_factory=dict)
     confusion: tuple = ()
@@ -243,6 +246,7 @@ class LiveExperiment:
                              "status": "pending", "epochs": run.train.epochs if run.train else 0,
                              "activations": _hidden_activations(run),
                              "losses": deque(maxlen=LOSS_POINTS), "grad_history": deque(maxlen=GRAD_EPOCHS),
+                             "act_history": deque(maxlen=ACT_EPOCHS),
                              "train_loss": Series(),
                              "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series(),
                              "range_lrs": [], "range_smoothed": []}
@@ -297,6 +301,10 @@ class LiveExperiment:
             if "update_ratio_1" in m:  # small epochs record the internals every k-th epoch, not each
                 r["inside"] = {k: v for k, v in m.items() if k.startswith(INSIDE)} | {"epoch": e.epoch}
             r["grad_history"].append((e.epoch, e.grad_norms, m["grad_ratio"]))
+            if f"{HISTOGRAM}_1" in m:
+                hists = tuple(read_histogram(m.get(f"{HISTOGRAM}_{l + 1}")) for l in range(len(e.grad_norms) - 1))
+                if any(h is not None for h in hists):
+                    r["act_history"].append((e.epoch, hists))
         elif isinstance(e, DecisionMapped):
             r["decision"] = e
         elif isinstance(e, Diverged):

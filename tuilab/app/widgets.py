@@ -379,10 +379,10 @@ class InsidePanel(Static):
             return text
         text.append(f"{'layer':<6}{'mean f′(z)':>11}{'saturated':>11}{'dead':>7}{'act mean':>10}{'act sd':>9}"
                     f"   (on up to {PROBE_ROWS} training rows)\n", style="dim")
-        for l, (dact, sat, dead, mean, sd) in rows:
-            text.append(f"L{l:<5}{fmt(dact, '11.3g')}{fmt(sat, '11.0%')}")
-            text.append(f"{fmt(dead, '7.0%')}", style="bold red" if dead > 0.1 else "")
-            text.append(f"{fmt(mean, '10.3g')}{fmt(sd, '9.3g')}\n")
+        for l, (dact, sat, dead, mean, sd) in rows:  # – (a figure that means nothing here) padded as a number
+            text.append(f"L{l:<5}{fmt(dact, '11.3g'):>11}{fmt(sat, '11.0%'):>11}")
+            text.append(f"{fmt(dead, '7.0%'):>7}", style="bold red" if dead > 0.1 else "")
+            text.append(f"{fmt(mean, '10.3g'):>10}{fmt(sd, '9.3g'):>9}\n")
         return text
 
     def _show(self, text: Text) -> None:

@@ -14,12 +14,15 @@ F_DEAD = 2  # share of units whose activation is 0 on every row
 F_ACT_MEAN = 3  # mean of the activations
 F_ACT_STD = 4  # their standard deviation
 SATURATED_BELOW = 0.05
+HIST_BINS = 24  # bins of each layer's activation histogram, spread over its [min, max] on the rows
 
 
 @kernel
-def layer_health(theta, X, w_off, b_off, sizes, acts, deriv_max, out):
+def layer_health(theta, X, w_off, b_off, sizes, acts, deriv_max, out, bounds, hist):
     """out[l] = (mean f'(z), saturated share, dead share, mean a, std a) for each hidden layer l on the rows of
-    X; deriv_max[l] is f''s largest value for layer l's activation (sigmoid 1/4). Sums in float64."""
+    X; deriv_max[l] is f''s largest value for layer l's activation (sigmoid 1/4). Sums in float64. bounds[l] =
+    (min a, max a) and hist[l, k] counts the (unit, row) pairs whose a falls in the k-th of hist's equal bins
+    over them (all in bin 0 when min == max)."""
     n = X.shape[0]
     L = sizes.shape[0] - 1
     zbuf, abuf, dbuf, _ = workspace(theta, sizes, n)
@@ -37,6 +40,8 @@ def layer_health(theta, X, w_off, b_off, sizes, acts, deriv_max, out):
         a_sum = 0.0
         a_sq = 0.0
         dead = 0
+        lo = np.inf
+        hi = -np.inf
         for j in range(width):
             alive = False
             for i in range(n):
@@ -47,6 +52,10 @@ def layer_health(theta, X, w_off, b_off, sizes, acts, deriv_max, out):
                 a = A[i, j]
                 a_sum += a
                 a_sq += a * a
+                if a < lo:  # comparisons, not min(): a NaN (a diverged run) is left out of both
+                    lo = a
+                if a > hi:
+                    hi = a
                 if a != 0.0:
                     alive = True
             if not alive:
@@ -58,3 +67,13 @@ def layer_health(theta, X, w_off, b_off, sizes, acts, deriv_max, out):
         out[l, F_DEAD] = dead / width
         out[l, F_ACT_MEAN] = mean
         out[l, F_ACT_STD] = np.sqrt(max(a_sq / cells - mean * mean, 0.0))
+        bins = hist.shape[1]
+        bounds[l, 0] = lo
+        bounds[l, 1] = hi
+        hist[l, :] = 0
+        scale = bins / (hi - lo) if hi > lo else 0.0
+        for i in range(n):
+            for j in range(width):
+                a = A[i, j]
+                if lo <= a <= hi:
+                    hist[l, min(int((a - lo) * scale), bins - 1)] += 1

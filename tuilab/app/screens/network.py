@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
+from tuilab.app.distribution_view import ActivationStrips
 from tuilab.app.live import WATCH_SECONDS, RunView, watch_pace
 from tuilab.app.map_view import DecisionMapView
 from tuilab.app.screens.base import CHART_SECONDS, ExperimentScreen, legend_entries
@@ -223,6 +224,7 @@ class NetworkScreen(LowerTabs, ExperimentScreen):
                 yield GradBars(id="grads")
             with TabPane("Inside", id="tab-inside"), VerticalScroll():
                 yield InsidePanel(id="inside")
+                yield ActivationStrips(id="strips")
             with TabPane("Results", id="tab-results"):
                 yield DataTable(id="results", zebra_stripes=True)
                 yield ConfusionMatrix(id="confusion")
@@ -282,6 +284,7 @@ class NetworkScreen(LowerTabs, ExperimentScreen):
             shown_inside = self._grad_view(views)
             self.query_one("#grads", GradBars).show(shown_inside, self.grad_epoch)
             self.query_one("#inside", InsidePanel).show(shown_inside)
+            self.query_one("#strips", ActivationStrips).show(shown_inside)
             if self.is_sweep:
                 self._sweep()
             if self.has_maps:
