@@ -1,5 +1,7 @@
-"""What activation health (engine.nn.health: a forward pass over 512 probe rows in each epoch that records the
-internals) costs training: presets run in this process with it and without it, alternately, best of --repeat.
+"""What activation health (engine.nn.health: a forward pass over the probe rows, up to 512, in each epoch that
+records the internals) costs training: presets run in this process with it and without it, alternately, best of
+--repeat; and, less noisy, the seconds spent inside it over the run's (the "inside" column): two runs of the same
+preset differ by a few per cent from one to the next on a shared machine, more than health costs.
 
     python benchmarks/health_cost.py                 # the default presets
     python benchmarks/health_cost.py --presets spirals,deep-sigmoid --repeat 5
@@ -20,13 +22,21 @@ def run_once(name: str, epochs: int | None, with_health: bool) -> tuple[float, s
     from tuilab.engine.training.data_cache import DataOptions
 
     real = health.activation_health
-    if not with_health:
-        health.activation_health = lambda net, theta, X: {}
+    spent = [0.0]
+
+    def timed(net, theta, X):
+        t = time.perf_counter()
+        try:
+            return real(net, theta, X)
+        finally:
+            spent[0] += time.perf_counter() - t
+
+    health.activation_health = timed if with_health else (lambda net, theta, X: {})
     try:
         exp = load_experiment(name, [("train.epochs", epochs)] if epochs else [])
         t = time.perf_counter()
         outcome = runner.run_network(exp, data=DataOptions(download=False))  # what is on disk, or a stand-in
-        return time.perf_counter() - t, outcome.dataset
+        return time.perf_counter() - t, outcome.dataset, spent[0]
     finally:
         health.activation_health = real
 
@@ -39,19 +49,20 @@ def main() -> None:
     args = ap.parse_args()
     caps = {"xor": 400, "spirals": 300, "shallow-sigmoid": 2, "deep-sigmoid": 2, "deep-relu": 2,
             "optimizer-zoo": 1}
-    print(f"{'preset':<18}{'data':<26}{'with':>9}{'without':>10}{'cost':>8}")
+    print(f"{'preset':<18}{'data':<26}{'with':>9}{'without':>10}{'cost':>8}{'inside':>8}")
     for name in args.presets.split(","):
         epochs = args.epochs or caps.get(name)
         run_once(name, epochs, True)  # compiles, loads the data
-        with_, without, data = [], [], ""
+        with_, without, inside, data = [], [], [], ""
         for _ in range(args.repeat):
-            seconds, data = run_once(name, epochs, True)
+            seconds, data, spent = run_once(name, epochs, True)
             with_.append(seconds)
+            inside.append(spent / seconds)
             without.append(run_once(name, epochs, False)[0])
         a, b = min(with_), min(without)
-        print(f"{name:<18}{data[:25]:<26}{a:8.2f}s{b:9.2f}s{a / b - 1:+8.1%}")
+        print(f"{name:<18}{data[:25]:<26}{a:8.3f}s{b:9.3f}s{a / b - 1:+8.1%}{min(inside):8.1%}")
     print(f"seconds for the whole preset (epochs: {args.epochs or 'capped per preset'}), best of {args.repeat}; "
-          "cost: with health over without, less 1")
+          "cost: with health over without, less 1; inside: seconds in activation_health over the run's (least)")
     decision_map_cost()
 
 

@@ -74,6 +74,9 @@ def test_probe_rows_are_spread_and_fixed():
     assert len(rows) == health.PROBE_ROWS and rows[0] == 0 and rows[-1] == 59_999
     assert np.array_equal(rows, health.probe_rows(60_000))
     assert np.array_equal(health.probe_rows(7), np.arange(7)) and len(health.probe_rows(0)) == 0
+    # a small set's probe is an eighth of it (its cost a few per cent of an epoch), never under 64 rows
+    assert len(health.probe_rows(1400)) == 175 and len(health.probe_rows(300)) == 64
+    assert len(health.probe_rows(40)) == 40
 
 
 def test_the_trainer_records_them_with_the_internals(tmp_path):

@@ -121,3 +121,18 @@ def test_network_dashboard_with_many_runs_at(snap_compare, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_surface_view_with_many_runs_at(snap_compare, tmp_path, size):
     assert snap_compare(make_app("rosenbrock-zoo", out_root=tmp_path), run_before=_surface_done, terminal_size=size)
+
+
+# circles-width's two runs reopened with their kept decision maps (written by tuilab headless once and shipped,
+# so that the colours do not depend on this machine's arithmetic): the Map tab, small multiples, best first
+MAP_RECORDS = str(Path(__file__).parent / "data" / "map-records")
+
+
+@pytest.mark.parametrize("size", SIZES[:2], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_decision_maps_at(snap_compare, size):
+    async def run_before(pilot):
+        await pilot.pause(0.5)
+        await pilot.press("m")
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(opened=[MAP_RECORDS], records=False), run_before=run_before, terminal_size=size)

@@ -110,3 +110,32 @@ def test_many_runs_leave_no_stray_glyphs_in_a_real_terminal(tmp_path):
         wait_for_text(session, "EXITED 0")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_the_decision_map_draws_live_in_a_real_terminal(tmp_path):
+    """m on a two-input run while it trains: the map's half-blocks arrive in the pane in two or more colours
+    (a class's hue, lighter the surer), with the points drawn over them, and keep coming as it learns (issue 29)."""
+    session = f"tuilab-map-{os.getpid()}"
+    start(session, tmp_path, f"--preset circles-width --epochs 100000 --out {tmp_path}/runs", size=(120, 40))
+    try:
+        wait_for_text(session, "%")  # an epoch has ended
+        keys(session, "m")
+        wait_for_text(session, "what it predicts over its inputs")
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            coloured = subprocess.run(["tmux", "capture-pane", "-t", session, "-p", "-e"], capture_output=True,
+                                      text=True).stdout
+            # truecolour or, as tmux's own terminal type has it, the 256-colour cube
+            backgrounds = set(re.findall(r"48;(2;\d+;\d+;\d+|5;\d+)", coloured))
+            if capture(session).count("▀") >= 500 and len(backgrounds) >= 3:
+                break
+            time.sleep(0.3)
+        plain = capture(session)
+        assert plain.count("▀") >= 500, plain
+        assert len(backgrounds) >= 3, coloured
+        assert "class 0" in plain and "class 1" in plain  # the key under the focused map
+        assert re.search(r"[·∘○•✗]", plain), plain  # the training and test points over it
+        keys(session, "q")
+        wait_for_text(session, "EXITED 0")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

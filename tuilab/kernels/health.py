@@ -39,27 +39,21 @@ def layer_health(theta, X, w_off, b_off, sizes, acts, deriv_max, out, bounds, hi
         saturated = 0
         a_sum = 0.0
         a_sq = 0.0
-        dead = 0
         lo = np.inf
         hi = -np.inf
-        for j in range(width):
-            alive = False
-            for i in range(n):
+        alive = np.zeros(width, np.bool_)
+        for i in range(n):  # row by row: the blocks are row-major
+            for j in range(width):
                 d = D[i, j]
                 d_sum += d
-                if d < floor:
-                    saturated += 1
+                saturated += d < floor
                 a = A[i, j]
                 a_sum += a
                 a_sq += a * a
-                if a < lo:  # comparisons, not min(): a NaN (a diverged run) is left out of both
-                    lo = a
-                if a > hi:
-                    hi = a
-                if a != 0.0:
-                    alive = True
-            if not alive:
-                dead += 1
+                lo = a if a < lo else lo  # comparisons, not min(): a NaN (a diverged run) is left out of both
+                hi = a if a > hi else hi
+                alive[j] |= a != 0.0
+        dead = width - alive.sum()
         cells = n * width
         mean = a_sum / cells
         out[l, F_DACT_MEAN] = d_sum / cells
@@ -70,10 +64,11 @@ def layer_health(theta, X, w_off, b_off, sizes, acts, deriv_max, out, bounds, hi
         bins = hist.shape[1]
         bounds[l, 0] = lo
         bounds[l, 1] = hi
-        hist[l, :] = 0
+        counts = hist[l]
+        counts[:] = 0
         scale = bins / (hi - lo) if hi > lo else 0.0
         for i in range(n):
             for j in range(width):
                 a = A[i, j]
                 if lo <= a <= hi:
-                    hist[l, min(int((a - lo) * scale), bins - 1)] += 1
+                    counts[min(int((a - lo) * scale), bins - 1)] += 1

@@ -101,10 +101,18 @@ def density_grid(histograms, rows: int, clip: float = 0.005) -> tuple[float, flo
     return lo, hi, grid
 
 
+PROBE_SHARE = 8  # the probe is at most 1/8 of the training rows (but at least PROBE_LEAST, or all of them)
+PROBE_LEAST = 64
+
+
 def probe_rows(n_rows: int, size: int = PROBE_ROWS) -> np.ndarray:
     """The probe batch's rows: evenly spread over the training set, the same every epoch (no generator: the
-    data order's generator is the run's own)."""
-    return np.unique(np.linspace(0, n_rows - 1, min(size, n_rows)).astype(np.int64)) if n_rows else np.zeros(0, int)
+    data order's generator is the run's own). On a small set a 512-row probe would cost as much as a third of an
+    epoch's training (spirals' 1,400 rows: +3.1 % of its training time); an eighth of the rows keeps it near 1 %."""
+    if not n_rows:
+        return np.zeros(0, int)
+    rows = min(size, n_rows, max(n_rows // PROBE_SHARE, PROBE_LEAST))
+    return np.unique(np.linspace(0, n_rows - 1, rows).astype(np.int64))
 
 
 def activation_health(net, theta: np.ndarray, X: np.ndarray) -> dict:
