@@ -26,7 +26,8 @@ KEYS = [
                                 "the focused run large, test points it gets wrong marked ✗"),
                          ("i", "inside the optimizer: update/weight ratios, effective steps, momentum; each hidden "
                                "layer's mean f'(z): the share of the gradient it passes back (a sigmoid's is at "
-                               "most 1/4: eight of them starve the first layers), and dead ReLU units"),
+                               "most 1/4: eight of them starve the first layers), dead ReLU units; under them each "
+                               "layer's activations over the epochs (a band at 0 and 1: saturated; at 0: dying)"),
                          ("[ ]", "surfaces, inside: step the arrows and the table back / on"),
                          ("l", "a range test: train each run at its suggested learning rate"),
                          ("w  x", "a sweep: its tab (grouped runs, chart) / chart the next axis"),
