@@ -198,3 +198,25 @@ def test_the_strips_draw_in_plain_characters_for_report():
     assert SHADES.index(strip_top[0]) < SHADES.index(strip_top[2])  # more at the top as the epochs go
     assert SHADES.index(strip_bottom[0]) > SHADES.index(strip_bottom[2])
     assert lines[6].strip() == "epochs 1-3"
+
+
+def test_the_per_layer_factors_multiply_to_the_measured_fall():
+    rng = np.random.default_rng(5)
+    norms = list(rng.uniform(1e-4, 1.0, size=7))
+    dact = list(rng.uniform(0.05, 0.25, size=6))
+    fall = health.gradient_fall(norms, dact)
+    assert len(fall) == 6 and math.prod(share for share, _ in fall) == pytest.approx(norms[0] / norms[-1])
+    assert [d for _, d in fall] == dact[::-1]  # from the last hidden layer to the first
+
+
+def test_the_inside_panel_splits_the_fall_into_its_factors():
+    from tuilab.app.widgets import InsidePanel
+
+    norms = [1e-5, 5e-5, 2.5e-4, 1.25e-3]  # each layer passes back 0.2
+    m = {f"dact_mean_{l}": 0.2 for l in (1, 2, 3)}
+    m |= {f"{k}_{l}": 0.0 for l in (1, 2, 3) for k in ("saturated", "act_mean", "act_std")}
+    text = InsidePanel._health(m, 4, norms).plain
+    rows = [line.split() for line in text.splitlines() if line.startswith("L")]
+    assert [r[0] for r in rows] == ["L1", "L2", "L3"]
+    for r in rows:  # back 0.2 = mean f'(z) 0.2 x gain 1
+        assert r[-2] == "0.2" and r[-1] == "1"

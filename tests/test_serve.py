@@ -136,6 +136,15 @@ def test_serve_in_headless_chromium(tmp_path):
         assert "spirals" in screen_text()[seen:]
         assert list(tmp_path.glob("runs/*spirals/metrics.csv")), "the run started from the browser wrote no records"
         assert (tmp_path / "serve.png").stat().st_size > 10_000
+        # m: the decision map reaches the browser too, half-blocks and the key under it (issue 29)
+        seen = len(screen_text())
+        press("m")
+
+        def map_drawn():
+            text = screen_text()[seen:]
+            return "what it predicts over its inputs" in text and text.count("▀") >= 300
+
+        assert _until(map_drawn, 60), f"no decision map reached the page; its last text: {screen_text()[-1500:]!r}"
     finally:
         if driver is not None:
             driver.quit()

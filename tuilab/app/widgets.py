@@ -354,10 +354,10 @@ class InsidePanel(Static):
             parts.append(f"update sign agrees with the gradient's on {fmt(m['lion_agreement'], '.0%')}")
         if parts:
             text.append("  ".join(parts) + "\n")
-        health = self._health(m, n)
+        grads = [m.get(f"grad_norm_{l}", math.nan) for l in range(1, n + 1)]  # of the epoch the figures are of
+        health = self._health(m, n, grads)
         if health.plain:
             text.append_text(health)
-        grads = [m.get(f"grad_norm_{l}", math.nan) for l in range(1, n + 1)]  # of the epoch the figures are of
         fall = why_it_vanishes(grads, m, view.activations)
         if fall:
             text.append(fall + "\n", style="bold")
@@ -366,10 +366,12 @@ class InsidePanel(Static):
         self._show(text)
 
     @staticmethod
-    def _health(m: dict, n_layers: int) -> Text:
+    def _health(m: dict, n_layers: int, grads=()) -> Text:
         """The hidden layers' activation health (engine.nn.health) on the probe rows: mean f'(z), the share
-        saturated or dead, the activations' mean and spread."""
-        from tuilab.engine.nn.health import FIGURES, PROBE_ROWS
+        saturated or dead, the activations' mean and spread; and the gradient's fall split into its per-layer
+        factors: the measured |g_l| / |g_l+1| (they multiply to |g_1| / |g_L|), and that over the mean f'(z),
+        the rest of it (the weights' gain, the layers' sizes)."""
+        from tuilab.engine.nn.health import FIGURES, PROBE_ROWS, gradient_fall
 
         rows = [(l, [m.get(f"{k}_{l}", math.nan) for k in FIGURES])
                 for l in range(1, n_layers)]
@@ -377,12 +379,23 @@ class InsidePanel(Static):
         text = Text()
         if not rows:
             return text
+        fall = {}
+        if len(grads) == n_layers and all(math.isfinite(g) for g in grads):
+            dact = [m.get(f"dact_mean_{l}", math.nan) for l in range(1, n_layers)]
+            fall = {n_layers - 1 - k: f for k, f in enumerate(gradient_fall(list(grads), dact))}
+        text.append(f"activations on up to {PROBE_ROWS} training rows. Going back from layer l+1 to l the gradient "
+                    "is multiplied by 'back' (measured: |g_l| / |g_l+1|) = mean f′(z) × 'gain' (the rest: the "
+                    "weights, the inputs' size)\n", style="dim")
         text.append(f"{'layer':<6}{'mean f′(z)':>11}{'saturated':>11}{'dead':>7}{'act mean':>10}{'act sd':>9}"
-                    f"   (on up to {PROBE_ROWS} training rows)\n", style="dim")
+                    f"{'back':>9}{'gain':>7}\n", style="dim")
         for l, (dact, sat, dead, mean, sd) in rows:  # – (a figure that means nothing here) padded as a number
             text.append(f"L{l:<5}{fmt(dact, '11.3g'):>11}{fmt(sat, '11.0%'):>11}")
             text.append(f"{fmt(dead, '7.0%'):>7}", style="bold red" if dead > 0.1 else "")
-            text.append(f"{fmt(mean, '10.3g'):>10}{fmt(sd, '9.3g'):>9}\n")
+            text.append(f"{fmt(mean, '10.3g'):>10}{fmt(sd, '9.3g'):>9}")
+            share, d = fall.get(l, (math.nan, math.nan))
+            gain = share / d if d > 0 else math.nan
+            text.append(f"{fmt(share, '9.2g'):>9}", style="bold" if share < 0.5 else "")
+            text.append(f"{fmt(gain, '7.2g'):>7}\n")
         return text
 
     def _show(self, text: Text) -> None:
