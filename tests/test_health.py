@@ -129,7 +129,8 @@ def _numpy_histograms(net, theta, X, bins):
         z = a @ W.T + b
         a = np.maximum(z, 0) if net.activations[l] == "relu" else 1 / (1 + np.exp(-z))
         lo, hi = a.min(), a.max()
-        k = np.minimum(((a - lo) * (bins / (hi - lo))).astype(np.int64), bins - 1) if hi > lo else np.zeros(a.shape, int)
+        k = np.zeros(a.shape, int) if hi <= lo else np.minimum(((a - lo) * (bins / (hi - lo))).astype(np.int64),
+                                                                 bins - 1)
         out.append((lo, hi, np.bincount(k.ravel(), minlength=bins)))
     return out
 
