@@ -777,3 +777,24 @@ async def test_a_surface_runs_first_compile_is_said_on_screen(tmp_path, monkeypa
         await wait_for(pilot, lambda: "compiling kernels" in str(notice.render()) and notice.display)
         await wait_for(pilot, lambda: views(app) and all(v.finished for v in views(app)))
         await wait_for(pilot, lambda: not notice.display, timeout=5)  # compiled: the word goes
+
+
+async def test_reopened_records_draw_each_layers_activations_over_the_epochs():
+    """tuilab open: the activation histograms kept in metrics.csv (act_hist_l) come back as the inside tab's
+    strips, one a hidden layer, over the epochs that recorded them (issue 29)."""
+    import csv
+
+    from tuilab.engine.nn.health import read_histogram
+
+    records = Path(__file__).parent / "data" / "map-records"
+    rows = list(csv.DictReader(open(records / "metrics.csv")))
+    kept = [r for r in rows if r["run"] == "0" and read_histogram(r["act_hist_1"])]
+    app = make_app(opened=[records], records=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen) and views(app)[0].finished)
+        await pilot.press("i")
+        await pilot.pause(0.3)
+        strips = str(app.screen.query_one("#strips").render())
+        view = next(v for v in views(app) if v.key.endswith(":0"))
+        assert [e for e, _ in view.act_history] == [int(r["epoch"]) for r in kept] and len(kept) >= 2
+        assert "\nL1 tanh\n" in strips and f"epochs {kept[0]['epoch']}-{kept[-1]['epoch']}" in strips
