@@ -95,6 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--jobs", type=int, metavar="N", help="run the remaining runs in N processes")
     resume.add_argument("--cluster", metavar="ADDRESS", help="run the remaining runs on Dask (as for a run)")
     resume.add_argument("--data-dir", metavar="DIR", help="where to look for data sets first")
+    land = sub.add_parser("landscape", help="a trained run's own loss landscape, its path drawn on it",
+                          description="The training loss over a plane through a run's parameters, the run's "
+                                      "kept snapshots projected on it (o start, * end), with how much of the "
+                                      "path the plane holds; kept in <run>/landscape.npz.")
+    land.add_argument("folder", metavar="RUNDIR")
+    land.add_argument("--run", metavar="LABEL", help="which run (default: the best)")
+    land.add_argument("--directions", default="pca", choices=("pca", "random", "runs"),
+                      help="pca: the path's first two principal components; random: two filter-normalised "
+                           "random directions (Li et al. 2018); runs: through the runs' shared start and two "
+                           "runs' ends, every run drawn (default pca)")
+    land.add_argument("--grid", type=int, default=31, metavar="N", help="N x N points (default 31)")
+    land.add_argument("--span", type=float, metavar="S", help="the plane from -S to S on both axes "
+                                                             "(default: the path's extent and a quarter more)")
+    land.add_argument("--rows", type=int, default=2000, metavar="R",
+                      help="the training rows the loss is taken on (default 2000)")
+    land.add_argument("--seed", type=int, default=0, help="the random directions' seed (default 0)")
+    land.add_argument("--data-dir", metavar="DIR", help="where to look for data sets first")
     web = sub.add_parser("serve", help=f"serve the dashboard to a web browser (needs {pip_install('web')})",
                          description="Serve the dashboard to a web browser with textual-serve: each tab that "
                                      "opens the page gets its own dashboard, with the options given before "
@@ -173,6 +190,11 @@ def _run(args) -> int:
 
             load_experiment(args.preset, overrides_from(args), sweeps_from(args), args.lr_range)
         return serve(args.host, args.port, args.run_args)
+    if args.command == "landscape":
+        from tuilab.landscape import print_landscape
+
+        return print_landscape(args.folder, sys.stdout, args.run, args.directions, args.grid, args.span, args.rows,
+                               args.seed, args.data_dir)
     if args.command == "report":
         from tuilab.report import report
 

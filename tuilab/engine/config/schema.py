@@ -147,6 +147,7 @@ class TrainTable(_Table):
     batch_size: int = _key(_int(0), 64)  # 0: the whole training set in one batch
     seed: int = _key(_int(0), 0)
     internals: bool = _key(_bool, True)  # record the optimizer's internals each epoch (engine.nn.internals)
+    snapshots: int = _key(_int(0), 64)  # θ kept at up to this many epochs, for tuilab landscape (0: none)
 
 
 @dataclass(frozen=True)

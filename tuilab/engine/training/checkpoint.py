@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tuilab.engine.records import snapshots as snapshots_mod
 from tuilab.engine.records.run_records import RunRecords, slug, write_atomic
 from tuilab.errors import TuilabError
 
@@ -30,8 +31,10 @@ def save(path: Path, trainer) -> None:
     write_atomic(path, to_bytes(trainer))
 
 
-def to_bytes(trainer) -> bytes:
-    """`trainer`'s state as the bytes of a checkpoint file (sent from a worker to the client)."""
+def to_bytes(trainer, snapshots: bool = False) -> bytes:
+    """`trainer`'s state as the bytes of a checkpoint file (sent from a worker to the client). snapshots: its
+    parameter snapshots too, for a task's state that travels between processes (a checkpoint on disk leaves
+    them to the run's records, engine.records.snapshots: up to 64 MB, not to be rewritten every half second)."""
     meta = {"epoch": trainer.epoch, "step": trainer.step, "samples_seen": trainer.samples_seen,
             "train_seconds": trainer.train_seconds, "rng": trainer.order_rng.bit_generator.state,
             "last_metrics": trainer.last_metrics}
@@ -40,8 +43,39 @@ def to_bytes(trainer) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, theta=trainer.theta, state=trainer.opt.state, scal=trainer.opt.scal,
              meta=np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8),
-             **{f"opt_{k}": v for k, v in arrays.items()})
+             **{f"opt_{k}": v for k, v in arrays.items()}, **_snapshot_arrays(trainer, snapshots))
     return buf.getvalue()
+
+
+def _snapshot_arrays(trainer, wanted: bool) -> dict:
+    if not wanted or trainer.snapshots.last is None:
+        return {}
+    epochs, theta = trainer.snapshots.arrays()
+    return {"snap_epochs": epochs, "snap_theta": theta}
+
+
+def with_snapshots(data: bytes, folder: Path) -> bytes:
+    """A checkpoint's bytes from disk with the snapshots the run's folder keeps added: a task resumed on a worker
+    that does not share this disk carries them."""
+    if not snapshots_mod.on_disk(folder):
+        return data
+    try:
+        epochs, theta = snapshots_mod.load(folder)
+    except TuilabError:
+        return data
+    with np.load(io.BytesIO(data)) as z:
+        arrays = {k: z[k] for k in z.files if not k.startswith("snap_")}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, snap_epochs=epochs, snap_theta=theta)
+    return buf.getvalue()
+
+
+def snapshots_in(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """The parameter snapshots a task's state carries (to_bytes with snapshots), or None."""
+    with np.load(io.BytesIO(data)) as z:
+        if "snap_epochs" not in z.files:
+            return None
+        return z["snap_epochs"], z["snap_theta"]
 
 
 def restore(data: bytes, trainer) -> int:
@@ -57,6 +91,7 @@ def load(path, trainer, shown=None) -> int:
             theta, state, scal = z["theta"], z["state"], z["scal"]
             meta = json.loads(z["meta"].tobytes().decode())
             extra = {k[4:]: z[k] for k in z.files if k.startswith("opt_")}
+            snaps = (z["snap_epochs"], z["snap_theta"]) if "snap_epochs" in z.files else None
     except (OSError, KeyError, ValueError) as exc:
         raise TuilabError(f"{path_shown}: not a readable checkpoint ({type(exc).__name__}); "
                           "delete it to redo that run from the start") from None
@@ -71,7 +106,22 @@ def load(path, trainer, shown=None) -> int:
     trainer.epoch, trainer.step = int(meta["epoch"]), int(meta["step"])
     trainer.samples_seen, trainer.train_seconds = int(meta["samples_seen"]), float(meta["train_seconds"])
     trainer.last_metrics = meta["last_metrics"]
+    _restore_snapshots(trainer, snaps)
     return trainer.epoch
+
+
+def _restore_snapshots(trainer, snaps) -> None:
+    """The snapshots kept up to the checkpoint's epoch: carried in a task's state, else what the run's records
+    folder keeps (those of epochs past the checkpoint are dropped: those epochs are trained again)."""
+    if snaps is None and trainer.checkpoint is not None and snapshots_mod.on_disk(trainer.checkpoint.parent):
+        try:
+            snaps = snapshots_mod.load(trainer.checkpoint.parent)
+        except TuilabError:
+            snaps = None  # unreadable: they begin again from here; the run's training goes on
+    if snaps is not None:
+        trainer.snapshots.restore(snaps[0], snaps[1], trainer.epoch, trainer.theta)
+    else:
+        trainer.snapshots.offer(trainer.epoch, trainer.theta)
 
 
 def epoch_of(path: Path | None) -> int:

@@ -19,7 +19,8 @@ from tuilab.engine.config.experiment import Experiment
 from tuilab.engine.events import Control, EpochEnd, Finished, Notice, Started, overall_status
 from tuilab.engine.nn import decision
 from tuilab.engine.nn.model import MLP
-from tuilab.engine.records.run_records import RunRecords
+from tuilab.engine.records import snapshots as snapshots_mod
+from tuilab.engine.records.run_records import RunRecords, slug
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training import executors
 from tuilab.engine.training.checkpoint import checkpoint_epoch, checkpoint_of, not_started
@@ -248,7 +249,8 @@ class _OnExecutor:
         for i in todo:
             path = checkpoint_of(records, experiment.runs[i]) if resuming else None
             if path is not None and path.is_file():
-                self.spans[i] = Span(path.read_bytes(), checkpoint_mod.epoch_of(path), None)
+                state = checkpoint_mod.with_snapshots(path.read_bytes(), path.parent)
+                self.spans[i] = Span(state, checkpoint_mod.epoch_of(path), None)
             else:
                 self.spans[i] = Span(None, 0, None)
 
@@ -285,6 +287,7 @@ class _OnExecutor:
         if self.records is not None:
             label = self.experiment.runs[i].label
             self.records.save_params(label, r.theta, **r.meta)
+            _save_snapshots(self.records, label, r.state)
             prepared = self.waves.cache.get(self.experiment.runs[i])
             net = MLP(list(r.meta["sizes"]), list(r.meta["activations"][:-1]), r.meta["activations"][-1],
                       r.meta["loss"], r.theta.dtype)
@@ -292,6 +295,14 @@ class _OnExecutor:
 
     def collect(self, summaries, confusions) -> None:
         pass  # kept as each ended
+
+
+def _save_snapshots(records, label: str, state: bytes | None) -> None:
+    """A run trained in another process: its parameter snapshots, which its state carries, into the records
+    (a worker that shares the disk wrote the same file already; one on another machine could not)."""
+    snaps = checkpoint_mod.snapshots_in(state) if state is not None else None
+    if snaps is not None and len(snaps[0]):
+        snapshots_mod.write(records.out / slug(label), *snaps)
 
 
 def _save_decision(records, label: str, net, theta, prepared) -> None:

@@ -185,7 +185,7 @@ def run_task(task: RunTask, link: EventLink) -> RunResult:
         link.flush()
     return RunResult(task.index, t.status, link.attempt, link.sent, t.summary(), t.epoch, t.theta,
                      {"sizes": t.net.sizes, "activations": t.net.activations, "loss": t.net.loss_name},
-                     t.confusion, checkpoint.to_bytes(t))
+                     t.confusion, checkpoint.to_bytes(t, snapshots=True))
 
 
 def train_in_local_process(task: RunTask) -> RunResult:

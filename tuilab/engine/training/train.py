@@ -18,6 +18,7 @@ from tuilab.engine.config.experiment import RunConfig
 from tuilab.engine.data.sets import Prepared
 from tuilab.engine.events import Control, DecisionMapped, Diverged, EpochEnd, Finished, Progress, Started
 from tuilab.engine.nn import decision, health
+from tuilab.engine.records import snapshots as snapshots_mod
 from tuilab.engine.nn import internals as internals_mod
 from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import Optimizer
@@ -127,6 +128,9 @@ class Trainer:
             else data.X_train[:0]
         self._before_last_step: np.ndarray | None = None  # a state row before an epoch's last step
         self._map_sent = -math.inf  # when the last decision map went to the dashboard (Control.map_seconds)
+        # θ at up to train.snapshots epochs, for tuilab landscape (engine.records.snapshots)
+        self.snapshots = snapshots_mod.SnapshotKeeper(snapshots_mod.most_kept(t.snapshots, self.net.layout.size),
+                                                      checkpoint.parent if checkpoint is not None else None)
         self._map_points = None
         work = len(data.X_train) * self.net.layout.size
         self.inside_every = min(INTERNALS_EVERY_MOST, max(1, -(-INTERNALS_WORK // max(work, 1))))
@@ -180,6 +184,8 @@ class Trainer:
 
     def start(self) -> None:
         self.status = "running"
+        if self.epoch == 0 and not self.snapshots.kept:
+            self.snapshots.offer(0, self.theta)  # where it starts: θ0
         self.emit(Started(self.run_index, self.config.label, self.epochs, self.steps_per_epoch,
                           self.net.layout.size, tuple(self.net.sizes), self.data.name,
                           self.config.optimizer.name, len(self.data.X_train), self.epoch))
@@ -283,6 +289,7 @@ class Trainer:
             metrics["average_test_loss"], metrics["average_test_accuracy"] = self._evaluate(
                 d.X_test, d.Y_test, d.labels_test, avg)
         self.last_metrics = metrics
+        self.snapshots.offer(self.epoch, self.theta)  # on disk before the checkpoint below
         self.emit(EpochEnd(self.run_index, self.epoch, dict(metrics), tuple(grads)))
         self._send_map(now_last=self.epoch >= self.epochs)
         now = time.monotonic()
@@ -305,6 +312,7 @@ class Trainer:
     def finish(self, status: str) -> None:
         """End the run with this status: its confusion matrix on the test set, and Finished."""
         self.status = status
+        self.snapshots.finish()
         d = self.data
         if d.classifies and d.labels_test is not None and len(d.X_test):
             with budget().hold(1):
@@ -338,6 +346,7 @@ class Trainer:
     def prune(self) -> None:
         """End a run that halving left behind at a rung (no confusion matrix: it is not a result)."""
         self.status = "pruned"
+        self.snapshots.finish()
         self.emit(Finished(self.run_index, self.config.label, "pruned", self.summary(), ()))
 
     def summary(self) -> dict:
