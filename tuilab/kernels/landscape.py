@@ -1,11 +1,11 @@
 """A network's training loss over a plane through its parameters (issue 30): one forward pass a point."""
 
+import numpy as np
+
 from tuilab.kernels._jit import kernel, like
 from tuilab.kernels.activations import activation_forward
 from tuilab.kernels.losses import loss_value
 from tuilab.kernels.mlp import _block, _weights, workspace
-
-import numpy as np
 
 
 @kernel

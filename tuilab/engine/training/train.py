@@ -18,11 +18,11 @@ from tuilab.engine.config.experiment import RunConfig
 from tuilab.engine.data.sets import Prepared
 from tuilab.engine.events import Control, DecisionMapped, Diverged, EpochEnd, Finished, Progress, Started
 from tuilab.engine.nn import decision, health
-from tuilab.engine.records import snapshots as snapshots_mod
 from tuilab.engine.nn import internals as internals_mod
 from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.nn.schedules import Schedule
+from tuilab.engine.records import snapshots as snapshots_mod
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training.fit import steps_per_epoch, train_steps
 from tuilab.engine.training.threads import budget, numba_blas
