@@ -126,6 +126,9 @@ def losses_on_plane(net, plane: Plane, coords: np.ndarray, X: np.ndarray, Y: np.
     if len(parts) == 1:
         run(parts[0])
     else:
+        from tuilab.engine.training.threads import set_blas_threads
+
+        set_blas_threads(1)  # a thread a batch of points: a BLAS of several threads in each would fight them
         with ThreadPoolExecutor(len(parts)) as pool:
             list(pool.map(run, parts))
     return out

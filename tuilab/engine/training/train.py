@@ -7,6 +7,7 @@ listener hears from it a few times a second and a stop is answered quickly.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -131,6 +132,12 @@ class Trainer:
         # θ at up to train.snapshots epochs, for tuilab landscape (engine.records.snapshots)
         self.snapshots = snapshots_mod.SnapshotKeeper(snapshots_mod.most_kept(t.snapshots, self.net.layout.size),
                                                       checkpoint.parent if checkpoint is not None else None)
+        if self.snapshots.most:  # said with -v (headless)
+            kept = min(self.snapshots.most, self.epochs + 1)
+            logging.getLogger("tuilab.snapshots").info(
+                "%s: θ kept at %d epochs for tuilab landscape (%s parameters, %.1f MB a snapshot, %.1f MB in all; "
+                "train.snapshots sets how many, 0 none)", config.label, kept, f"{self.net.layout.size:,}",
+                4 * self.net.layout.size / 2**20, 4 * self.net.layout.size * kept / 2**20)
         self._map_points = None
         work = len(data.X_train) * self.net.layout.size
         self.inside_every = min(INTERNALS_EVERY_MOST, max(1, -(-INTERNALS_WORK // max(work, 1))))
