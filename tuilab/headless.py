@@ -103,6 +103,10 @@ class ProgressPrinter:
             parts.append(f"test acc {cell(m['test_accuracy'], '.2%')}")
         parts.append(f"{m['samples_per_second']:,.0f} samples/s")
         parts.append(f"grad ratio {cell(m.get('grad_ratio'), '.2g')}")
+        if math.isfinite(m.get("sharpness", math.nan)):  # train.sharpness_every (engine.nn.sharpness)
+            limit = m.get("stability_threshold", math.nan)
+            parts.append(f"sharpness {cell(m['sharpness'], '.3g')}"
+                         + (f" (stable below {cell(limit, '.3g')})" if math.isfinite(limit) else ""))
         ratios = []  # the last step's update-to-weight ratio per layer, in the epochs that record them
         while f"update_ratio_{len(ratios) + 1}" in m:
             ratios.append(m[f"update_ratio_{len(ratios) + 1}"])

@@ -43,7 +43,8 @@ def to_bytes(trainer, snapshots: bool = False) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, theta=trainer.theta, state=trainer.opt.state, scal=trainer.opt.scal,
              meta=np.frombuffer(json.dumps(meta, default=float).encode(), np.uint8),
-             **{f"opt_{k}": v for k, v in arrays.items()}, **_snapshot_arrays(trainer, snapshots))
+             **{f"opt_{k}": v for k, v in arrays.items()}, **_snapshot_arrays(trainer, snapshots),
+             **({"sharp_v": trainer.sharp.v} if trainer.sharp is not None else {}))
     return buf.getvalue()
 
 
@@ -92,6 +93,7 @@ def load(path, trainer, shown=None) -> int:
             meta = json.loads(z["meta"].tobytes().decode())
             extra = {k[4:]: z[k] for k in z.files if k.startswith("opt_")}
             snaps = (z["snap_epochs"], z["snap_theta"]) if "snap_epochs" in z.files else None
+            sharp_v = z["sharp_v"] if "sharp_v" in z.files else None
     except (OSError, KeyError, ValueError) as exc:
         raise TuilabError(f"{path_shown}: not a readable checkpoint ({type(exc).__name__}); "
                           "delete it to redo that run from the start") from None
@@ -107,6 +109,8 @@ def load(path, trainer, shown=None) -> int:
     trainer.samples_seen, trainer.train_seconds = int(meta["samples_seen"]), float(meta["train_seconds"])
     trainer.last_metrics = meta["last_metrics"]
     _restore_snapshots(trainer, snaps)
+    if sharp_v is not None and trainer.sharp is not None and sharp_v.shape == trainer.sharp.v.shape:
+        trainer.sharp.v = sharp_v  # the power iteration's warm start: a resumed run measures as one never stopped
     return trainer.epoch
 
 

@@ -19,6 +19,7 @@ from tuilab.engine.config.experiment import RunConfig
 from tuilab.engine.data.sets import Prepared
 from tuilab.engine.events import Control, DecisionMapped, Diverged, EpochEnd, Finished, Progress, Started
 from tuilab.engine.nn import decision, health
+from tuilab.engine.nn import sharpness as sharpness_mod
 from tuilab.engine.nn import internals as internals_mod
 from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import Optimizer
@@ -63,15 +64,20 @@ def confusion_matrix(labels: np.ndarray, pred: np.ndarray, n_classes: int) -> np
 AVERAGE_COLUMNS = ["average_val_loss", "average_val_accuracy", "average_test_loss", "average_test_accuracy"]
 
 
-def metric_columns(n_layers: int, average: bool = False, internals=()) -> list[str]:
+SHARPNESS_COLUMNS = ["sharpness", "stability_threshold", "sharpness_iterations"]
+
+
+def metric_columns(n_layers: int, average: bool = False, internals=(), sharpness: bool = False) -> list[str]:
     """metrics.csv's columns for networks of up to n_layers weight layers (and, when a run's optimizer
     keeps a second point, ASGD's average, that point's scores: only then, so older records resume;
-    internals: the optimizer specs of the runs that record their internals, engine.internals.columns)."""
+    internals: the optimizer specs of the runs that record their internals, engine.internals.columns;
+    sharpness: a run measures it, train.sharpness_every)."""
     return (["run", "label", "epoch", "step", "train_loss", "val_loss", "val_accuracy", "test_loss",
              "test_accuracy", "lr", "seconds", "samples_per_second", "grad_ratio"]
             + [f"grad_norm_{l + 1}" for l in range(n_layers)]
             + [f"weight_norm_{l + 1}" for l in range(n_layers)]
             + (AVERAGE_COLUMNS if average else [])
+            + (SHARPNESS_COLUMNS if sharpness else [])
             + (internals_mod.columns(n_layers, internals) + health.columns(n_layers) if internals else []))
 
 
@@ -81,7 +87,8 @@ def experiment_columns(runs) -> list[str]:
 
     specs = [get_spec(r.optimizer.name) for r in runs]
     return metric_columns(max(len(r.model.hidden) + 1 for r in runs), any(s.shadow for s in specs),
-                          [s for s, r in zip(specs, runs, strict=True) if r.train.internals])
+                          [s for s, r in zip(specs, runs, strict=True) if r.train.internals],
+                          any(r.train.sharpness_every > 0 for r in runs))
 
 
 @dataclass
@@ -132,6 +139,12 @@ class Trainer:
         # θ at up to train.snapshots epochs, for tuilab landscape (engine.records.snapshots)
         self.snapshots = snapshots_mod.SnapshotKeeper(snapshots_mod.most_kept(t.snapshots, self.net.layout.size),
                                                       checkpoint.parent if checkpoint is not None else None)
+        # λ_max of the Hessian every sharpness_every epochs, on the probe rows (all of them for a full-batch run)
+        self.sharpness_every = t.sharpness_every
+        self.sharp = None
+        if self.sharpness_every > 0:
+            rows = np.arange(n) if self.batch_size >= n else health.probe_rows(n)
+            self.sharp = sharpness_mod.SharpnessProbe(self.net, data.X_train[rows], data.Y_train[rows], t.seed)
         if self.snapshots.most:  # said with -v (headless)
             kept = min(self.snapshots.most, self.epochs + 1)
             logging.getLogger("tuilab.snapshots").info(
@@ -289,6 +302,11 @@ class Trainer:
                                                            self._before_last_step))
             with budget().hold(1):  # one forward pass over the probe rows
                 metrics.update(health.activation_health(self.net, self.theta, self._probe))
+        if self.sharp is not None and self.epoch % self.sharpness_every == 0:
+            with budget().hold(1):  # a power iteration: up to 40 gradients of the probe rows, in float64
+                lam, used = self.sharp.measure(self.theta, self.opt)
+            metrics["sharpness"], metrics["sharpness_iterations"] = lam, used
+            metrics["stability_threshold"] = sharpness_mod.threshold(self.opt, lr)[0]
         if self.opt.shadow >= 0:  # ASGD: how its running average scores, beside the iterate
             avg = np.ascontiguousarray(self.opt.state[self.opt.shadow])
             metrics["average_val_loss"], metrics["average_val_accuracy"] = self._evaluate(
