@@ -19,8 +19,8 @@ from tuilab.engine.config.experiment import RunConfig
 from tuilab.engine.data.sets import Prepared
 from tuilab.engine.events import Control, DecisionMapped, Diverged, EpochEnd, Finished, Progress, Started
 from tuilab.engine.nn import decision, health
-from tuilab.engine.nn import sharpness as sharpness_mod
 from tuilab.engine.nn import internals as internals_mod
+from tuilab.engine.nn import sharpness as sharpness_mod
 from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.nn.schedules import Schedule
