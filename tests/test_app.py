@@ -798,3 +798,31 @@ async def test_reopened_records_draw_each_layers_activations_over_the_epochs():
         view = next(v for v in views(app) if v.key.endswith(":0"))
         assert [e for e, _ in view.act_history] == [int(r["epoch"]) for r in kept] and len(kept) >= 2
         assert "\nL1 tanh\n" in strips and f"epochs {kept[0]['epoch']}-{kept[-1]['epoch']}" in strips
+
+
+async def test_the_chart_draws_sharpness_against_its_threshold(tmp_path):
+    """a, a on a run that measures sharpness (issue 30): λ_max per epoch on a log axis, each run's 2/η dotted;
+    a run that does not measure it cycles between loss and accuracy only."""
+    from tuilab.app.widgets import CurvesPlot
+
+    app = make_app("edge-of-stability", [("train.epochs", 40)], out_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: all(v.finished for v in views(app)), timeout=120)
+        await pilot.press("a", "a")
+        await pilot.pause(0.3)
+        assert screen.curve == "sharpness"
+        chart = screen.query_one("#curves", CurvesPlot)
+        assert {label for label, _, _ in chart.lines} == {"eta 1", "eta 2"}
+        for _, xs, ys in chart.lines:
+            assert xs == [10, 20, 30, 40] and all(y > 0 for y in ys)  # measured every 10 epochs
+        drawn = chart.plt.uncolorize(chart.plt.build())
+        assert "sharpness, log scale (dotted: 2/η" in drawn
+        assert chart.plt.uncolorize(chart.plt.build()) == drawn  # drawn again the same (plotext's log scale was not)
+        await pilot.press("a")
+        await pilot.pause(0.1)
+        assert screen.curve == "loss"
+    app = make_app("spirals", [("train.epochs", 2)], out_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("a", "a")
+        assert app.screen.curve == "loss"

@@ -73,6 +73,8 @@ class RunView:
     val_accuracy: SeriesView = SeriesView()
     test_accuracy: SeriesView = SeriesView()
     val_loss: SeriesView = SeriesView()
+    sharpness: SeriesView = SeriesView()  # NaN at the epochs that did not measure it (train.sharpness_every)
+    stability_threshold: SeriesView = SeriesView()
     grad_norms: tuple[float, ...] = ()
     grad_ratio: float = math.nan
     grad_history: tuple = ()  # (epoch, norms, first/last ratio) of the last GRAD_EPOCHS epochs
@@ -249,6 +251,7 @@ class LiveExperiment:
                              "act_history": deque(maxlen=ACT_EPOCHS),
                              "train_loss": Series(),
                              "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series(),
+                             "sharpness": Series(), "stability_threshold": Series(),
                              "range_lrs": [], "range_smoothed": []}
         self._notices: list[str] = []
         self._compiling = False
@@ -296,6 +299,8 @@ class LiveExperiment:
             m = e.metrics
             for key in ("train_loss", "val_accuracy", "test_accuracy", "val_loss"):
                 r[key].append(m[key])
+            for key in ("sharpness", "stability_threshold"):
+                r[key].append(m.get(key, math.nan))
             r.update(epoch=e.epoch, grad_norms=e.grad_norms, grad_ratio=m["grad_ratio"],
                      samples_per_second=m["samples_per_second"])
             if "update_ratio_1" in m:  # small epochs record the internals every k-th epoch, not each

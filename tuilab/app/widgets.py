@@ -217,6 +217,15 @@ def sci(x: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks for a log axis from lo to hi: 1, 2, 5 times the powers of ten between (at least two)."""
+    if not (lo > 0 and hi > 0):
+        return [1.0]
+    out = [m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)]
+    inside = [t for t in out if lo <= t <= hi]
+    return inside if len(inside) >= 2 else [lo, hi] if hi > lo else [lo]
+
+
 class CurvesPlot(PlotextPlot):
     """Loss (and accuracy, in %) per epoch, every run in its colour, the level of guessing marked."""
 
@@ -240,6 +249,9 @@ class CurvesPlot(PlotextPlot):
                              [(r.summary.get("lr_range") or {}).get("suggested_lr") for r in runs], ks, focus,
                              legend=False)
             self.refresh()
+            return
+        if what == "sharpness":
+            self._sharpness(runs, ks, focus)
             return
         drawn, last_epoch, scale = False, 1, 100.0 if what == "accuracy" else 1.0
         lines = []
@@ -269,6 +281,42 @@ class CurvesPlot(PlotextPlot):
             plt.xlim(None, None)
             plt.title("every run is hidden: v on one shows it again" if hidden and not runs
                       else "curves appear after the first epoch")
+        self.lines = tuple(lines)
+        self.refresh()
+
+    def _sharpness(self, runs, ks, focus) -> None:
+        """Each run's sharpness (λ_max of the Hessian) per epoch on a log axis, and its stability threshold
+        dotted in the same colour (engine.nn.sharpness). The log is taken here and the ticks named by hand:
+        plotext's own log scale rescales its data in place at each build, so a second drawing of the same data
+        (a resize, a refresh) took the log of a log."""
+        plt = self.plt
+        lines, last_epoch, every_y = [], 1, []
+        for i in drawing_order(len(runs), focus):
+            r = runs[i]
+            xs, ys = r.sharpness.coarsened(max(16, self.size.width)).polyline()
+            kept = [(x, y) for x, y in zip(xs, ys, strict=True) if y > 0]  # a log axis
+            if not kept:
+                continue
+            colour, marker = line_look(ks[i], focus, i)
+            plt.plot([x for x, _ in kept], [math.log10(y) for _, y in kept], color=colour, marker=marker)
+            lines.append((r.label, [x for x, _ in kept], [y for _, y in kept]))
+            every_y += [y for _, y in kept]
+            last_epoch = max(last_epoch, kept[-1][0])
+            tx, ty = r.stability_threshold.coarsened(max(16, self.size.width)).polyline()
+            limit = [(x, y) for x, y in zip(tx, ty, strict=True) if y > 0]
+            if limit:
+                plt.plot([x for x, _ in limit], [math.log10(y) for _, y in limit], color=colour, marker="dot")
+                every_y += [y for _, y in limit]
+        plt.xlabel("epoch")
+        if lines:
+            ticks = log_ticks(min(every_y), max(every_y))
+            plt.yticks([math.log10(t) for t in ticks], [f"{t:g}" for t in ticks])
+            plt.title("sharpness, log scale (dotted: 2/η, the edge)")
+            plt.xlim(1, max(2, last_epoch))
+        else:
+            plt.yticks(None)
+            plt.xlim(None, None)
+            plt.title("no sharpness measured yet (train.sharpness_every = k measures it every k epochs)")
         self.lines = tuple(lines)
         self.refresh()
 

@@ -16,7 +16,7 @@ KEYS = [
                          ("p", "full speed: one short run is paced over ~3 s, to watch it learn"),
                          ("r", "restart the preset as new runs"),
                          ("e", "edit: change optimizer, lr, sizes… and start it beside the others"),
-                         ("c", "clear finished runs from the view"), ("a", "chart: loss or accuracy per epoch"),
+                         ("c", "clear finished runs from the view"), ("a", "chart: loss, accuracy, or sharpness (where measured) per epoch"),
                          ("tab ↑ ↓", "the run list (the table on a surface): move between runs"),
                          ("v  Enter", "the run under the cursor out of the charts, or back (a click too)"),
                          ("f", "focus it: on top in its colour, the others dimmed (f again: none)"),

@@ -205,7 +205,10 @@ class NetworkScreen(LowerTabs, ExperimentScreen):
         self.action_show_tab("inside")
 
     def action_toggle_curve(self) -> None:
-        self.curve = "accuracy" if self.curve == "loss" else "loss"
+        """a: the chart's next curve: training loss, accuracy, and sharpness where a run measures it."""
+        order = ["loss", "accuracy"] + (["sharpness"] if any(r.train.sharpness_every > 0
+                                                             for r in self.experiment.runs) else [])
+        self.curve = order[(order.index(self.curve) + 1) % len(order)] if self.curve in order else "loss"
         self.metric = "validation accuracy" if self.curve == "accuracy" else "training loss"
         self.action_show_tab("curves")
 
