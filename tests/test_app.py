@@ -826,3 +826,49 @@ async def test_the_chart_draws_sharpness_against_its_threshold(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("a", "a")
         assert app.screen.curve == "loss"
+
+
+def _heading(app):
+    return str(app.screen.query_one("#landscape-heading").render())
+
+
+async def test_g_draws_the_runs_own_landscape_and_follows_it_while_it_trains(tmp_path, monkeypatch):
+    """g: the landscape tab, computed off the UI thread from the run's kept snapshots and its last checkpoint
+    (issue 30); while the run trains it is drawn again; d takes the next plane; records opened draw it too."""
+    from tuilab.app import landscape_view
+
+    monkeypatch.setattr(landscape_view, "REFRESH_SECONDS", 0.5)
+    app = make_app("spirals", [("train.epochs", 100000)], out_root=tmp_path)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await wait_for(pilot, lambda: any(v.epoch >= 3 for v in views(app)), timeout=120)
+        await pilot.press("g")
+        assert app.screen.query_one("#lower").active == "tab-landscape"
+        await wait_for(pilot, lambda: " at epoch " in _heading(app), timeout=60)
+        first = int(_heading(app).split(" at epoch ")[1].split(":")[0])
+        assert "PCA of the path" in _heading(app)
+        plot = app.screen.query_one("#landscape-plot")
+        assert "o start" in plot.plt.uncolorize(plot.plt.build())
+        assert "true loss" in str(app.screen.query_one("#landscape-table").render())
+        await wait_for(pilot, lambda: " at epoch " in _heading(app)
+                       and int(_heading(app).split(" at epoch ")[1].split(":")[0]) > first, timeout=60)
+        await pilot.press("d")  # a random plane
+        await wait_for(pilot, lambda: "filter-normalised" in _heading(app), timeout=60)
+        await pilot.press("d")  # the runs plane needs two runs from one start: one line says so
+        await wait_for(pilot, lambda: "needs two or more runs" in _heading(app), timeout=60)
+        assert app.lives[0].running  # all the while, it trained
+        await pilot.press("s")
+    before = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    app = make_app(opened=[str(next(tmp_path.iterdir()))], records=False)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen) and views(app)[0].finished)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: " at epoch " in _heading(app), timeout=60)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == before  # open writes nothing
+
+
+async def test_records_without_snapshots_say_why_there_is_no_landscape():
+    app = make_app(opened=[str(Path(__file__).parent / "data" / "map-records")], records=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen) and views(app)[0].finished)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "kept no parameter snapshots" in _heading(app), timeout=60)

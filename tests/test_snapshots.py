@@ -136,3 +136,39 @@ def test_decision_maps_at(snap_compare, size):
         await pilot.pause(0.5)
 
     assert snap_compare(make_app(opened=[MAP_RECORDS], records=False), run_before=run_before, terminal_size=size)
+
+
+# two float64 runs on circles from one start, with their parameter snapshots and sharpness every 5 epochs
+# (written by tuilab headless once and shipped): the landscape tab (its PCA plane's sign fixed, so the same
+# picture everywhere) and the chart's sharpness curve
+LANDSCAPE_RECORDS = str(Path(__file__).parent / "data" / "landscape-records")
+
+
+async def _landscape_drawn(pilot):
+    for _ in range(400):
+        await pilot.pause(0.05)
+        screen = pilot.app.screen
+        if screen.query("#landscape-heading") and " at epoch " in str(screen.query_one("#landscape-heading").render()):
+            break
+    await pilot.pause(0.3)
+
+
+@pytest.mark.parametrize("size", SIZES[:2], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_landscape_tab_at(snap_compare, size):
+    async def run_before(pilot):
+        await pilot.pause(0.5)
+        await pilot.press("g")
+        await _landscape_drawn(pilot)
+
+    assert snap_compare(make_app(opened=[LANDSCAPE_RECORDS], records=False), run_before=run_before,
+                        terminal_size=size)
+
+
+def test_sharpness_chart(snap_compare):
+    async def run_before(pilot):
+        await pilot.pause(0.5)
+        await pilot.press("a", "a")
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(opened=[LANDSCAPE_RECORDS], records=False), run_before=run_before,
+                        terminal_size=(120, 40))

@@ -53,8 +53,11 @@ def _net_and_rows(run, rows: int, data_dir=None):
     return net, data.X_train[pick], data.Y_train[pick], data
 
 
-def landscape_of(folder, label=None, directions="pca", grid=31, span=None, rows=ROWS, seed=0, data_dir=None):
-    """(the landscape, the run's label, the data set's name), kept in <run>/landscape.npz."""
+def landscape_of(folder, label=None, directions="pca", grid=31, span=None, rows=ROWS, seed=0, data_dir=None,
+                 threads=None, now=False, keep=True):
+    """(the landscape, the run's label, the data set's name), kept in <run>/landscape.npz (keep). threads: how
+    many batches of points at once (default: every core); now: a run still training ends its path at its last
+    checkpoint (the dashboard's live view), past its last kept snapshot."""
     from tuilab.engine.nn import landscape as L
     from tuilab.engine.records import snapshots
     from tuilab.engine.records.run_records import read_records, slug
@@ -66,6 +69,8 @@ def landscape_of(folder, label=None, directions="pca", grid=31, span=None, rows=
     experiment, index = load_run(folder, label)
     run = experiment.runs[index]
     epochs, thetas = snapshots.load(folder / slug(run.label))
+    if now:
+        epochs, thetas = _with_checkpoint(folder / slug(run.label), epochs, thetas)
     net, X, Y, data = _net_and_rows(run, rows, data_dir)
     trained_on = read_records(folder).dataset
     if trained_on and data.name != trained_on:
@@ -85,9 +90,30 @@ def landscape_of(folder, label=None, directions="pca", grid=31, span=None, rows=
                               f"(the same network and seed) with snapshots; {run.label!r} has no such partner")
         partner = max(others, key=lambda k: np.linalg.norm(others[k][-1].astype(np.float64) - thetas[-1]))
         plane = L.runs_plane(thetas[0], thetas[-1], others[partner][-1])
-    land = L.compute(net, plane, thetas, epochs, X, Y, grid, span, threads=available_cpus(), others=others)
-    land.save(folder / slug(run.label) / "landscape.npz")
+    land = L.compute(net, plane, thetas, epochs, X, Y, grid, span, threads=threads or available_cpus(),
+                     others=others)
+    if keep:
+        land.save(folder / slug(run.label) / "landscape.npz")
     return land, run.label, data.name
+
+
+def _with_checkpoint(run_folder: Path, epochs, thetas):
+    """The kept snapshots and, where the run's checkpoint is of a later epoch, its θ after them."""
+    import json
+
+    path = run_folder / "checkpoint.npz"
+    if not path.is_file():
+        return epochs, thetas
+    try:
+        with np.load(path) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+            theta = np.asarray(z["theta"], np.float32)
+    except (OSError, KeyError, ValueError):
+        return epochs, thetas  # being rewritten as we read, or unreadable: the snapshots alone
+    epoch = int(meta.get("epoch", -1))
+    if epoch <= int(epochs[-1]) or theta.shape != thetas.shape[1:]:
+        return epochs, thetas
+    return np.append(epochs, epoch), np.vstack([thetas, theta[None]])
 
 
 def _same_start(folder, experiment, index, theta0) -> dict:

@@ -29,11 +29,15 @@ KEYS = [
                                "layer's mean f'(z): the share of the gradient it passes back (a sigmoid's is at "
                                "most 1/4: eight of them starve the first layers), dead ReLU units; under them each "
                                "layer's activations over the epochs (a band at 0 and 1: saturated; at 0: dying)"),
+                         ("g", "landscape: the run's training loss over a plane through its parameters, its path "
+                               "on it (o start, * end), how much of the path the plane holds; followed live"),
+                         ("d", "landscape: the next plane (PCA of the path, random directions, the runs' start "
+                               "and two ends)"),
                          ("[ ]", "surfaces, inside: step the arrows and the table back / on"),
                          ("l", "a range test: train each run at its suggested learning rate"),
                          ("w  x", "a sweep: its tab (grouped runs, chart) / chart the next axis"),
                          ("u", "opened records (tuilab open): resume what did not finish"),
-                         ("1 2 3 4 5", "a network's tabs: curves, inside, results, sweep, map"),
+                         ("1 2 3 4 5 6", "a network's tabs: curves, inside, results, sweep, map, landscape"),
                          ("tab", "move focus (the run list, the tab bar, the results table)"),
                          ("Escape", "back to the presets (runs go on; ● marks them)")]),
     ("Anywhere", [("?", "this help"), ("q", "quit (running runs stop and keep their records)")]),

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from tuilab.app.distribution_view import ActivationStrips
+from tuilab.app.landscape_view import LandscapePanel
 from tuilab.app.live import WATCH_SECONDS, RunView, watch_pace
 from tuilab.app.map_view import DecisionMapView
 from tuilab.app.screens.base import CHART_SECONDS, ExperimentScreen, legend_entries
@@ -57,8 +58,10 @@ class NetworkScreen(LowerTabs, ExperimentScreen):
                 Binding("i", "inside", "Inside the optimizer"),
                 Binding("l", "use_suggested_lr", "Train at suggested lr"),
                 Binding("m", "show_tab('map')", "Decision map"),
+                Binding("g", "landscape", "Landscape"),
+                Binding("d", "landscape_plane", "Next plane", show=False),
                 *(Binding(str(n), f"show_tab('{tab}')", tab.title(), show=False)
-                  for n, tab in enumerate(("curves", "inside", "results", "sweep", "map"), start=1))]
+                  for n, tab in enumerate(("curves", "inside", "results", "sweep", "map", "landscape"), start=1))]
 
     sweep_axis = 0  # which numeric axis the sweep chart is drawn against
 
@@ -234,6 +237,8 @@ class NetworkScreen(LowerTabs, ExperimentScreen):
             if self.has_maps:
                 with TabPane("Map", id="tab-map"), VerticalScroll():
                     yield DecisionMapView(id="map")
+            with TabPane("Landscape", id="tab-landscape"):
+                yield LandscapePanel(id="landscape")
             if self.is_sweep:
                 with TabPane("Sweep", id="tab-sweep"), Horizontal():
                     with VerticalScroll(id="sweep-tables"):
@@ -292,6 +297,7 @@ class NetworkScreen(LowerTabs, ExperimentScreen):
                 self._sweep()
             if self.has_maps:
                 self._maps(views, shown[focus] if focus is not None else None)
+            self._follow_landscape(shown_inside)
         finished = bool(views) and all(v.finished for v in views)
         status_key = tuple((v.key, v.status) for v in views)
         if finished and (force or status_key != self._seen.get("status")):

@@ -5,6 +5,7 @@ NetworkScreen (screens/network.py), kept apart so that each file holds one job."
 from __future__ import annotations
 
 import math
+import time
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -45,6 +46,85 @@ class LowerTabs:
             drawn.remove(focused)
             drawn.insert(0, focused)
         self.query_one("#map", DecisionMapView).show([(v.label, v.decision, accuracy(v)) for v in drawn])
+
+    # -- the landscape tab (app.landscape_view): computed in a thread from the run's records --
+
+    landscape_plane = "pca"
+    _landscape_busy = False
+    _landscape_at = -math.inf  # when the last one was asked for (time.monotonic())
+    _landscape_of: tuple | None = None  # (run key, plane) of the one shown
+
+    def action_landscape(self) -> None:
+        """g: the landscape of the run the gradient bars show, where it stands now."""
+        self.query_one("#lower").active = "tab-landscape"
+        self._landscape(self._grad_view(), say=True)
+
+    def action_landscape_plane(self) -> None:
+        """d: the next kind of plane (pca, random, runs) for the landscape tab."""
+        from tuilab.engine.nn.landscape import DIRECTIONS
+
+        self.landscape_plane = DIRECTIONS[(DIRECTIONS.index(self.landscape_plane) + 1) % len(DIRECTIONS)]
+        self.action_landscape()
+
+    def _follow_landscape(self, view) -> None:
+        """While the tab is shown and its run trains, its landscape again every REFRESH_SECONDS."""
+        from tuilab.app.landscape_view import REFRESH_SECONDS
+
+        if (self.query_one("#lower").active == "tab-landscape" and view is not None and view.status == "running"
+                and self._landscape_of is not None and self._landscape_of[0] == view.key
+                and time.monotonic() - self._landscape_at >= REFRESH_SECONDS):
+            self._landscape(view)
+
+    def _landscape(self, view, say: bool = False) -> None:
+        from tuilab.app.landscape_view import GRID, ROWS, LandscapePanel
+
+        panel = self.query_one("#landscape", LandscapePanel)
+        found = next(((lv, int(v.key.rsplit(":", 1)[1])) for lv in self.lives for v in lv.snapshot().runs
+                      if view is not None and v.key == view.key), None)
+        if found is None:
+            panel.say("a run's landscape appears once it has trained an epoch: g then draws it")
+            return
+        lv, index = found
+        if lv.out is None:
+            panel.say("records are off for this experiment: a landscape is drawn from a run's kept snapshots")
+            return
+        if self._landscape_busy:
+            return
+        self._landscape_busy = True
+        self._landscape_at = time.monotonic()
+        label, plane, folder = lv.experiment.runs[index].label, self.landscape_plane, lv.out
+        data_dir = getattr(lv.data, "data_dir", None) if lv.data is not None else None
+        if say:
+            panel.say(f"{label}: computing its loss landscape on a {GRID}x{GRID} {plane} plane…")
+
+        def work():
+            from tuilab.engine.training.threads import budget
+            from tuilab.errors import TuilabError
+            from tuilab.landscape import landscape_of
+
+            try:
+                with budget().hold(1):  # one core: the runs go on training on the others
+                    # keep=False: the dashboard draws it and writes nothing (tuilab open writes nothing;
+                    # tuilab landscape keeps landscape.npz)
+                    land, run_label, dataset = landscape_of(folder, label, plane, GRID, None, ROWS,
+                                                            data_dir=data_dir, threads=1, now=True, keep=False)
+                self.app.call_from_thread(self._landscape_done, view.key, plane, (land, run_label, dataset), None)
+            except TuilabError as exc:
+                self.app.call_from_thread(self._landscape_done, view.key, plane, None, str(exc))
+
+        self.run_worker(work, thread=True, group="landscape", exit_on_error=False)
+
+    def _landscape_done(self, key, plane, found, error) -> None:
+        from tuilab.app.landscape_view import LandscapePanel
+
+        self._landscape_busy = False
+        panel = self.query_one("#landscape", LandscapePanel)
+        if error is not None:
+            panel.say(error, style="yellow")
+            self._landscape_of = None
+            return
+        self._landscape_of = (key, plane)
+        panel.show(*found)
 
     def _sweep(self) -> None:
         """The sweep tab from what the runs have done so far: it fills in as they train and finish."""

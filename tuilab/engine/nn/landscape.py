@@ -57,6 +57,9 @@ def pca_plane(snapshots: np.ndarray) -> Plane:
         raise TuilabError("the run's snapshots lie on a line (they span one direction): a PCA plane needs two; "
                           "use --directions random")
     d1, d2 = (D.T @ vectors[:, k] / math.sqrt(values[k]) for k in (0, 1))
+    # an eigenvector's sign is arbitrary (and LAPACKs differ): the start is put at a <= 0, b <= 0, so that the
+    # same run draws the same picture everywhere, from the lower left to the end at (0, 0)
+    d1, d2 = (-d if D[0] @ d > 0 else d for d in (d1, d2))
     return Plane("pca", S[-1].copy(), d1, d2, values / values.sum())
 
 
