@@ -5,7 +5,7 @@ import numpy as np
 from tuilab.kernels._jit import kernel, like
 from tuilab.kernels.activations import activation_forward
 from tuilab.kernels.losses import loss_value
-from tuilab.kernels.mlp import _block, _weights, workspace
+from tuilab.kernels.mlp import _block, _weights, dense_forward, workspace
 
 
 @kernel
@@ -31,11 +31,8 @@ def plane_losses(theta, d1, d2, coords, X, Y, P0, Pa, Pb, w_off, b_off, sizes, a
                 for i in range(n):
                     for j in range(Z.shape[1]):
                         Z[i, j] = P0[i, j] + a * Pa[i, j] + b * Pb[i, j] + bias[j]
+                activation_forward(Z, A, acts[l])
             else:
-                np.dot(prev, W.T, Z)
-                for i in range(n):
-                    for j in range(Z.shape[1]):
-                        Z[i, j] += bias[j]
-            activation_forward(Z, A, acts[l])
+                dense_forward(prev, W, bias, Z, A, acts[l])
             prev = A
         out[g] = loss_value(_block(zbuf, n, sizes, L - 1, n), _block(abuf, n, sizes, L - 1, n), Y, loss)

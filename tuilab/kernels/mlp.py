@@ -44,6 +44,16 @@ def _block(buf, cap, sizes, l, n):
 
 
 @kernel
+def dense_forward(prev, W, b, Z, A, act):
+    """Z = prev Wᵀ + b, A = f(Z): one dense layer on a block of rows."""
+    np.dot(prev, W.T, Z)
+    for i in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            Z[i, j] += b[j]
+    activation_forward(Z, A, act)
+
+
+@kernel
 def mlp_forward(theta, X, w_off, b_off, sizes, acts, zbuf, abuf, cap):
     """Fill Z and A for every layer for the rows of X (n <= cap); returns the output block A_L."""
     n = X.shape[0]
@@ -51,13 +61,8 @@ def mlp_forward(theta, X, w_off, b_off, sizes, acts, zbuf, abuf, cap):
     prev = X
     for l in range(L):
         W, b = _weights(theta, w_off, b_off, sizes, l)
-        Z = _block(zbuf, cap, sizes, l, n)
         A = _block(abuf, cap, sizes, l, n)
-        np.dot(prev, W.T, Z)
-        for i in range(n):
-            for j in range(Z.shape[1]):
-                Z[i, j] += b[j]
-        activation_forward(Z, A, acts[l])
+        dense_forward(prev, W, b, _block(zbuf, cap, sizes, l, n), A, acts[l])
         prev = A
     return prev
 
