@@ -283,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, key):
             setattr(args, key, None)
     try:
+        if args.command != "list":
+            from tuilab.compat import check_plotext
+
+            check_plotext()
         return _run(args)
     except TuilabError as exc:
         print(f"tuilab: error: {exc}", file=sys.stderr)
