@@ -330,3 +330,40 @@ def test_the_dashboard_trains_a_sweep_on_a_local_cluster(tmp_path):
     assert snap.error is None and [r.status for r in snap.runs] == ["completed", "completed"]
     assert [r.epoch for r in snap.runs] == [5, 5]  # the workers' epochs reached the screen
     assert any("local Dask cluster" in n for n in snap.notices)
+
+
+def test_a_local_cluster_starts_every_worker_before_the_first_task():
+    """--cluster local:N counted its workers, and handed out tasks, before all had joined (a local:16 said 5)."""
+    from tuilab.engine.training.executors import DaskCluster
+
+    c = DaskCluster("local:2")
+    try:
+        assert len(c.client.scheduler_info()["workers"]) == 2 and c.describe() == "a local Dask cluster of 2 workers"
+    finally:
+        c.close()
+
+
+def test_a_scheduler_without_workers_is_one_line(monkeypatch, tmp_path):
+    """A running scheduler with no worker: it waits (here 2 s) for one to join, then says so; it never hangs."""
+    from tuilab.engine.training import executors
+    from tuilab.errors import TuilabError
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                             "--port", str(port), "--no-dashboard"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # until it listens
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, "the scheduler never listened"
+            time.sleep(0.2)
+        monkeypatch.setattr(executors, "WORKERS_SECONDS", 2)
+        with pytest.raises(TuilabError, match="the scheduler has no workers .*dask worker"):
+            executors.DaskCluster(address)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

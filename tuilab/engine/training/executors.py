@@ -128,6 +128,9 @@ class LocalProcesses:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+WORKERS_SECONDS = 60  # how long a cluster's workers may take to join
+
+
 class DaskCluster:
     """A Dask client: of a LocalCluster it starts (`local:N`) or of a running scheduler (an address)."""
 
@@ -156,6 +159,9 @@ class DaskCluster:
                     n_workers=int(n), threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address=None, silence_logs=logging.CRITICAL)
             self.client = distributed.Client(self.cluster)
+            # every worker, before the first task: counted and handed tasks while the rest were still starting,
+            # a local:16 began on 5 workers and said so (issue 31)
+            self.client.wait_for_workers(int(n), timeout=WORKERS_SECONDS)
         else:
             if "://" not in address:
                 raise TuilabError(f"--cluster {address!r}: give a scheduler's address (tcp://HOST:PORT) or "
@@ -167,6 +173,14 @@ class DaskCluster:
                 raise TuilabError(f"--cluster {address}: no Dask scheduler answered ({reason}); start one with "
                                   "`dask scheduler` and workers with `dask worker ADDRESS`, or use "
                                   "--cluster local:N") from None
+        if self.cluster is None:  # a running scheduler: as many workers as are there (said), at least one
+            try:
+                self.client.wait_for_workers(1, timeout=WORKERS_SECONDS)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self.client.close(timeout=5)
+                raise TuilabError(f"--cluster {address}: the scheduler has no workers (none joined within "
+                                  f"{WORKERS_SECONDS:g} s); start some with `dask worker {address}`") from None
         tag = uuid.uuid4().hex[:12]
         self.queue_name, self.stop_name = f"tuilab-events-{tag}", f"tuilab-stop-{tag}"
         self.queue = distributed.Queue(self.queue_name, client=self.client)
