@@ -65,7 +65,11 @@ def records(folder):
     summary = json.loads((folder / "summary.json").read_text())
     statuses = [(r["label"], r["status"], r["epochs_done"], r.get("settings")) for r in summary["runs"]]
     confusion = sorted((folder / "confusion.csv").read_text().splitlines())
-    return rows, params, statuses, confusion, summary["sweep"]
+    snaps = {}  # each run's parameter snapshots (issue 30): from a task's state on Dask, written by its worker here
+    for p in sorted(folder.glob("*/snapshots.npz")):
+        with np.load(p) as z:
+            snaps[p.parent.name] = (z["epochs"].tolist(), z["theta"].tobytes())
+    return rows, params, statuses, confusion, summary["sweep"], snaps
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +87,7 @@ def test_a_local_cluster_writes_the_records_of_a_local_run_bit_for_bit(local_ref
     assert "halving at epoch 2" in r.stderr and "pruned" in r.stdout
     ours, ref = records(tmp_path / "c"), records(local_reference)
     assert len(ours[0]) == len(ref[0]) > 6
+    assert len(ours[5]) == 6 and all(e[0] == 0 for e, _ in ours[5].values())  # every run's snapshots, from θ0
     assert ours == ref
     # the client wrote each run's checkpoint as it came back, as a local run does
     assert len(list((tmp_path / "c").glob("*/checkpoint.npz"))) == 6
