@@ -129,3 +129,25 @@ def test_the_blas_limit_reaches_the_library_the_kernels_call(fresh):
     assert libs and scipy_own <= libs  # a wheel's own OpenBLAS is the one controlled
     seen = {i["filepath"]: i["num_threads"] for i in threadpool_info()}
     assert all(seen[f] == 1 for f in libs)  # one thread after any chunk, as the paths assume
+
+
+def test_a_run_that_cannot_split_does_not_compile_the_split_path():
+    """Issue 31's cold start: the column-split kernels (6.4 s of a cold compile) only where a run may take them:
+    32 or more inputs and a hidden layer (paths.Path.fits)."""
+    from types import SimpleNamespace
+
+    from tuilab.engine.training.paths import PATHS
+    from tuilab.engine.training.warmup import may_split
+
+    def run(hidden):
+        return SimpleNamespace(model=SimpleNamespace(hidden=hidden))
+
+    two_d, images = SimpleNamespace(n_inputs=2), SimpleNamespace(n_inputs=784)
+    assert not may_split([run([64, 64])], [two_d])
+    assert not may_split([run([])], [images])  # a linear model has no later layer to share
+    assert may_split([run([64, 64]), run([30])], [two_d, images])
+    from tuilab.engine.nn.model import MLP
+
+    for sizes in ([2, 64, 64, 2], [784, 10], [31, 8, 2]):  # what may_split says no to, no split path fits
+        net = MLP(sizes, "relu", "softmax", "cross_entropy", "float32")
+        assert not any(p.splits and p.fits(net, cores=64) for p in PATHS.values()), sizes
