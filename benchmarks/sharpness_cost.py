@@ -1,6 +1,6 @@
 """What measuring sharpness costs (engine.nn.sharpness: a power iteration of up to 20 Hessian-vector products,
-each two float64 gradients of the probe rows): the edge-of-stability preset run with train.sharpness_every = 0,
-10 and 1, in this process, best of --repeat. Records are not written.
+each a float64 gradient of the probe rows, and one more gradient at θ): the edge-of-stability preset run with
+train.sharpness_every = 0, 10 and 1, in this process, best of --repeat. Records are not written.
 
     python benchmarks/sharpness_cost.py
     python benchmarks/sharpness_cost.py --preset edge-of-stability --epochs 300 --repeat 3

@@ -872,3 +872,20 @@ async def test_records_without_snapshots_say_why_there_is_no_landscape():
         await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen) and views(app)[0].finished)
         await pilot.press("g")
         await wait_for(pilot, lambda: "kept no parameter snapshots" in _heading(app), timeout=60)
+
+
+async def test_a_landscape_that_fails_says_so_and_g_tries_again(monkeypatch):
+    import tuilab.landscape
+
+    def broken(*args, **kw):
+        raise ValueError("singular matrix")
+
+    monkeypatch.setattr(tuilab.landscape, "landscape_of", broken)
+    app = make_app(opened=[str(Path(__file__).parent / "data" / "landscape-records")], records=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NetworkScreen) and views(app)[0].finished)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "could not be drawn (ValueError: singular matrix)" in _heading(app), timeout=30)
+        monkeypatch.undo()
+        await pilot.press("g")  # not left busy: it draws now
+        await wait_for(pilot, lambda: " at epoch " in _heading(app), timeout=60)

@@ -111,6 +111,10 @@ class LowerTabs:
                 self.app.call_from_thread(self._landscape_done, view.key, plane, (land, run_label, dataset), None)
             except TuilabError as exc:
                 self.app.call_from_thread(self._landscape_done, view.key, plane, None, str(exc))
+            except Exception as exc:  # a surprise must not leave the tab busy for good: said, and g tries again
+                self.app.call_from_thread(self._landscape_done, view.key, plane, None,
+                                          f"the landscape could not be drawn ({type(exc).__name__}: {exc}); "
+                                          "g tries again")
 
         self.run_worker(work, thread=True, group="landscape", exit_on_error=False)
 

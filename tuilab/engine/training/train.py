@@ -303,7 +303,7 @@ class Trainer:
             with budget().hold(1):  # one forward pass over the probe rows
                 metrics.update(health.activation_health(self.net, self.theta, self._probe))
         if self.sharp is not None and self.epoch % self.sharpness_every == 0:
-            with budget().hold(1):  # a power iteration: up to 40 gradients of the probe rows, in float64
+            with budget().hold(1):  # a power iteration: up to 21 float64 gradients of the probe rows
                 lam, used = self.sharp.measure(self.theta, self.opt)
             metrics["sharpness"], metrics["sharpness_iterations"] = lam, used
             metrics["stability_threshold"] = sharpness_mod.threshold(self.opt, lr)[0]
