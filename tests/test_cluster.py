@@ -284,6 +284,11 @@ def test_ctrl_c_mid_sweep_keeps_every_finished_epoch(where, tmp_path):
     assert "Traceback" not in stderr, stderr[max(0, stderr.find("Traceback") - 500):][:4000]
     assert "stopped after" in stderr, (out / "summary.json").read_text()
     summary = json.loads((out / "summary.json").read_text())
+    for run in summary["runs"]:  # a run the stop came before says so, where it said nothing before
+        if run["epochs_done"] == 0:
+            assert f"{run['label']}: not begun" in stderr, stderr[-2000:]
+    if any(run["epochs_done"] == 0 for run in summary["runs"]):
+        assert f"tuilab resume {out} trains what did not finish" in stderr
     assert summary["status"] == "interrupted"
     rows = _rows_per_run(out)
     for i, run in enumerate(summary["runs"]):

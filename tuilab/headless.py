@@ -43,6 +43,16 @@ class ProgressPrinter:
         self.stream.write(text + "\n")
         self.stream.flush()
 
+    def not_begun(self, runs, out) -> None:
+        """A line for each run a stop came before (it never started, so it said nothing): the next command."""
+        waiting = [i for i, r in enumerate(runs) if r.get("status") == "interrupted" and not r.get("epochs_done")
+                   and i not in self.started]
+        for i in waiting:
+            label = runs[i].get("label") or f"run {i + 1}"
+            self._line(f"[{i + 1}/{self.n_runs}] {label}: not begun" if self.n_runs > 1 else f"{label}: not begun")
+        if waiting:
+            self._line(f"tuilab resume {out} trains what did not finish")
+
     def _name(self, run: int) -> str:
         s = self.started.get(run)
         label = s.label if s else f"run {run + 1}"
@@ -234,6 +244,8 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
 
             outcome = run_network(experiment, printer, control, data=data_options, records=records,
                                   jobs=jobs, resume=resume, cluster=cluster)
+    if experiment.lab != "surface" and outcome.status == "interrupted":
+        printer.not_begun(outcome.runs, outcome.out)
     printer.close()
     if experiment.lab == "surface":
         from tuilab.views.surface import print_surface_results
