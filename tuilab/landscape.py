@@ -72,8 +72,8 @@ def landscape_of(folder, label=None, directions="pca", grid=31, span=None, rows=
     if now:
         epochs, thetas = _with_checkpoint(folder / slug(run.label), epochs, thetas)
     net, X, Y, data = _net_and_rows(run, rows, data_dir)
-    trained_on = read_records(folder).dataset
-    if trained_on and data.name != trained_on:
+    trained_on = read_records(folder).dataset  # "a, b" where the runs trained on several sets
+    if trained_on and data.name not in [name.strip() for name in trained_on.split(",")]:
         raise TuilabError(f"{folder}: {run.label!r} trained on {trained_on}, which is not on this disk (found "
                           f"{data.name}); fetch it first (run the preset once), or --data-dir DIR")
     if thetas.shape[1] != net.layout.size:
