@@ -9,8 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from tuilab.engine.nn.health import density_grid
-from tuilab.views.distributions import levels, stretch, strip_lines, thinned
+from tuilab.views.distributions import dead_line, strip_levels, strip_lines
 from tuilab.views.run_style import no_color
 
 DARK, BRIGHT = np.array((18, 18, 26), np.float64), np.array((250, 200, 60), np.float64)
@@ -39,14 +38,11 @@ def render_strips(history, activations, width: int, rows: int = ROWS) -> Text:
         if no_color():
             text.append("\n".join(strip_lines(layer, width, rows)) + "\n")
             continue
-        kept = thinned(layer, width)
-        same = {h[0] for _, h in kept} | {h[1] for _, h in kept}
-        if len(same) == 1:  # min == max at every epoch: nothing to spread over an axis
-            text.append(f"{'':>{LABEL - 2}} │every activation {same.pop():.3g} on the probe rows, at every epoch "
-                        "shown: the layer passes nothing on\n", style="yellow")
+        found = strip_levels(layer, width, 2 * rows)
+        if not isinstance(found, tuple):
+            text.append(f"{'':>{LABEL - 2}} │" + dead_line(found) + "\n", style="yellow")
             continue
-        lo, hi, grid = density_grid([h for _, h in kept], 2 * rows)
-        level = np.repeat(levels(grid), stretch(len(kept), width), axis=1)
+        first, last, lo, hi, level = found
         colour = DARK + (BRIGHT - DARK) * level[..., None]  # (2 rows, columns, 3), row 0 the lowest
         for r in range(rows):
             top, bottom = 2 * rows - 1 - 2 * r, 2 * rows - 2 - 2 * r
@@ -55,7 +51,6 @@ def render_strips(history, activations, width: int, rows: int = ROWS) -> Text:
             for e in range(colour.shape[1]):
                 text.append("▀", Style(color=_rgb(colour[top, e]), bgcolor=_rgb(colour[bottom, e])))
             text.append("\n")
-        first, last = kept[0][0], kept[-1][0]
         text.append(" " * LABEL + (f"epoch {first}" if first == last else f"epochs {first}-{last}") + "\n",
                     style="dim")
     return text

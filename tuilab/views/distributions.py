@@ -62,23 +62,37 @@ def shade(level: float) -> str:
     return SHADES[1 + min(len(SHADES) - 2, int(level * (len(SHADES) - 1)))]
 
 
-def strip_lines(history: list, width: int, rows: int) -> list[str]:
-    """A layer's strip in plain characters, value axis labelled: rows lines of at most width + 10 characters."""
+def dead_line(value: float) -> str:
+    """What a strip says of a layer whose every activation is one number at every epoch shown."""
+    return f"every activation {value:.3g} on the probe rows, at every epoch shown: the layer passes nothing on"
+
+
+def strip_levels(history: list, width: int, bins: int):
+    """What both drawings of a layer's strip need: (first epoch, last epoch, lo, hi, levels (bins, columns), row 0
+    the lowest, each epoch widened by stretch); a float where every activation was that one number (dead_line);
+    None without histograms."""
     kept = thinned(history, width)
     if not kept:
-        return []
+        return None
     same = {h[0] for _, h in kept} | {h[1] for _, h in kept}
     if len(same) == 1:  # min == max at every epoch: nothing to spread over an axis
-        return [f"{'':>8} │every activation {same.pop():.3g} on the probe rows, at every epoch shown: the layer "
-                "passes nothing on"]
-    lo, hi, grid = density_grid([h for _, h in kept], rows)
-    k = stretch(len(kept), width)
-    dark = np.repeat(levels(grid), k, axis=1)
+        return same.pop()
+    lo, hi, grid = density_grid([h for _, h in kept], bins)
+    return kept[0][0], kept[-1][0], lo, hi, np.repeat(levels(grid), stretch(len(kept), width), axis=1)
+
+
+def strip_lines(history: list, width: int, rows: int) -> list[str]:
+    """A layer's strip in plain characters, value axis labelled: rows lines of at most width + 10 characters."""
+    found = strip_levels(history, width, rows)
+    if found is None:
+        return []
+    if not isinstance(found, tuple):
+        return [f"{'':>8} │" + dead_line(found)]
+    first, last, lo, hi, dark = found
     lines = []
     for r in range(rows - 1, -1, -1):
         label = _value(hi) if r == rows - 1 else _value(lo) if r == 0 else ""
         lines.append(f"{label:>8} │" + "".join(shade(d) for d in dark[r]))
-    first, last = kept[0][0], kept[-1][0]
     foot, end = f"epoch {first}", str(last)
     if dark.shape[1] >= len(foot) + len(end) + 1:
         lines.append(" " * 10 + foot + end.rjust(dark.shape[1] - len(foot)))
