@@ -31,10 +31,14 @@ def _own_path_cache_and_compiled_kernels(tmp_path_factory):
 
     os.environ["TUILAB_DATA_MIRROR"] = refused_url()
     from tuilab.engine.training.warmup import compile_network_kernels, network_kernels_ready
+    from tuilab.kernels.optimizers import adam_step, opt_id_of, sgd_step
 
+    # training compiles per optimizer (kernels.step_choice): SGD's and Adam's, which most tests train with;
+    # the others compile in the first test that trains with them (~2 s each)
+    common = (opt_id_of(sgd_step), opt_id_of(adam_step))
     for dtype in ("float32", "float64"):
-        if not network_kernels_ready(dtype):
-            compile_network_kernels(dtype)
+        if not network_kernels_ready(dtype, opt_ids=common):
+            compile_network_kernels(dtype, opt_ids=common)
     yield
 
 

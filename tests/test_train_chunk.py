@@ -114,8 +114,8 @@ def test_kernels_do_not_recompile(rng):
             train_steps(net, opt, theta, X.astype(dtype), Y.astype(dtype), np.arange(103), 0,
                         np.full(3, 0.01), 10)
             net.loss_and_grad(theta, X.astype(dtype), Y.astype(dtype))
-    # one machine-code version per dtype, whatever the calls
-    assert len(train_chunk.signatures) == 2
+    # one machine-code version per dtype and optimizer (kernels.step_choice), whatever the calls
+    assert len([sig for sig in train_chunk.signatures if "StepChoice(adam_step)" in map(str, sig)]) == 2
     assert len(mlp_loss_and_grad.signatures) == 2
 
 
@@ -140,3 +140,90 @@ def test_flush_to_zero_is_per_call_and_restored():
     train_steps(net, Optimizer("sgd", theta.size, np.float32), theta, np.ones((4, 2), np.float32),
                 np.ones((4, 2), np.float32) / 2, np.arange(4), 0, np.full(1, 0.1), 4)
     assert _scaled(tiny, factor)[0] != 0
+
+
+COLD_ADAM = """
+import numpy as np
+from tuilab.engine.nn.model import MLP
+from tuilab.engine.nn.optim import Optimizer
+from tuilab.kernels import optimizers as K
+from tuilab.kernels.mlp import train_chunk
+from tuilab.kernels.step_choice import step_choice
+net = MLP([3, 4, 2], "tanh", dtype="float64")
+L = net.layout
+theta = net.init()
+opt = Optimizer("adam", theta.size, net.dtype)
+X = np.ones((4, 3)); Y = np.eye(2)[[0, 1, 0, 1]]
+train_chunk(theta, np.empty_like(theta), opt.state, opt.scal, opt.hp, step_choice(opt.opt_id), X, Y,
+            np.arange(4), 0, 2, 2, L.w_off, L.b_off, L.sizes, net.acts, net.loss, np.full(2, 0.1), np.empty(2),
+            np.zeros((0, 2)))
+print(" ".join(k.__name__ for k in K.STEP_KERNELS if k.signatures))
+"""
+
+
+def test_an_adam_run_compiles_adam_alone(tmp_path):
+    """Issue 31's cold start: from an empty numba cache, training with Adam compiles Adam's step kernel and
+    no other optimizer's (the dispatch over the whole table took 10 of train_chunk's 17 cold seconds)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", COLD_ADAM], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["adam_step"]
+
+
+@pytest.mark.parametrize("name", ["sgd", "nesterov", "adam", "rmsprop", "muon"])
+def test_each_optimizers_own_kernel_equals_the_tables(name, rng):
+    """kernels.step_choice: a train_chunk compiled for one optimizer and one compiled for the whole table
+    (engine.training.kernel_choice picks per process) take the same steps, bit for bit."""
+    from tuilab.kernels.step_choice import step_choice
+
+    X, Y = data(rng)
+    net = MLP([6, 5, 3], "tanh", dtype="float64")
+    L = net.layout
+    ends = []
+    for table in (False, True):
+        theta = net.init(seed=3)
+        opt = Optimizer(name, theta.size, net.dtype, layout=L)
+        done = train_chunk(theta, np.empty_like(theta), opt.state, opt.scal, opt.hp, step_choice(opt.opt_id, table),
+                           X, Y, np.arange(len(X)), 0, 6, 10, L.w_off, L.b_off, L.sizes, net.acts, net.loss,
+                           np.full(6, 0.05), np.empty(6), np.zeros((0, 2)))
+        assert done == 6
+        ends.append((theta, opt.state.copy(), opt.scal.copy()))
+    for own, whole in zip(*ends, strict=True):
+        np.testing.assert_array_equal(own, whole)
+
+
+def test_a_process_racing_many_optimizers_compiles_the_table():
+    """The runner's choice (warmup.ensure_compiled): a few optimizers each alone, many the whole table
+    (sooner compiled), and the column split tips it sooner; the decision reaches the paths."""
+    from types import SimpleNamespace
+
+    from tuilab.engine.training import kernel_choice
+    from tuilab.engine.training.paths import Chunk
+    from tuilab.engine.training.warmup import ensure_compiled
+
+    def run(opt):
+        return SimpleNamespace(optimizer=SimpleNamespace(name=opt), model=SimpleNamespace(dtype="float64", hidden=[4]))
+
+    small = SimpleNamespace(n_inputs=2)
+    notices = []
+    try:
+        zoo = [run(o) for o in ("sgd", "momentum", "adagrad", "rmsprop", "adam", "nadam", "radam", "adamax")]
+        ensure_compiled(zoo, [small] * len(zoo), notices.append)
+        assert kernel_choice.whole_table()
+        net = MLP([6, 4, 3], "relu", dtype="float64")
+        theta = net.init()
+        c = Chunk(net, theta, np.zeros((1, theta.size)), np.zeros(12), np.zeros(5), 4, np.zeros((1, 6)),
+                  np.zeros((1, 3)), np.arange(1), 0, np.zeros(1), 1, np.zeros(1), np.zeros((0, 2)))
+        assert repr(c.kernel_head()[-1]) == "StepChoice(table)"
+        pair = [run("adam"), run("lbfgs")]  # a closure optimizer has no step kernel to compile
+        ensure_compiled(pair, [small] * 2, notices.append)
+        assert not kernel_choice.whole_table()
+        assert repr(c.kernel_head()[-1]) == "StepChoice(adam_step)"
+    finally:
+        kernel_choice.use_whole_table(False)
+    assert kernel_choice.whole_table_pays(6, split=False) and not kernel_choice.whole_table_pays(5, split=False)
+    assert kernel_choice.whole_table_pays(3, split=True) and not kernel_choice.whole_table_pays(2, split=True)

@@ -28,7 +28,7 @@ from tuilab.kernels.activations import activation_backward, activation_forward
 from tuilab.kernels.atomics import load_acquire, store_release, yield_cpu
 from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
 from tuilab.kernels.mlp import _block, change_and_size, gather_columns, mlp_backward, mlp_forward, workspace
-from tuilab.kernels.optimizers import optimizer_step
+from tuilab.kernels.step_choice import chosen_step
 
 # flags: counters 64 bytes apart, so the two sides' writes never share a cache line
 PARTNER_POSTED = 0  # 1 + the last step whose Z_b the partner has posted
@@ -62,7 +62,7 @@ def _wait_for(flags, index, value):
 
 
 @kernel
-def partner_steps(W, state, scal, hp, opt_id, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
+def partner_steps(W, state, scal, hp, step, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
                   flags, grad_sq):
     """The partner's side of n_steps: columns lo:hi of the first layer (W: its (width, hi - lo) block).
 
@@ -98,7 +98,7 @@ def partner_steps(W, state, scal, hp, opt_id, X, order, first_batch, n_steps, ba
         measure = inner and grad_sq[s, 1] == grad_sq[s, 1]  # NaN: a step left out (as train_chunk)
         if measure:
             before[:] = W.reshape(-1)
-        optimizer_step(opt_id, W.reshape(-1), g.reshape(-1), state, scal, hp, lrs[s])
+        chosen_step(step, W.reshape(-1), g.reshape(-1), state, scal, hp, lrs[s])
         if measure:
             grad_sq[s, 1], grad_sq[s, 2] = change_and_size(W.reshape(-1), before, 0, before.shape[0])
         done = s + 1
@@ -107,7 +107,7 @@ def partner_steps(W, state, scal, hp, opt_id, X, order, first_batch, n_steps, ba
 
 
 @kernel
-def lead_steps(W, state1, scal1, rest, state, scal, hp, opt_id, X, Y, order, first_batch, n_steps,
+def lead_steps(W, state1, scal1, rest, state, scal, hp, step, X, Y, order, first_batch, n_steps,
                batch_size, lo, hi, w_off, b_off, sizes, acts, loss, lrs, losses, z_part, dz, flags,
                grad_sq):
     """The lead's side of n_steps: columns lo:hi of the first layer and everything after it.
@@ -176,8 +176,8 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, opt_id, X, Y, order, fir
         if measure:
             before_w[:] = W.reshape(-1)
             before_rest[:] = rest
-        optimizer_step(opt_id, W.reshape(-1), g.reshape(-1), state1, scal1, hp, lrs[s])
-        optimizer_step(opt_id, rest, grest, state, scal, hp, lrs[s])
+        chosen_step(step, W.reshape(-1), g.reshape(-1), state1, scal1, hp, lrs[s])
+        chosen_step(step, rest, grest, state, scal, hp, lrs[s])
         if measure:
             dw, ww = change_and_size(W.reshape(-1), before_w, 0, before_w.shape[0])
             db, wb = change_and_size(rest, before_rest, 0, width)

@@ -20,8 +20,8 @@ from tuilab.kernels._jit import kernel
 from tuilab.kernels.activations import activation_backward, activation_forward
 from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
 from tuilab.kernels.losses import loss_backward, loss_value
-from tuilab.kernels.optimizers import optimizer_step
 from tuilab.kernels.prefetch import prefetch
+from tuilab.kernels.step_choice import chosen_step
 
 
 @kernel
@@ -203,7 +203,7 @@ def change_and_size(now, before, lo, hi):
 
 
 @kernel
-def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, n_steps,
+def train_chunk(theta, grad, state, scal, hp, step, X, Y, order, first_batch, n_steps,
                 batch_size, w_off, b_off, sizes, acts, loss, lrs, losses, grad_sq):
     """Run n_steps minibatch steps (forward, backward, update) without returning to Python.
 
@@ -218,7 +218,8 @@ def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, 
     caller samples the steps it measures: engine.internals.step_norms_buffer).
     Returns the number of steps done: fewer than n_steps when a loss is NaN or Inf
     (that step's update is not applied, so theta holds the last finite point).
-    Subnormal results are flushed to zero while it runs (see kernels.fpu).
+    Subnormal results are flushed to zero while it runs (see kernels.fpu). `step` is a
+    kernels.step_choice.StepChoice: numba compiles this kernel once for each optimizer it trains.
     """
     # one function, not a wrapper around the loop: numba optimises each compiled function again
     # with all it calls, the whole optimizer table included (a wrapper cost ~6 s of every cold compile)
@@ -261,7 +262,7 @@ def train_chunk(theta, grad, state, scal, hp, opt_id, X, Y, order, first_batch, 
         measure = inner and grad_sq[s, L] == grad_sq[s, L]  # NaN: a step left out
         if measure:
             before[:] = theta
-        optimizer_step(opt_id, theta, grad, state, scal, hp, lrs[s])
+        chosen_step(step, theta, grad, state, scal, hp, lrs[s])
         if measure:
             for l in range(L):
                 grad_sq[s, L + l], grad_sq[s, 2 * L + l] = change_and_size(theta, before, w_off[l],

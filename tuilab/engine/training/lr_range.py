@@ -137,7 +137,7 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
     from tuilab.engine.events import overall_status
     from tuilab.engine.training.data_cache import DataCache, DataOptions
     from tuilab.engine.training.outcome import Outcome
-    from tuilab.engine.training.warmup import ensure_compiled, may_split
+    from tuilab.engine.training.warmup import ensure_compiled
 
     emit = emit if emit is not None else (lambda event: None)
     control = control if control is not None else Control()
@@ -168,7 +168,7 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
         records.start_table("lr_range.csv", COLUMNS)
         write_summary("running")
     try:
-        ensure_compiled([r.model.dtype for r in experiment.runs], emit, may_split(experiment.runs, prepared))
+        ensure_compiled(experiment.runs, prepared, emit)
         for i, run in enumerate(experiment.runs):
             if control.stop_requested.is_set():
                 break

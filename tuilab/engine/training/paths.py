@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tuilab.engine.nn.model import MLP
+from tuilab.engine.training.kernel_choice import choice_for
 from tuilab.engine.training.threads import budget, set_blas_threads
 from tuilab.kernels.column_split import N_FLAGS, STOP, lead_steps, partner_steps
 from tuilab.kernels.fpu import current_fpu, restore_fpu
@@ -52,7 +53,7 @@ class Chunk:
     def kernel_head(self):
         if self.grad is None:
             self.grad = np.empty_like(self.theta)
-        return self.theta, self.grad, self.state, self.scal, self.hp, self.opt_id
+        return self.theta, self.grad, self.state, self.scal, self.hp, choice_for(self.opt_id)
 
     def kernel_tail(self):
         L = self.net.layout
@@ -176,15 +177,15 @@ def _column_split(c: Chunk, share: float) -> int:
     def partner():
         fpu = current_fpu()
         try:
-            return partner_steps(Wb, Sb, scal_b, c.hp, c.opt_id, c.X, c.order, c.first_batch, n_steps, bs, lead,
-                                 n_in, c.lrs, z_part, dz, flags, partner_sq)
+            return partner_steps(Wb, Sb, scal_b, c.hp, choice_for(c.opt_id), c.X, c.order, c.first_batch, n_steps,
+                                 bs, lead, n_in, c.lrs, z_part, dz, flags, partner_sq)
         finally:
             flags[STOP] = 1  # the lead never waits on a partner that has left
             restore_fpu(fpu)
 
     pending = _partners().submit(partner)
     try:
-        done = lead_steps(Wa, Sa, scal_a, rest, rest_state, scal_lead, c.hp, c.opt_id, c.X, c.Y, c.order,
+        done = lead_steps(Wa, Sa, scal_a, rest, rest_state, scal_lead, c.hp, choice_for(c.opt_id), c.X, c.Y, c.order,
                           c.first_batch, n_steps, bs, 0, lead, *sub, net.acts, net.loss, c.lrs, c.losses,
                           z_part, dz, flags, c.grad_sq)
     finally:

@@ -29,7 +29,7 @@ from tuilab.engine.training.halving import figure, rungs_of, survivors
 from tuilab.engine.training.outcome import Outcome
 from tuilab.engine.training.threads import budget
 from tuilab.engine.training.train import Trainer, experiment_columns
-from tuilab.engine.training.warmup import ensure_compiled, may_split
+from tuilab.engine.training.warmup import ensure_compiled
 from tuilab.engine.training.waves import Span, WaveRunner
 
 
@@ -137,7 +137,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     dataset = ", ".join(dict.fromkeys(p.name for p in prepared))
     executor = None
     try:
-        ensure_compiled([r.model.dtype for r in experiment.runs], send, may_split(experiment.runs, prepared))
+        ensure_compiled(experiment.runs, prepared, send)
         if cluster or (jobs > 1 and len(todo) > 1):
             executor = executors.make_executor(cluster, jobs)
             send(Notice(f"training on {executor.describe()}", "info"))

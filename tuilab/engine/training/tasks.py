@@ -40,6 +40,7 @@ class RunTask:
     stop_at: int | None = None
     out: str | None = None  # the records folder, when the worker shares the client's disk
     source: object = None  # the client's Source itself, when the worker had none (a scattered future)
+    whole_table: bool = False  # compile the optimizer table whole, as the client decided (kernel_choice)
 
 
 @dataclass
@@ -71,7 +72,7 @@ def fingerprint(src: data_mod.Source) -> str:
 
 
 class _WorkerState:
-    """What a worker process keeps between tasks: data sets, prepared arrays, compiled dtypes."""
+    """What a worker process keeps between tasks: data sets, prepared arrays, the kinds of run it compiled for."""
 
     def __init__(self):
         self.sources: dict = {}
@@ -147,18 +148,23 @@ def run_task(task: RunTask, link: EventLink) -> RunResult:
     """Train the task's span on this process; events through `link`."""
     from tuilab.engine.training import checkpoint
     from tuilab.engine.training.fit import train_on_one_core
+    from tuilab.engine.training.kernel_choice import use_whole_table
     from tuilab.engine.training.train import Trainer
-    from tuilab.engine.training.warmup import compile_network_kernels
+    from tuilab.engine.training.warmup import compile_network_kernels, may_split, step_kernels_of
 
     link.attempt, link.sent = uuid.uuid4().hex, 0
     if link.stop.is_set():  # stopped while it waited for a worker: it never begins
         return RunResult(task.index, "cancelled", link.attempt, 0)
     train_on_one_core()  # every worker process is one core; the others have the other cores
-    dtype = task.config.model.dtype
-    if dtype not in _STATE.compiled:  # once per worker process (a load from numba's cache when warm)
-        compile_network_kernels(dtype)
-        _STATE.compiled.add(dtype)
     prepared = _prepared_for(task)
+    # once per worker process and kind of run (a load from numba's cache when warm): its dtype, its optimizer
+    # (kernels.step_choice) and whether it may take the column split
+    split = may_split([task.config], [prepared])
+    use_whole_table(task.whole_table)
+    kind = (task.config.model.dtype, tuple(step_kernels_of([task.config])), split, task.whole_table)
+    if kind not in _STATE.compiled:
+        compile_network_kernels(kind[0], split, kind[1])
+        _STATE.compiled.add(kind)
     control = Control()
     control.stop_requested = link.stop
     records = None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from tuilab.engine.data import sets as data_mod
 from tuilab.engine.events import EpochEnd, Finished, Notice
 from tuilab.engine.training.executors import WorkerLost
+from tuilab.engine.training.kernel_choice import whole_table
 from tuilab.engine.training.tasks import NeedsData, RunTask, fingerprint
 
 RESULT_GRACE_SECONDS = 10.0  # how long a result waits for events still on their way
@@ -64,7 +65,8 @@ class WaveRunner:
             self.cache.fingerprints[key] = fingerprint(src)
         task = RunTask(i, run, self.cache.options, self.cache.fingerprints.get(key) if image else None, src.name,
                        self.columns, span.start, span.stop_at,
-                       str(self.records.out) if self.records is not None and self.executor.shares_files else None)
+                       str(self.records.out) if self.records is not None and self.executor.shares_files else None,
+                       whole_table=whole_table())
         return task, self.scattered.get(key)
 
     def _submit(self, i: int, span: Span):

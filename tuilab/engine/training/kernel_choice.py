@@ -1,0 +1,36 @@
+"""Which version of the training kernels this process compiles: each optimizer's own, or the whole table's.
+
+kernels.step_choice has the two. One optimizer's train_chunk compiles in ~9 s cold on the 2-core machine
+and each further optimizer's in ~1.7 s (~6 s with the column split's two kernels); the whole table's in
+17 s (22 s with the split) for every optimizer at once. So a process that trains a few optimizers compiles
+each alone, and one racing many (optimizer-zoo: 34 s cold with the table, 76 s one by one) the table.
+The runner decides once for an experiment (warmup.ensure_compiled), before anything trains, and hands the
+decision to its workers with each task; both versions run the same step kernel's code, so results do not
+depend on it (tests/test_train_chunk.py holds them equal).
+"""
+
+from __future__ import annotations
+
+from tuilab.kernels.step_choice import StepChoice, step_choice
+
+_whole_table = False
+
+
+def whole_table_pays(n_kernels: int, split: bool) -> bool:
+    """Whether compiling the whole table is quicker than n_kernels step kernels one by one (the figures
+    above: without the split the table wins from 6 kernels, with it from 3)."""
+    return n_kernels > (2 if split else 5)
+
+
+def use_whole_table(on: bool) -> None:
+    global _whole_table
+    _whole_table = bool(on)
+
+
+def whole_table() -> bool:
+    return _whole_table
+
+
+def choice_for(opt_id: int) -> StepChoice:
+    """The StepChoice this process trains optimizer row `opt_id` with."""
+    return step_choice(opt_id, _whole_table)
