@@ -57,10 +57,14 @@ def main() -> None:
     args = ap.parse_args()
     cache, paths, out = (tempfile.mkdtemp() for _ in range(3))
     env = {**os.environ, "NUMBA_CACHE_DIR": cache, "TUILAB_PATH_CACHE": os.path.join(paths, "paths.json")}
-    cmd = [sys.executable, "-m", "tuilab", "--preset", args.preset, "--epochs", "1", "--out", out, "headless"]
+    from tuilab.engine.config.presets import find_preset, read_toml
+
+    surface = "surface" in read_toml(find_preset(args.preset))  # its length is steps, not epochs
+    one_epoch = [] if surface else ["--epochs", "1"]
+    cmd = [sys.executable, "-m", "tuilab", "--preset", args.preset, *one_epoch, "--out", out, "headless"]
     cold = timed(cmd, env)
     warm = timed(cmd, env)
-    print(f"tuilab --preset {args.preset} --epochs 1 headless: cold {cold:.1f} s, warm {warm:.1f} s")
+    print(f"tuilab --preset {args.preset} {' '.join(one_epoch)} headless: cold {cold:.1f} s, warm {warm:.1f} s")
     env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp()
     groups = subprocess.run([sys.executable, "-c", GROUPS], env=env, capture_output=True, text=True, check=True)
     print("each kernel group's compile from an empty cache, in the order a run asks for them (seconds):")

@@ -44,13 +44,13 @@ def _own_path_cache_and_compiled_kernels(tmp_path_factory):
 
 @pytest.fixture
 def on_path(monkeypatch):
-    """on_path(NAME): train_steps runs that path (training.paths), on a budget of two cores
-    whatever this machine has (the kernels' arithmetic does not need them); returns a list
+    """on_path(NAME, cores=None): train_steps runs that path (training.paths), on a budget of two cores
+    (or `cores`) whatever this machine has (the kernels' arithmetic does not need them); returns a list
     of the chunks each path ran, by name."""
     from tuilab.engine.training import autotune, paths
-    from tuilab.engine.training import threads as cores
+    from tuilab.engine.training import threads as cores_mod
 
-    monkeypatch.setattr(cores, "_budget", cores.CoreBudget(2))
+    monkeypatch.setattr(cores_mod, "_budget", cores_mod.CoreBudget(2))
     autotune.forget()  # no answer remembered from before the paths were wrapped
     ran = []
     for name, p in list(paths.PATHS.items()):
@@ -59,7 +59,11 @@ def on_path(monkeypatch):
             return _run(c)
         monkeypatch.setitem(paths.PATHS, name, paths.Path(p.name, p.cores, p.blas, counted, p.splits))
 
-    def use(name):
+    def use(name, cores=None):
+        """cores: a budget of that many (a path for more cores than this machine has runs oversubscribed)."""
+        if cores is not None:
+            monkeypatch.setattr(cores_mod, "_budget", cores_mod.CoreBudget(cores))
+            autotune.forget()
         monkeypatch.setenv("TUILAB_PATH", name)
         return ran
 

@@ -1,4 +1,4 @@
-"""The first layer split by input columns between two threads trains as one thread does."""
+"""The first layer split by input columns between threads (two, or k ways) trains as one thread does."""
 
 import numpy as np
 import pytest
@@ -131,3 +131,77 @@ def test_lead_columns_are_whole_groups_of_16():
     assert paths.split_columns(784, 1 / 3) == 256
     assert paths.split_columns(784, 1 / 2) == 384
     assert paths.split_columns(40, 1 / 2) == 16 and paths.split_columns(32, 1 / 3) == 16
+
+
+@pytest.mark.parametrize("ways", [3, 4, 8])
+@pytest.mark.parametrize("name,hyper", [("nesterov", {}), ("adam", {"weight_decay": 0.01})])
+@pytest.mark.parametrize("sizes,act,bs,first_batch", [
+    ([300, 12, 5], "sigmoid", 10, 0),
+    ([300, 9, 7, 5], "relu", 64, 2),  # a short last batch
+])
+def test_k_ways_train_as_one_thread_and_give_the_same_bits_each_time(on_path, ways, name, hyper, sizes, act, bs,
+                                                                     first_batch):
+    """Issue 31's paths for many cores, forced on this machine's two (k threads take turns): every partner's
+    block is stepped and written back where it belongs, and the partners' sums are added in a fixed order."""
+    rng = np.random.default_rng(11)
+    n = 500
+    X, Y = _data(rng, n, sizes[0], sizes[-1], np.float64)
+    net = MLP(sizes, act, dtype="float64")
+    order = rng.permutation(n)
+    lrs = np.linspace(0.05, 0.01, steps_per_epoch(n, bs) - first_batch)
+    path = f"split {ways} ways"
+    ran = on_path(path, cores=ways)
+    first = _run(net, name, X, Y, order, first_batch, lrs, bs, **hyper)
+    again = _run(net, name, X, Y, order, first_batch, lrs, bs, **hyper)
+    on_path("1 thread")
+    plain = _run(net, name, X, Y, order, first_batch, lrs, bs, **hyper)
+    assert ran == [path, path, "1 thread"]
+    assert first[0] == plain[0] == len(lrs)
+    for a, b in zip(first[1:], again[1:], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(first[1], plain[1], rtol=1e-7)  # losses
+    np.testing.assert_allclose(first[2], plain[2], rtol=1e-6)  # gradient norms, every partner's block added
+    for a, b in zip(first[3:], plain[3:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7 * np.abs(b).max())
+
+
+def test_one_partner_of_four_failing_leaves_the_run_as_before_the_chunk(on_path, monkeypatch):
+    real = paths.partner_steps
+
+    def second_fails(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
+                     flags, posted_at, grad_sq):
+        if posted_at == paths.PARTNER_POSTED + 8:
+            real(W, state, scal, hp, kind, X, order, first_batch, 3, batch_size, lo, hi, lrs, z_part, dz, flags,
+                 posted_at, grad_sq)
+            raise MemoryError("partner 2 could not allocate")
+        return real(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
+                    flags, posted_at, grad_sq)
+
+    monkeypatch.setattr(paths, "partner_steps", second_fails)
+    rng = np.random.default_rng(9)
+    X, Y = _data(rng, 200, 300, 3, np.float32)
+    net = MLP([300, 6, 3], "tanh")
+    theta = net.init("xavier_uniform", seed=3)
+    opt = Optimizer("adam", theta.size, net.dtype)
+    before = theta.copy(), opt.state.copy(), opt.scal.copy()
+    on_path("split 4 ways", cores=4)
+    with pytest.raises(MemoryError, match="partner 2 could not allocate"):
+        train_steps(net, opt, theta, X, Y, rng.permutation(200), 0, np.full(10, 1e-3), 10)
+    for now, then in zip((theta, opt.state, opt.scal), before, strict=True):
+        np.testing.assert_array_equal(now, then)
+
+
+def test_k_way_blocks_are_whole_groups_of_16_and_need_k_cores():
+    assert paths.split_bounds(784, 3) == [0, 256, 512, 784]
+    assert paths.split_bounds(784, 2) == [0, 384, 784]
+    for n_in, k in ((300, 8), (64, 4), (2048, 16), (130, 8)):
+        bounds = paths.split_bounds(n_in, k)
+        widths = np.diff(bounds)
+        assert len(widths) == k and widths.min() >= 16 and bounds[-1] == n_in
+        assert all(b % 16 == 0 for b in bounds[:-1])
+    four = paths.PATHS["split 4 ways"]
+    assert four.fits(MLP([64, 30, 10]), cores=4)
+    assert not four.fits(MLP([63, 30, 10]), cores=4)  # fewer than 16 columns a thread
+    assert not four.fits(MLP([784, 30, 10]), cores=3)
+    assert paths.PATHS["BLAS x8"].fits(MLP([784, 30, 10]), cores=8)
+    assert not paths.PATHS["BLAS x8"].fits(MLP([784, 30, 10]), cores=4)

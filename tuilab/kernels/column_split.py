@@ -1,21 +1,23 @@
-"""Training steps with the first layer split by input columns between two threads.
+"""Training steps with the first layer split by input columns between threads: a lead and its partners.
 
 The first layer of a wide-input network is most of a step: reading the batch's rows of X,
-Z_1 = X W_1^T and dW_1 = dZ_1^T X. Split X's columns (and W_1's) in two,
-X W_1^T = X_a W_a^T + X_b W_b^T and dW_1 = [dZ_1^T X_a | dZ_1^T X_b]: each thread gathers
+Z_1 = X W_1^T and dW_1 = dZ_1^T X. Split X's columns (and W_1's) in k blocks,
+X W_1^T = X_a W_a^T + X_b W_b^T + ... and dW_1 = [dZ_1^T X_a | dZ_1^T X_b | ...]: each thread gathers
 only its columns of the rows, keeps its W columns and their optimizer state, and updates
-them itself. All that crosses between the cores each step is Z_b's partial sum and dZ_1,
-two (batch x width) blocks:
+them itself. All that crosses between the cores each step is each partner's partial sum of Z_1 and
+dZ_1, (batch x width) blocks:
 
-    partner: Z_b = X_b W_b^T -> post  | gather next | wait dZ_1 | dW_b, update W_b
-    lead:    Z_a = X_a W_a^T | wait Z_b | layers 2.. forward, loss, backward -> post dZ_1 |
-             dW_a, update W_a and layers 2..
+    partner p: Z_p = X_p W_p^T -> post  | gather next | wait dZ_1 | dW_p, update W_p
+    lead:      Z_a = X_a W_a^T | wait every Z_p | layers 2.. forward, loss, backward -> post dZ_1 |
+               dW_a, update W_a and layers 2..
 
-Each side runs its own copy of the optimizer's scalar state (step count, beta powers):
-it depends on the step only, so all copies advance alike. The caller (engine.training.fit) hands
-each side contiguous copies of its parameters and state and writes them back after.
+The lead adds the partners' blocks in their order, so a run gives the same bits every time on a machine
+(and a split in two, one partner, adds as it always did). Each side runs its own copy of the optimizer's
+scalar state (step count, beta powers): it depends on the step only, so all copies advance alike. The
+caller (engine.training.paths) hands each side contiguous copies of its parameters and state and writes
+them back after.
 
-Both sides call BLAS on one thread each (engine.training.threads): with its own threads on, OpenBLAS
+Every side calls BLAS on one thread (engine.training.threads): with its own threads on, OpenBLAS
 runs one caller's product at a time, and the split lost to one thread by 2-10x.
 """
 
@@ -30,11 +32,15 @@ from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
 from tuilab.kernels.mlp import _block, change_and_size, gather_columns, mlp_backward, mlp_forward, workspace
 from tuilab.kernels.step_choice import chosen_step
 
-# flags: counters 64 bytes apart, so the two sides' writes never share a cache line
-PARTNER_POSTED = 0  # 1 + the last step whose Z_b the partner has posted
-LEAD_POSTED = 8  # 1 + the last step whose dZ_1 the lead has posted
-STOP = 16  # nonzero: no more steps (the lead diverged or finished, or a side failed)
-N_FLAGS = 24
+# flags: counters 64 bytes apart, so that no two sides' writes share a cache line
+LEAD_POSTED = 0  # 1 + the last step whose dZ_1 the lead has posted
+STOP = 8  # nonzero: no more steps (the lead diverged or finished, or a side failed)
+PARTNER_POSTED = 16  # partner p's counter is at PARTNER_POSTED + 8 p: 1 + the last step whose Z_p it posted
+
+
+def n_flags(partners: int) -> int:
+    """The length of the flags array for a lead and `partners` partners."""
+    return PARTNER_POSTED + 8 * partners
 
 
 SPINS = 1000  # checks before a waiting side starts yielding its core (~10-20 us)
@@ -63,8 +69,9 @@ def _wait_for(flags, index, value):
 
 @kernel
 def partner_steps(W, state, scal, hp, step, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
-                  flags, grad_sq):
-    """The partner's side of n_steps: columns lo:hi of the first layer (W: its (width, hi - lo) block).
+                  flags, posted_at, grad_sq):
+    """A partner's side of n_steps: columns lo:hi of the first layer (W: its (width, hi - lo) block); it posts
+    its Z block's steps at flags[posted_at] (PARTNER_POSTED + 8 p for partner p).
 
     Returns the steps whose update it applied: the lead's count, once the lead has stopped.
     grad_sq[s, 0], when it has rows, gets the squared norm of this block's gradient; with 3 columns,
@@ -85,7 +92,7 @@ def partner_steps(W, state, scal, hp, step, X, order, first_batch, n_steps, batc
         n = min(batch_size, N - start)
         x = xs[s % 2]
         np.dot(x[:n], W.T, z_part[:n])
-        store_release(flags, PARTNER_POSTED, s + 1)
+        store_release(flags, posted_at, s + 1)
         nxt = start + batch_size
         if s + 1 < n_steps:
             gather_columns(X, X, order, nxt, min(batch_size, N - nxt), lo, hi, xs[(s + 1) % 2], no_labels)
@@ -108,20 +115,22 @@ def partner_steps(W, state, scal, hp, step, X, order, first_batch, n_steps, batc
 
 @kernel
 def lead_steps(W, state1, scal1, rest, state, scal, hp, step, X, Y, order, first_batch, n_steps,
-               batch_size, lo, hi, w_off, b_off, sizes, acts, loss, lrs, losses, z_part, dz, flags,
+               batch_size, lo, hi, w_off, b_off, sizes, acts, loss, lrs, losses, z_parts, dz, flags,
                grad_sq):
     """The lead's side of n_steps: columns lo:hi of the first layer and everything after it.
 
     W: its (width, hi - lo) block of W_1, with optimizer state state1 and scalars scal1.
     rest: b_1 followed by layers 2.. (w_off, b_off, sizes, acts[1:] describe them as a network
     whose input is A_1), with state and scal, the optimizer's own scalars.
+    z_parts: (partners, batch, width), partner p's Z block in z_parts[p].
     Losses, divergence and the return value are as train_chunk's; grad_sq[s, l] gets layer
-    l's squared gradient norm without the partner's block (the caller adds it), and with 3 L columns
-    the step's change and the parameters after it as train_chunk's internals, without the partner's block.
+    l's squared gradient norm without the partners' blocks (the caller adds them), and with 3 L columns
+    the step's change and the parameters after it as train_chunk's internals, without the partners' blocks.
     """
     fpu = flush_denormals_on()
     N = order.shape[0]
     width = W.shape[0]
+    partners = z_parts.shape[0]
     g = np.empty_like(W)
     grest = np.empty_like(rest)
     x = np.empty((batch_size, hi - lo), X.dtype)
@@ -143,11 +152,19 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, step, X, Y, order, first
         n = min(batch_size, N - start)
         gather_columns(X, Y, order, start, n, lo, hi, x, y)
         np.dot(x[:n], W.T, z1[:n])
-        if not _wait_for(flags, PARTNER_POSTED, s + 1):
-            break  # the partner failed: the caller raises its error
+        ready = True
+        for p in range(partners):
+            if not _wait_for(flags, PARTNER_POSTED + 8 * p, s + 1):
+                ready = False
+                break
+        if not ready:
+            break  # a partner failed: the caller raises its error
         for i in range(n):
             for j in range(width):
-                z1[i, j] = z1[i, j] + z_part[i, j] + b1[j]
+                v = z1[i, j]
+                for p in range(partners):  # in the partners' order, whatever order they posted in
+                    v = v + z_parts[p, i, j]
+                z1[i, j] = v + b1[j]
         activation_forward(z1[:n], a1[:n], acts[0])
         mlp_forward(rest, a1[:n], w_off, b_off, sizes, acts[1:], zbuf, abuf, batch_size)
         value = mlp_backward(rest, a1[:n], y[:n], w_off, b_off, sizes, acts[1:], loss, zbuf, abuf, dbuf,
