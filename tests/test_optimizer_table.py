@@ -144,3 +144,25 @@ def test_maximize_is_for_the_optimizers_torch_has():
     assert "maximize" not in resolve_hyperparameters("adam", {})  # off, and unnamed, unless given
     with pytest.raises(TuilabError, match="maximize"):
         resolve_hyperparameters("lion", {"maximize": True})
+
+
+@pytest.mark.parametrize("name", ON_SURFACES)
+def test_a_descent_compiled_for_its_optimizer_equals_the_tables(name):
+    """kernels.surfaces.surface_descent_of (one optimizer's descent, what a surface preset of a few compiles)
+    and surface_descent (the table's, for many: engine.training.kernel_choice) take the same steps."""
+    from tuilab.engine.training import kernel_choice
+
+    land = make_landscape("rosenbrock")
+    lr = REGISTRY[name].defaults["lr"] * 0.1
+    paths = []
+    try:
+        for table in (False, True):
+            kernel_choice.use_whole_table(table)
+            got = descend(land, name, (-1.5, 2.0), 300, max_points=301, lr=lr, **_hyper(name))
+            paths.append((got.path, got.f, got.steps_done, got.status))
+    finally:
+        kernel_choice.use_whole_table(False)
+    own, whole = paths
+    np.testing.assert_array_equal(own[0], whole[0])
+    np.testing.assert_array_equal(own[1], whole[1])
+    assert own[2:] == whole[2:]

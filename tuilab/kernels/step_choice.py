@@ -88,6 +88,11 @@ def _row(typingctx, step):
     return types.int64(step), codegen
 
 
+def kernel_named(name: str):
+    """The step kernel of a StepChoice's name."""
+    return _KERNEL_BY_NAME[name]
+
+
 @cache
 def step_choice(opt_id: int, table: bool = False) -> StepChoice:
     """The StepChoice of optimizer table row `opt_id` (one object a row), compiled for that row alone or

@@ -8,9 +8,11 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
 from tuilab.kernels import optimizers as O
 from tuilab.kernels._jit import kernel
+from tuilab.kernels.step_choice import TABLE, StepChoiceType, kernel_named
 
 ROSENBROCK = 0  # p = (a, b)
 BEALE = 1
@@ -197,3 +199,25 @@ def surface_descent(surface_id, p, theta, state, scal, hp, opt_id, lr, n_steps, 
     """
     return _descend_by_id(opt_id, (surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol,
                                    stride, path, shadow, inner))
+
+
+def _chosen_descent(step, args):
+    """_descend_with(the kernel `step` names)(*args) (only callable from a kernel)."""
+    raise TypeError("_chosen_descent() is for use inside @njit kernels")
+
+
+@overload(_chosen_descent, jit_options={"cache": True})
+def _chosen_descent_overload(step, args):
+    if not isinstance(step, StepChoiceType) or step.kernel_name == TABLE:
+        return None
+    descend = _descend_with(kernel_named(step.kernel_name))
+    return lambda step, args: descend(*args)
+
+
+@kernel
+def surface_descent_of(step, surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol, stride, path, shadow,
+                       inner):
+    """surface_descent for the one optimizer `step` (a kernels.step_choice.StepChoice) names, compiled for it
+    alone: a surface preset of two optimizers compiles two descents, not the table's fourteen."""
+    return _chosen_descent(step, (surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol, stride, path,
+                                  shadow, inner))

@@ -10,8 +10,10 @@ import numpy as np
 from tuilab.engine.nn.internals import trajectory_internals
 from tuilab.engine.nn.optim import Optimizer, check_for_surfaces
 from tuilab.engine.surfaces.params import PARAM_FLOORS, SURFACE_PARAMS, SURFACES
+from tuilab.engine.training.kernel_choice import whole_table
 from tuilab.errors import TuilabError, choice_error
 from tuilab.kernels import surfaces as K
+from tuilab.kernels.step_choice import step_choice
 
 TOLERANCE = 1e-3  # "converged": within this distance of a minimiser
 
@@ -283,9 +285,12 @@ def descend(landscape: Landscape, optimizer: str, start, steps: int, max_points:
     if opt.closure is not None:
         return _descend_with_closure(landscape, opt, theta, steps, stride, path, minima, label or optimizer)
     inner = np.empty((len(path), 2 + opt.scal.size + opt.state.size))
-    rows, done, hit, status = K.surface_descent(
-        landscape.surface_id, np.array(landscape.params, np.float64), theta, opt.state, opt.scal, opt.hp,
-        opt.opt_id, float(opt.lr), steps, minima, TOLERANCE, stride, path, opt.shadow, inner)
+    args = (landscape.surface_id, np.array(landscape.params, np.float64), theta, opt.state, opt.scal, opt.hp)
+    rest = (float(opt.lr), steps, minima, TOLERANCE, stride, path, opt.shadow, inner)
+    if whole_table():  # a surface preset of many optimizers (engine.surfaces.runner): the table's descent
+        rows, done, hit, status = K.surface_descent(*args, opt.opt_id, *rest)
+    else:
+        rows, done, hit, status = K.surface_descent_of(step_choice(opt.opt_id), *args, *rest)
     path = path[:rows]
     return SurfaceResult(label or optimizer, optimizer, float(opt.lr), path[:, 0].astype(np.int64),
                          path[:, 1:3].copy(), path[:, 3].copy(), int(done), None if hit < 0 else int(hit),

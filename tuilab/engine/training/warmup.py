@@ -52,10 +52,16 @@ def network_kernels_ready(dtype: str = "float32", split: bool = True, opt_ids=(S
             and all(_cached(k, dtype) for k in shared) and _cached(fpu.current_fpu))
 
 
-def surface_kernels_ready() -> bool:
+def surface_kernels_ready(opt_ids=(SGD,)) -> bool:
+    """Whether the descent is compiled or cached for each optimizer row in opt_ids (kernels.step_choice),
+    or whole (engine.training.kernel_choice)."""
+    from tuilab.engine.training.kernel_choice import whole_table
     from tuilab.kernels import surfaces
+    from tuilab.kernels.step_choice import step_choice
 
-    return _cached(surfaces.surface_descent)
+    if whole_table():
+        return _cached(surfaces.surface_descent)
+    return all(_cached(surfaces.surface_descent_of, None, repr(step_choice(i))) for i in opt_ids)
 
 
 def _optimizer_for(opt_id: int, net):
