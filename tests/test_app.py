@@ -769,7 +769,7 @@ async def test_a_surface_runs_first_compile_is_said_on_screen(tmp_path, monkeypa
         time.sleep(1.0)
         return real(*args, **kw)
 
-    monkeypatch.setattr(surface_runner, "surface_kernels_ready", lambda: False)
+    monkeypatch.setattr(surface_runner, "surface_kernels_ready", lambda *opt_ids: False)
     monkeypatch.setattr(surface_runner, "descend", slow_first)
     app = make_app("rosenbrock", out_root=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
