@@ -734,6 +734,20 @@ def begin_step(scal, hp, hp_t, demon):
         hp_t[k] = demon_beta(hp[k], t, scal[S_DEMON_T])
 
 
+@kernel
+def begin_update(grad, scal, hp):
+    """What every update does before its kernel's step: with maximize on, grad is negated in place (as torch
+    does before anything else: a scratch buffer here); the step is counted, and Demon's decayed coefficient
+    put in a copy of hp. Returns the hp the step kernel takes."""
+    if scal[S_MAXIMIZE] != 0.0:
+        for i in range(grad.shape[0]):
+            grad[i] = -grad[i]
+    demon = scal[S_DEMON_T] > 0.0
+    hp_t = hp.copy() if demon else hp
+    begin_step(scal, hp, hp_t, demon)
+    return hp_t
+
+
 _step_by_id = dispatch_on_id()
 
 
@@ -778,14 +792,8 @@ def rest_step(theta, grad, state, scal, hp, lr):
 
 @kernel
 def optimizer_step(opt_id, theta, grad, state, scal, hp, lr):
-    """One update of optimizer `opt_id` (a row of STEP_KERNELS) on theta in place (with maximize on,
-    grad is negated in place first, as torch does before anything else: a scratch buffer here)."""
-    if scal[S_MAXIMIZE] != 0.0:
-        for i in range(grad.shape[0]):
-            grad[i] = -grad[i]
-    demon = scal[S_DEMON_T] > 0.0
-    hp_t = hp.copy() if demon else hp
-    begin_step(scal, hp, hp_t, demon)
+    """One update of optimizer `opt_id` (a row of STEP_KERNELS) on theta in place (begin_update first)."""
+    hp_t = begin_update(grad, scal, hp)
     _step_by_id(opt_id, (theta, grad, state, scal, hp_t, lr))
     if scal[S_REST] > 0.0:
         rest_step(theta, grad, state, scal, hp, lr)

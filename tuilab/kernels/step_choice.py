@@ -117,27 +117,16 @@ def _chosen_step(step, theta, grad, state, scal, hp, lr):
 
         return table_impl
     kernel = _KERNEL_BY_NAME[step.kernel_name]
-    begin_step, rest_step = O.begin_step, O.rest_step
-    S_MAXIMIZE, S_DEMON_T, S_REST = O.S_MAXIMIZE, O.S_DEMON_T, O.S_REST
+    begin_update, rest_step, S_REST = O.begin_update, O.rest_step, O.S_REST
 
-    # optimizer_step's body, with its dispatch resolved here; only an optimizer for matrices (Muon) hands
-    # its vectors to a rest optimizer, and only its version compiles rest_step (the whole table)
+    # optimizer_step with its dispatch resolved here; only an optimizer for matrices (Muon) hands its vectors
+    # to a rest optimizer, and only its version compiles rest_step (the whole table)
     def impl(step, theta, grad, state, scal, hp, lr):
-        if scal[S_MAXIMIZE] != 0.0:
-            for i in range(grad.shape[0]):
-                grad[i] = -grad[i]
-        demon = scal[S_DEMON_T] > 0.0
-        hp_t = hp.copy() if demon else hp
-        begin_step(scal, hp, hp_t, demon)
+        hp_t = begin_update(grad, scal, hp)
         kernel(theta, grad, state, scal, hp_t, lr)
 
     def impl_with_rest(step, theta, grad, state, scal, hp, lr):
-        if scal[S_MAXIMIZE] != 0.0:
-            for i in range(grad.shape[0]):
-                grad[i] = -grad[i]
-        demon = scal[S_DEMON_T] > 0.0
-        hp_t = hp.copy() if demon else hp
-        begin_step(scal, hp, hp_t, demon)
+        hp_t = begin_update(grad, scal, hp)
         kernel(theta, grad, state, scal, hp_t, lr)
         if scal[S_REST] > 0.0:
             rest_step(theta, grad, state, scal, hp, lr)
