@@ -95,13 +95,20 @@ def test_divergence_stops_both_threads_at_the_same_step(on_path):
     np.testing.assert_array_equal(split[5], plain[5])  # the step count and powers, as one thread left them
 
 
-def test_a_partner_failure_is_raised_and_leaves_the_run_as_before_the_chunk(on_path, monkeypatch):
-    """The partner trains some steps, then fails: nothing of the chunk may stay behind,
-    neither in the parameters nor in the optimizer's state or its step count."""
+@pytest.mark.parametrize("path,cores,failing", [("split 1/3", 2, 0), ("split 4 ways", 4, 1)])
+def test_a_partner_failure_is_raised_and_leaves_the_run_as_before_the_chunk(on_path, monkeypatch, path, cores,
+                                                                             failing):
+    """A partner (with four ways, the second of three) trains some steps, then fails: nothing of the chunk
+    may stay behind, neither in the parameters nor in the optimizer's state or its step count."""
     real = paths.partner_steps
 
-    def fails_after_three(W, state, scal, hp, kind, X, order, first_batch, n_steps, *rest):
-        real(W, state, scal, hp, kind, X, order, first_batch, 3, *rest)
+    def fails_after_three(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, lrs,
+                          z_part, dz, flags, posted_at, grad_sq):
+        if posted_at != paths.PARTNER_POSTED + 8 * failing:
+            return real(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part,
+                        dz, flags, posted_at, grad_sq)
+        real(W, state, scal, hp, kind, X, order, first_batch, 3, batch_size, lo, hi, lrs, z_part, dz, flags,
+             posted_at, grad_sq)
         raise MemoryError("partner could not allocate")
 
     monkeypatch.setattr(paths, "partner_steps", fails_after_three)
@@ -111,7 +118,7 @@ def test_a_partner_failure_is_raised_and_leaves_the_run_as_before_the_chunk(on_p
     theta = net.init("xavier_uniform", seed=3)
     opt = Optimizer("adam", theta.size, net.dtype)
     before = theta.copy(), opt.state.copy(), opt.scal.copy()
-    on_path("split 1/3")
+    on_path(path, cores=cores)
     with pytest.raises(MemoryError, match="partner could not allocate"):
         train_steps(net, opt, theta, X, Y, rng.permutation(200), 0, np.full(10, 1e-3), 10)
     for now, then in zip((theta, opt.state, opt.scal), before, strict=True):
@@ -163,32 +170,6 @@ def test_k_ways_train_as_one_thread_and_give_the_same_bits_each_time(on_path, wa
     np.testing.assert_allclose(first[2], plain[2], rtol=1e-6)  # gradient norms, every partner's block added
     for a, b in zip(first[3:], plain[3:], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7 * np.abs(b).max())
-
-
-def test_one_partner_of_four_failing_leaves_the_run_as_before_the_chunk(on_path, monkeypatch):
-    real = paths.partner_steps
-
-    def second_fails(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
-                     flags, posted_at, grad_sq):
-        if posted_at == paths.PARTNER_POSTED + 8:
-            real(W, state, scal, hp, kind, X, order, first_batch, 3, batch_size, lo, hi, lrs, z_part, dz, flags,
-                 posted_at, grad_sq)
-            raise MemoryError("partner 2 could not allocate")
-        return real(W, state, scal, hp, kind, X, order, first_batch, n_steps, batch_size, lo, hi, lrs, z_part, dz,
-                    flags, posted_at, grad_sq)
-
-    monkeypatch.setattr(paths, "partner_steps", second_fails)
-    rng = np.random.default_rng(9)
-    X, Y = _data(rng, 200, 300, 3, np.float32)
-    net = MLP([300, 6, 3], "tanh")
-    theta = net.init("xavier_uniform", seed=3)
-    opt = Optimizer("adam", theta.size, net.dtype)
-    before = theta.copy(), opt.state.copy(), opt.scal.copy()
-    on_path("split 4 ways", cores=4)
-    with pytest.raises(MemoryError, match="partner 2 could not allocate"):
-        train_steps(net, opt, theta, X, Y, rng.permutation(200), 0, np.full(10, 1e-3), 10)
-    for now, then in zip((theta, opt.state, opt.scal), before, strict=True):
-        np.testing.assert_array_equal(now, then)
 
 
 def test_k_way_blocks_are_whole_groups_of_16_and_need_k_cores():
