@@ -9,7 +9,7 @@ from tuilab.engine.events import Control, Notice, SurfaceDone, overall_status
 from tuilab.engine.nn.internals import POINT_COLUMNS
 from tuilab.engine.records.run_records import RunRecords
 from tuilab.engine.surfaces.landscapes import SurfaceResult, descend, landscape_of
-from tuilab.engine.training.kernel_choice import use_whole_table, whole_table
+from tuilab.engine.training.kernel_choice import surface_table_pays, use_whole_table, whole_table
 from tuilab.engine.training.warmup import step_kernels_of, surface_kernels_ready
 
 # average: ASGD's, else blank; then the optimizer inside at each point (blank where it means nothing)
@@ -39,8 +39,7 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
         records.open(experiment.to_toml())
         records.start_table("trajectory.csv", TRAJECTORY_COLUMNS)
     opt_ids = step_kernels_of(experiment.runs)
-    # one descent compiles in ~1.4 s cold (2 cores), the whole table's in ~12 s: past 9 optimizers the table
-    use_whole_table(len(opt_ids) > 9)
+    use_whole_table(surface_table_pays(len(opt_ids)))
     compiling = not surface_kernels_ready(opt_ids)
     if compiling:
         seconds = 15 if whole_table() else 3 + round(1.4 * len(opt_ids))
