@@ -15,6 +15,7 @@ import argparse
 import time
 
 import numpy as np
+from _torch_mlp import torch_mlp
 
 SHAPES = [
     ([2, 64, 64, 2], "relu"),  # spirals
@@ -48,12 +49,7 @@ def tuilab_seconds(sizes, act, X, Y, grid, threads, repeat) -> float:
 def torch_seconds(sizes, act, X, Y, grid, repeat) -> float:
     import torch
 
-    layers = []
-    for k in range(len(sizes) - 1):
-        layers.append(torch.nn.Linear(sizes[k], sizes[k + 1]))
-        if k < len(sizes) - 2:
-            layers.append(torch.nn.ReLU() if act == "relu" else torch.nn.Sigmoid())
-    model = torch.nn.Sequential(*layers)
+    model = torch_mlp(sizes, act)
     params = list(model.parameters())
     origin = [p.detach().clone() for p in params]
     d1 = [torch.randn_like(p) * 0.01 for p in params]

@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 from _subprocess import json_from
+from _torch_mlp import torch_mlp
 
 MNIST = (784, 10, 60_000)
 # name -> (input, hidden, output, rows, activation, batch (0: full), optimizer)
@@ -191,13 +192,7 @@ def time_torch(name: str, repeat: int, seconds: float, threads: int) -> list[flo
     X_np, labels_np = make_data(name)
     X, y = torch.from_numpy(X_np), torch.from_numpy(labels_np)
     sizes = [n_in, *hidden, n_out]
-    layers = []
-    make_act = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "gelu": torch.nn.GELU}
-    for i in range(len(sizes) - 1):
-        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(make_act[act]())
-    model = torch.nn.Sequential(*layers)
+    model = torch_mlp(sizes, act)
     h = HYPER[opt_name]
     opt = {"sgd": lambda p: torch.optim.SGD(p, lr=h["lr"]),
            "momentum": lambda p: torch.optim.SGD(p, lr=h["lr"], momentum=h["momentum"]),

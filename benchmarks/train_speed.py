@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 from _subprocess import json_from
+from _torch_mlp import torch_mlp
 
 N_SAMPLES, N_FEATURES, N_CLASSES = 60_000, 784, 10
 
@@ -78,12 +79,7 @@ def time_torch(case: str, runs: int, threads: int) -> list[float]:
     _, sizes, act, _, batch, opt_name, hyper, _ = CASES[case]
     X_np, labels_np = make_data()
     X, y = torch.from_numpy(X_np), torch.from_numpy(labels_np)
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(torch.nn.Sigmoid() if act == "sigmoid" else torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
+    model = torch_mlp(sizes, act)
     if case in ("a", "c"):
         init = torch.nn.init.xavier_normal_ if act == "sigmoid" else torch.nn.init.kaiming_uniform_
         for m in model:
