@@ -113,6 +113,43 @@ def test_snapshots_are_thinned_evenly_the_start_and_the_last_kept(tmp_path):
     assert snapshots.most_kept(0, 1000) == 0 and snapshots.most_kept(64, 10**9) == 2
 
 
+def test_snapshots_read_while_the_run_thins_or_gathers_them(tmp_path, monkeypatch):
+    """The dashboard's landscape reads a training run's snapshot files while the run thins them (deletes some)
+    and at its end gathers them into snapshots.npz: a file gone since the listing is skipped, not an error
+    ("a snapshot is unreadable (FileNotFoundError)" failed the dashboard's landscape now and then)."""
+    keeper = snapshots.SnapshotKeeper(8, tmp_path / "run")
+    for e in range(6):
+        keeper.offer(e, np.full(4, e, np.float64))
+    real_load = np.load
+    thinned = []
+
+    def thinning_meanwhile(f, *args, **kw):
+        if not thinned:  # the keeper drops epoch 3 as the reader reaches epoch 0
+            thinned.append(3)
+            (tmp_path / "run" / snapshots.FOLDER / "3.npy").unlink()
+        return real_load(f, *args, **kw)
+
+    monkeypatch.setattr(snapshots.np, "load", thinning_meanwhile)
+    epochs, theta = snapshots.load(tmp_path / "run")
+    assert epochs.tolist() == [0, 1, 2, 4, 5] and theta[:, 0].tolist() == [0, 1, 2, 4, 5]
+    monkeypatch.setattr(snapshots.np, "load", real_load)
+
+    gathered = tmp_path / "gathered"  # the run ends between the reader's first look and its reading the files
+    keeper = snapshots.SnapshotKeeper(8, gathered)
+    for e in range(3):
+        keeper.offer(e, np.full(4, e, np.float64))
+
+    def finished_meanwhile(f, *args, **kw):
+        if str(f).endswith(".npy"):
+            keeper.finish()
+            raise FileNotFoundError(f)
+        return real_load(f, *args, **kw)
+
+    monkeypatch.setattr(snapshots.np, "load", finished_meanwhile)
+    epochs, theta = snapshots.load(gathered)
+    assert epochs.tolist() == [0, 1, 2] and theta[:, 0].tolist() == [0, 1, 2]
+
+
 def tuilab(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "tuilab", *args], capture_output=True, text=True, timeout=600,
                           cwd=cwd)

@@ -123,13 +123,22 @@ def load(folder) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         files = sorted(((int(f.stem), f) for f in (folder / FOLDER).glob("*.npy") if f.stem.isdigit())
                        if (folder / FOLDER).is_dir() else [])
-        if not files:
+        kept = []
+        for epoch, f in files:
+            try:
+                kept.append((epoch, np.load(f)))
+            except FileNotFoundError:
+                # a run still training thins its snapshots (and at its end gathers them into FILE) while this
+                # reads them: one gone since the listing is one the run no longer keeps, not a fault
+                continue
+            except (OSError, ValueError) as exc:
+                raise TuilabError(f"{folder / FOLDER}: a snapshot is unreadable ({type(exc).__name__})") from None
+        if not kept:
+            if path.is_file():  # gathered into FILE between the first look and the listing
+                return load(folder)
             raise TuilabError(f"{folder}: no {FILE}: this run kept no parameter snapshots (recorded by an older "
                               "tuilab, or with train.snapshots = 0); train it again to draw its landscape")
-        try:
-            return np.array([e for e, _ in files], np.int64), np.stack([np.load(f) for _, f in files])
-        except (OSError, ValueError) as exc:
-            raise TuilabError(f"{folder / FOLDER}: a snapshot is unreadable ({type(exc).__name__})") from None
+        return np.array([e for e, _ in kept], np.int64), np.stack([theta for _, theta in kept])
     try:
         with np.load(path) as z:
             epochs, theta = np.asarray(z["epochs"], np.int64), np.asarray(z["theta"], np.float32)
