@@ -23,6 +23,7 @@ examples:
   tuilab --preset shallow-sigmoid --lr-range headless   which learning rate? (a range test)
   tuilab --preset rosenbrock headless      optimizers racing on a 2-D landscape
   tuilab list                              every preset with its description
+  tuilab report runs/... --svg figures     the records' tables, and each chart as an SVG file
   tuilab --preset rosenbrock-zoo serve     the dashboard in a web browser, http://127.0.0.1:8000
 
 data sets are looked for in --data-dir, $TUILAB_DATA, ~/.cache/tuilab and
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "first, with a chart of the training loss.")
     report.add_argument("folders", nargs="+", metavar="RUNDIR", help="a folder a run wrote (runs/...)")
     report.add_argument("--no-chart", action="store_true", help="the tables only")
+    report.add_argument("--svg", metavar="DIR", help="also write each chart as an SVG file in DIR (for a browser "
+                                                     "or slides)")
     opener = sub.add_parser("open", help="the dashboard on records: curves, runs, confusion, gradients",
                             description="Open records folders in the dashboard; several are overlaid.")
     opener.add_argument("folders", nargs="+", metavar="RUNDIR")
@@ -198,7 +201,7 @@ def _run(args) -> int:
     if args.command == "report":
         from tuilab.report import report
 
-        return report(args.folders, sys.stdout, chart=not args.no_chart)
+        return report(args.folders, sys.stdout, chart=not args.no_chart, svg=args.svg)
     if args.jobs is not None and args.jobs < 1:
         raise TuilabError(f"--jobs must be a whole number >= 1, got {args.jobs}")
     if args.command == "headless":

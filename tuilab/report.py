@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 from tuilab.engine.records.run_records import Reopened, read_records
 from tuilab.headless import headline, results_table
 
 
-def print_surface_report(rec: Reopened, stream) -> None:
-    """The surface lab's own table, contour with trajectories and error chart (views.surface),
-    from trajectory.csv and summary.json."""
+def surface_outcome(rec: Reopened):
+    """(experiment, outcome) of surface records, as views.surface draws them: from trajectory.csv and
+    summary.json."""
     from types import SimpleNamespace
 
     from tuilab.engine.config.presets import load_experiment
     from tuilab.engine.records.replay import replayed_surface_events
     from tuilab.engine.surfaces.landscapes import landscape_of
-    from tuilab.views.surface import print_surface_results
 
     experiment = load_experiment(str(rec.folder / "config.toml"))
     # summary.json keeps NaN as null (JSON has no NaN); the table wants the numbers back
@@ -25,30 +25,40 @@ def print_surface_report(rec: Reopened, stream) -> None:
     results = [e.result for e in replayed_surface_events(rec, experiment)]
     outcome = SimpleNamespace(status=rec.status, runs=runs, results=results,
                               landscape=landscape_of(experiment.runs[0].tables["surface"]))
-    print_surface_results(experiment, outcome, stream)
+    return experiment, outcome
 
 
-def loss_chart(rec: Reopened, width: int = 100, height: int = 18) -> str:
-    """Training loss per epoch of every run, as plotext draws it."""
+def print_surface_report(rec: Reopened, stream) -> None:
+    """The surface lab's own table, contour with trajectories and error chart (views.surface)."""
+    from tuilab.views.surface import print_surface_results
+
+    print_surface_results(*surface_outcome(rec), stream)
+
+
+def loss_chart(rec: Reopened, width: int = 100, height: int = 18, mono: bool = True) -> str:
+    """Training loss per epoch of every run, as plotext draws it (with ANSI colours unless mono)."""
     import plotext as plt
 
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    from tuilab.views.run_style import legend, run_style
+    from tuilab.views.run_style import ansi, legend, run_style
 
     drawn = []
     for i, r in enumerate(rec.runs):
         pts = [(m["epoch"], m["train_loss"]) for m in rec.metrics
                if m.get("run") == i and isinstance(m.get("train_loss"), float) and math.isfinite(m["train_loss"])]
-        if len(pts) >= 2:  # no colours (it may go to a file): each run its own mark, the legend below
-            plt.plot([p[0] for p in pts], [p[1] for p in pts], marker=run_style(i, mono=True).marker)
+        if len(pts) >= 2:  # mono (it may go to a file): each run its own mark, the legend below
+            look = run_style(i, mono=mono)
+            plt.plot([p[0] for p in pts], [p[1] for p in pts], marker=look.marker, color=None if mono else look.rgb)
             drawn.append((i, str(r.get("label", i))))
     if not drawn:
         return ""
     plt.title("training loss per epoch")
     plt.xlabel("epoch")
-    return plt.uncolorize(plt.build()) + "\n" + legend(drawn, width, mono=True).plain
+    if mono:
+        return plt.uncolorize(plt.build()) + "\n" + legend(drawn, width, mono=True).plain
+    return plt.build() + "\n" + ansi(legend(drawn, width, mono=False))
 
 
 def print_decision_maps(rec, stream, most: int = 4) -> None:
@@ -82,10 +92,59 @@ def print_distributions(rec, stream) -> None:
         print(f"\n{rec.runs[best]['label']}: {text}", file=stream)
 
 
-def report(folders, stream, chart: bool = True) -> int:
-    """Print each folder's records; returns the exit code (a folder with no records is an error)."""
-    for k, folder in enumerate(folders):
-        rec = read_records(folder)
+def report_figures(rec: Reopened, width: int = 110):
+    """(name, title, text with ANSI colours) of each chart the report draws of these records, for SVG files."""
+    name = rec.title or rec.folder.name
+    if rec.lab == "surface":
+        from tuilab.views.surface import surface_charts
+
+        experiment, outcome = surface_outcome(rec)
+        if not outcome.results:
+            return
+        contour, error = surface_charts(outcome, width, 36, mono=False, theme="clear")
+        yield "trajectories", f"{name}: the trajectories on {outcome.landscape.name}", contour[1]
+        yield "error", f"{name}: error by step", error[1]
+        return
+    if (rec.folder / "lr_range.csv").is_file():
+        from tuilab.engine.training.lr_range import curves_of
+        from tuilab.views.lr_range import range_chart
+
+        yield "range-test", f"{name}: learning-rate range test", range_chart(rec.runs, curves_of(rec.folder, rec.runs),
+                                                                             width, 22, mono=False)
+        return
+    drawn = loss_chart(rec, width, 22, mono=False)
+    if drawn:
+        yield "training-loss", f"{name}: training loss per epoch", drawn
+    from tuilab.engine.records.sweep_results import from_records
+    from tuilab.views.sweep import sweep_charts
+
+    sweep = from_records(rec)
+    if sweep is not None:
+        keys = [sweep.axes[i][0] for i in sweep.numeric_axes()]
+        for key, text in zip(keys, sweep_charts(sweep, width, 22, mono=False), strict=True):
+            yield f"sweep-{key}", f"{name}: {sweep.metric} against {key}", text
+    maps = io.StringIO()
+    print_decision_maps(rec, maps)
+    if maps.getvalue().strip():
+        yield "decision-maps", f"{name}: decision maps", maps.getvalue().strip("\n")
+    strips = io.StringIO()
+    print_distributions(rec, strips)
+    if strips.getvalue().strip():
+        yield "activations", f"{name}: activations over the epochs", strips.getvalue().strip("\n")
+
+
+def report(folders, stream, chart: bool = True, svg: str | None = None) -> int:
+    """Print each folder's records, and with `svg` write each chart there as an SVG file; returns the exit code
+    (a folder with no records is an error)."""
+    from tuilab.views.svg import SvgFigures
+
+    records = [read_records(folder) for folder in folders]  # a folder with no records: one line, nothing written
+    figures = SvgFigures(svg) if svg else None
+    for k, rec in enumerate(records):
+        if figures is not None:
+            prefix = f"{rec.folder.name}-" if len(records) > 1 else ""
+            for name, title, text in report_figures(rec):
+                figures.add(prefix + name, text, title)
         if k:
             print(file=stream)
         if rec.lab == "surface":
@@ -115,4 +174,7 @@ def report(folders, stream, chart: bool = True) -> int:
                 print_distributions(rec, stream)
         for note in rec.notes:
             print(f"note: {note}", file=stream)
+    if figures is not None:
+        names = ", ".join(p.name for p in figures.written) or "none: these records have no chart yet"
+        print(f"\nSVG figures in {figures.folder}: {names}", file=stream)
     return 0

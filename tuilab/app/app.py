@@ -57,7 +57,8 @@ class TuilabApp(App):
     TITLE = "tuilab"
     COMMANDS = App.COMMANDS | {PresetCommands}
     BINDINGS = [Binding("question_mark", "help", "Help", key_display="?", show=False),
-                Binding("q", "quit", "Quit", show=False)]
+                Binding("q", "quit", "Quit", show=False),
+                Binding("S", "save_screen", "Save screen as SVG", show=False)]
 
     def __init__(self, preset: str | None = None, overrides=(), data: DataOptions | None = None,
                  out_root: str | Path = "runs", records: bool = True, autostart: bool = True,
@@ -172,6 +173,25 @@ class TuilabApp(App):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_save_screen(self) -> None:
+        """The whole screen as an SVG file, beside the shown experiment's records (else in the current folder)."""
+        import time
+
+        from tuilab.views.svg import portable, slug
+
+        screen = self.screen
+        outs = [lv.out for lv in getattr(screen, "lives", ()) if getattr(lv, "out", None) is not None]
+        folder = Path(outs[0]) if outs else Path.cwd()
+        name = f"screen-{slug(getattr(screen, 'preset', None) or 'tuilab')}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(portable(self.export_screenshot()), encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"the screen could not be saved in {folder}: {exc.strerror or exc}", severity="error",
+                        timeout=8)
+            return
+        self.notify(f"the screen saved as {folder / name}", timeout=8)
 
     def on_unmount(self) -> None:
         """However the app ends, no training thread outlives it and every record is closed."""

@@ -77,21 +77,27 @@ def apply_hint(preset: str, runs: list[dict]) -> list[str]:
         ["(--set optimizer.lr sets every run's; the dashboard's l key starts each run at its own)"] if found else [])
 
 
+def range_chart(runs: list[dict], curves, width: int = 100, height: int = 20, mono: bool = True) -> str:
+    """The range test's chart with its legend below (ANSI colours unless mono)."""
+    import plotext as plt
+
+    from tuilab.views.run_style import ansi
+
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    draw_range_chart(plt, curves, [(r.get("lr_range") or {}).get("suggested_lr") for r in runs], legend=False,
+                     mono=mono)
+    key = legend_of([(k, label) for k, (label, _, _) in enumerate(curves)], width, mono=mono)
+    return plt.uncolorize(plt.build()) + "\n" + key.plain if mono else plt.build() + "\n" + ansi(key)
+
+
 def range_text(preset: str, runs: list[dict], curves, chart: bool = True, width: int = 100,
                height: int = 20) -> str:
     """Everything headless and `tuilab report` print for a range test."""
     parts = ["", range_table(runs)]
-    if chart:
-        import plotext as plt
-
-        plt.clear_figure()
-        plt.plotsize(width, height)
-        plt.theme("clear")
-        # no colours (it may go to a file): each run its own mark, the legend below the chart
-        draw_range_chart(plt, curves, [(r.get("lr_range") or {}).get("suggested_lr") for r in runs], legend=False,
-                         mono=True)
-        parts += ["", plt.uncolorize(plt.build()),
-                  legend_of([(k, label) for k, (label, _, _) in enumerate(curves)], width, mono=True).plain]
+    if chart:  # no colours (it may go to a file): each run its own mark, the legend below the chart
+        parts += ["", range_chart(runs, curves, width, height, mono=True)]
     hints = apply_hint(preset, runs)
     if hints:
         parts += ["", "train with the suggested learning rate:", *hints]

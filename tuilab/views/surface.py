@@ -251,7 +251,6 @@ def print_surface_results(experiment, outcome, stream, width: int | None = None)
     """The table, then the contour with trajectories and the error chart, drawn with plotext."""
     import shutil
 
-    import plotext
 
     print(f"\n{experiment.title}: {outcome.status}", file=stream)
     print(format_table(*results_rows(outcome.runs)), file=stream)
@@ -263,15 +262,28 @@ def print_surface_results(experiment, outcome, stream, width: int | None = None)
     cols, lines = shutil.get_terminal_size((100, 40))
     width = width or max(60, min(cols, 140))
     colorless = not (hasattr(stream, "isatty") and stream.isatty()) or no_color()
+    charts = surface_charts(outcome, width, max(20, min(lines - 4, 36)), mono=colorless)
+    for _, text in charts:
+        print(text, file=stream)
+
+
+def surface_charts(outcome, width: int = 100, height: int = 30, mono: bool = True,
+                   theme: str | None = None) -> list[tuple[str, str]]:
+    """(name, text) of the contour with the trajectories, then of the error chart with the legend below it
+    (ANSI colours unless mono; plotext's `theme`, default its own, "clear" where mono)."""
+    import plotext
+
     # the legend once, below both charts: inside, 18 runs' legend covered half of the contour
-    key = legend([(k, f"{r.label} ({r.status})") for k, r in enumerate(outcome.results)], width,
-                 mono=colorless)
-    for draw, height in ((draw_surface, max(20, min(lines - 4, 36))), (draw_error, 16)):
+    key = legend([(k, f"{r.label} ({r.status})") for k, r in enumerate(outcome.results)], width, mono=mono)
+    charts = []
+    for name, draw, rows in (("contour", draw_surface, height), ("error", draw_error, 16)):
         plotext.clear_figure()
-        if colorless:
-            plotext.theme("clear")
-        draw(plotext, outcome.landscape, outcome.results, legend=False, mono=colorless)
-        plotext.plotsize(width, height)
+        if mono or theme:
+            plotext.theme(theme or "clear")
+        draw(plotext, outcome.landscape, outcome.results, legend=False, mono=mono)
+        plotext.plotsize(width, rows)
         text = plotext.build()
-        print(plotext.uncolorize(text) if colorless else text, file=stream)
-    print(key.plain if colorless else ansi(key), file=stream)
+        charts.append((name, plotext.uncolorize(text) if mono else text))
+    name, text = charts[-1]
+    charts[-1] = (name, text + "\n" + (key.plain if mono else ansi(key)))
+    return charts

@@ -137,17 +137,26 @@ def sweep_text(results: SweepResults, chart: bool = True, width: int = 100, heig
         where = " ".join(f"{names[k]}={value_text(v)}" for (k, _), v in zip(results.axes, best.values, strict=True))
         parts.append(f"best: {where or 'the one run'} ({_mean_spread(results, best)})")
     if chart:
-        import plotext as plt
-
-        from tuilab.views.run_style import legend
-
-        for axis in results.numeric_axes():
-            plt.clear_figure()
-            plt.plotsize(width, height)
-            plt.theme("clear")
-            key: list = []
-            left_out = draw_axis_chart(plt, results, axis, key, mono=True)  # no colours: it may go to a file
-            parts += ["", plt.uncolorize(plt.build()), legend(key, width, mono=True).plain]
-            if left_out:
-                parts.append(f"({left_out} more lines not drawn)")
+        for drawn in sweep_charts(results, width, height, mono=True):  # no colours: it may go to a file
+            parts += ["", drawn]
     return "\n".join(parts)
+
+
+def sweep_charts(results: SweepResults, width: int = 100, height: int = 20, mono: bool = True) -> list[str]:
+    """A chart a numeric axis, its legend below it (ANSI colours unless mono)."""
+    import plotext as plt
+
+    from tuilab.views.run_style import ansi, legend
+
+    charts = []
+    for axis in results.numeric_axes():
+        plt.clear_figure()
+        plt.plotsize(width, height)
+        plt.theme("clear")
+        key: list = []
+        left_out = draw_axis_chart(plt, results, axis, key, mono=mono)
+        built = plt.build()
+        below = legend(key, width, mono=mono)
+        text = (plt.uncolorize(built) + "\n" + below.plain) if mono else (built + "\n" + ansi(below))
+        charts.append(text + (f"\n({left_out} more lines not drawn)" if left_out else ""))
+    return charts

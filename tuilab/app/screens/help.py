@@ -40,7 +40,8 @@ KEYS = [
                          ("1 2 3 4 5 6", "a network's tabs: curves, inside, results, sweep, map, landscape"),
                          ("tab", "move focus (the run list, the tab bar, the results table)"),
                          ("Escape", "back to the presets (runs go on; ● marks them)")]),
-    ("Anywhere", [("?", "this help"), ("q", "quit (running runs stop and keep their records)")]),
+    ("Anywhere", [("?", "this help"), ("q", "quit (running runs stop and keep their records)"),
+                  ("S", "save the screen as an SVG file (beside the records shown, else in this folder)")]),
 ]
 
 
