@@ -251,6 +251,12 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
         from tuilab.views.surface import print_surface_results
 
         print_surface_results(experiment, outcome, stdout)
+        if outcome.atlas is not None:
+            from tuilab.views.atlas import atlas_report
+            from tuilab.views.run_style import no_color
+
+            colour = hasattr(stdout, "isatty") and stdout.isatty() and not no_color()
+            print("\n" + atlas_report(outcome.atlas, mono=not colour), file=stdout)
     elif experiment.lr_range is not None:
         from tuilab.engine.training.lr_range import curves_of
         from tuilab.views.lr_range import range_text

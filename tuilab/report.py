@@ -35,6 +35,13 @@ def print_surface_report(rec: Reopened, stream) -> None:
     print_surface_results(*surface_outcome(rec), stream)
 
 
+def _atlas_of(rec: Reopened):
+    """The records' atlas (engine.surfaces.atlas), or None where they have none."""
+    from tuilab.engine.surfaces.atlas import FILE, Atlas
+
+    return Atlas.load(rec.folder / FILE) if (rec.folder / FILE).is_file() else None
+
+
 def loss_chart(rec: Reopened, width: int = 100, height: int = 18, mono: bool = True) -> str:
     """Training loss per epoch of every run, as plotext draws it (with ANSI colours unless mono)."""
     import plotext as plt
@@ -104,6 +111,14 @@ def report_figures(rec: Reopened, width: int = 110):
         contour, error = surface_charts(outcome, width, 36, mono=False, theme="clear")
         yield "trajectories", f"{name}: the trajectories on {outcome.landscape.name}", contour[1]
         yield "error", f"{name}: error by step", error[1]
+        atlas = _atlas_of(rec)
+        if atlas is not None:
+            from tuilab.views.atlas import atlas_summary, atlas_text
+            from tuilab.views.run_style import ansi
+
+            for r, label in enumerate(atlas.labels):
+                drawn = ansi(atlas_text(atlas, r, mono=False)) + "\n" + atlas_summary(atlas, r)
+                yield f"atlas-{label}", f"{name}: atlas of {label}", drawn
         return
     if (rec.folder / "lr_range.csv").is_file():
         from tuilab.engine.training.lr_range import curves_of
@@ -150,6 +165,11 @@ def report(folders, stream, chart: bool = True, svg: str | None = None) -> int:
         if rec.lab == "surface":
             print(f"({rec.folder})", file=stream)
             print_surface_report(rec, stream)
+            atlas = _atlas_of(rec)
+            if atlas is not None:
+                from tuilab.views.atlas import atlas_report
+
+                print("\n" + atlas_report(atlas, mono=True), file=stream)
         elif (rec.folder / "lr_range.csv").is_file():
             from tuilab.engine.training.lr_range import curves_of
             from tuilab.views.lr_range import range_text

@@ -221,3 +221,89 @@ def surface_descent_of(step, surface_id, p, theta, state, scal, hp, lr, n_steps,
     alone: a surface preset of two optimizers compiles two descents, not the table's fourteen."""
     return _chosen_descent(step, (surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol, stride, path,
                                   shadow, inner))
+
+
+# ---- atlases: many independent runs in one call, each exactly the run surface_descent makes ----
+
+def _atlas_with(step):
+    """atlas_cells' loop for one optimizer's step kernel. Each cell's arithmetic is _descend_with's, step for
+    step (the same order, the same calls), so a cell gives the single run's bits; nothing is recorded on the way."""
+
+    @njit(nogil=True, error_model="numpy")
+    def cells(surface_id, p, thetas, states, scals, hps, lrs, n_steps, minima, tol, lo, hi, out):
+        g = np.empty(2, thetas.dtype)
+        theta = np.empty(2, thetas.dtype)
+        tol2 = tol * tol
+        for c in range(lo, hi):
+            theta[0] = thetas[c, 0]
+            theta[1] = thetas[c, 1]
+            state = states[c]
+            scal = scals[c]
+            hp = hps[c]
+            lr = lrs[c]
+            first_hit = 0 if _within(theta[0], theta[1], minima, tol2) else -1
+            status = OUT_OF_STEPS
+            done = 0
+            hp_t = hp.copy()
+            demon = scal[O.S_DEMON_T] > 0.0
+            maximize = scal[O.S_MAXIMIZE] != 0.0
+            for s in range(1, n_steps + 1):
+                surface_grad(surface_id, theta[0], theta[1], p, g)
+                if maximize:
+                    g[0] = -g[0]
+                    g[1] = -g[1]
+                t = scal[O.S_STEP]
+                scal[O.S_STEP] = t + 1.0
+                if demon:
+                    k = int(scal[O.S_DEMON_IDX])
+                    hp_t[k] = O.demon_beta(hp[k], t, scal[O.S_DEMON_T])
+                step(theta, g, state, scal, hp_t, lr)
+                done = s
+                x = theta[0]
+                y = theta[1]
+                bad = not (abs(x) <= BLOWUP and abs(y) <= BLOWUP)
+                if first_hit < 0 and not bad and _within(x, y, minima, tol2):
+                    first_hit = s
+                if bad:
+                    status = DIVERGED
+                    break
+            if status != DIVERGED and first_hit >= 0 and _within(theta[0], theta[1], minima, tol2):
+                status = CONVERGED
+            out[c, 0] = theta[0]
+            out[c, 1] = theta[1]
+            out[c, 2] = surface_value(surface_id, theta[0], theta[1], p)
+            out[c, 3] = first_hit
+            out[c, 4] = status
+            out[c, 5] = done
+    return cells
+
+
+ATLAS_OUT = ("x", "y", "f", "first_hit", "status", "steps_done")  # atlas_cells' columns of `out`
+_atlas_by_id = O.dispatch_on_id(_atlas_with, skip=(O.muon_step,))
+
+
+@kernel
+def atlas_cells(surface_id, p, thetas, states, scals, hps, opt_id, lrs, n_steps, minima, tol, lo, hi, out):
+    """Cells lo..hi-1 of an atlas, each a run of optimizer `opt_id` as surface_descent makes it: cell c starts
+    at thetas[c] with states[c], scals[c], hps[c], lrs[c] (each changed in place) and gets row c of out
+    (ATLAS_OUT: its final x, y and f, first step within tol of a minimiser or -1, status, steps done)."""
+    _atlas_by_id(opt_id, (surface_id, p, thetas, states, scals, hps, lrs, n_steps, minima, tol, lo, hi, out))
+
+
+def _chosen_atlas(step, args):
+    """_atlas_with(the kernel `step` names)(*args) (only callable from a kernel)."""
+    raise TypeError("_chosen_atlas() is for use inside @njit kernels")
+
+
+@overload(_chosen_atlas, jit_options={"cache": True})
+def _chosen_atlas_overload(step, args):
+    if not isinstance(step, StepChoiceType) or step.kernel_name == TABLE:
+        return None
+    cells = _atlas_with(kernel_named(step.kernel_name))
+    return lambda step, args: cells(*args)
+
+
+@kernel
+def atlas_cells_of(step, surface_id, p, thetas, states, scals, hps, lrs, n_steps, minima, tol, lo, hi, out):
+    """atlas_cells for the one optimizer `step` (a kernels.step_choice.StepChoice) names, compiled for it alone."""
+    _chosen_atlas(step, (surface_id, p, thetas, states, scals, hps, lrs, n_steps, minima, tol, lo, hi, out))

@@ -15,6 +15,7 @@ import copy
 import difflib
 from dataclasses import dataclass, field
 
+from tuilab.engine.config.atlas import AtlasSpec, check_axis_for_run, parse_atlas
 from tuilab.engine.config.lr_range import LrRange, parse_lr_range
 from tuilab.engine.config.overrides import overrides_as_tables
 from tuilab.engine.config.schema import (
@@ -83,6 +84,7 @@ class Experiment:
     source: str
     sweep: Sweep | None = None
     lr_range: LrRange | None = None  # a learning-rate range test of each run instead of training it
+    atlas: AtlasSpec | None = None  # a surface preset's [atlas]: a run at every pair of two settings' values
 
     def to_toml(self) -> str:
         """The resolved configuration, loadable again with --preset (each run fully spelt out, with
@@ -94,6 +96,8 @@ class Experiment:
             doc["sweep"] = self.sweep.options()
         if self.lr_range is not None:
             doc["lr_range"] = self.lr_range.options()
+        if self.atlas is not None:
+            doc["atlas"] = self.atlas.options()
         doc["runs"] = [{"label": r.label, **({"settings": dict(r.settings)} if r.settings else {}),
                         **copy.deepcopy(r.tables)} for r in self.runs]
         return dumps(doc)
@@ -251,6 +255,19 @@ def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=(),
     overrides = [(k, v) for k, v in overrides if not k.startswith("lr_range.")]
     if lr_range or range_set:
         range_table = {**(range_table if isinstance(range_table, dict) else {}), **range_set}
+    atlas_table = doc.get("atlas")
+    atlas_set = [(k.split(".", 1)[1], v) for k, v in overrides if k.startswith("atlas.")]
+    overrides = [(k, v) for k, v in overrides if not k.startswith("atlas.")]
+    if atlas_set:  # --set atlas.metric=minimum, atlas.x.n=80: a table of its own, made where there is none
+        atlas_table = copy.deepcopy(atlas_table) if isinstance(atlas_table, dict) else {}
+        for key, value in atlas_set:
+            *path, last = key.split(".")
+            table = atlas_table
+            for part in path:
+                if not isinstance(table.get(part), dict):
+                    table[part] = {}
+                table = table[part]
+            table[last] = value
     for key in doc:
         if key not in TOP_KEYS:
             raise _unknown(source, None, key, TOP_KEYS)
@@ -345,6 +362,16 @@ def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=(),
         if sweep is not None and sweep.prune == "halving":
             raise TuilabError(f"{source}: a range test has no epochs to prune at: drop prune from [sweep]")
         spec = parse_lr_range(range_table, source)
+    atlas = None
+    if atlas_table is not None:
+        if lab != "surface":
+            raise TuilabError(f"{source}: an atlas runs a 2-D landscape at every pair of two settings; a network "
+                              "preset has none (drop [atlas])")
+        atlas = parse_atlas(atlas_table, source)
+        for run in runs:
+            for axis in (atlas.x, atlas.y):
+                if axis is not None:
+                    check_axis_for_run(axis, run.optimizer.name, run.optimizer.hyper, source, run.label)
     return Experiment(name, over_top.get("title", doc.get("title", name)),
                       over_top.get("description", doc.get("description", "")), lab, base_out,
-                      tuple(runs), source, sweep, spec)
+                      tuple(runs), source, sweep, spec, atlas)

@@ -23,6 +23,7 @@ class SurfaceOutcome:
     results: list[SurfaceResult] = field(default_factory=list)
     runs: list[dict] = field(default_factory=list)
     out: str | None = None
+    atlas: object = None  # engine.surfaces.atlas.Atlas, where the preset has [atlas]
 
     @property
     def dataset(self) -> str:
@@ -46,6 +47,7 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
         emit(Notice(f"compiling the surface kernels for {len(opt_ids)} optimizer{'s' * (len(opt_ids) != 1)} as "
                     f"their runs come, first run only: about {seconds} s on 2 cores", "compiling"))
     results: list[SurfaceResult] = []
+    atlas = None
     try:
         for i, run in enumerate(experiment.runs):
             if control.stop_requested.is_set():
@@ -58,6 +60,8 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
             emit(SurfaceDone(i, run.label, result))
         if compiling:  # each descent compiled its optimizer's as it came: the screen's notice can go
             emit(Notice("kernels compiled and cached", "compiled"))
+        if experiment.atlas is not None and not control.stop_requested.is_set():
+            atlas = _atlas(experiment, emit, control)
     finally:
         runs = [r.summary() for r in results]
         for run in experiment.runs[len(results):]:
@@ -65,14 +69,34 @@ def run_surfaces(experiment: Experiment, emit=None, control: Control | None = No
                          "status": "interrupted"})
         status = overall_status(r["status"] for r in runs)  # runs never reached count as interrupted
         outcome = SurfaceOutcome(status, landscape, results, runs,
-                                 str(records.out) if records is not None else None)
+                                 str(records.out) if records is not None else None, atlas)
         if records is not None:
+            extra = {}
+            if atlas is not None:
+                atlas.save(records.out)
+                extra["atlas"] = {"cells": int(atlas.status[0].size), "seconds": atlas.seconds,
+                                  "threads": atlas.threads, "complete": bool((atlas.status >= 0).all())}
             records.write_summary({"preset": experiment.name, "title": experiment.title, "kind": "surface",
                                    "status": status, "surface": landscape.name,
                                    "minima": [list(m) for m in landscape.minima], "f_min": landscape.f_min,
-                                   "runs": runs})
+                                   "runs": runs, **extra})
             records.close()
     return outcome
+
+
+def _atlas(experiment: Experiment, emit, control: Control):
+    """The preset's atlas, every run at every cell, on this process's cores; a stop leaves its cells not run."""
+    from tuilab.engine.surfaces.atlas import atlas_kernels_ready, cell_count, run_atlas
+
+    cells = cell_count(experiment)
+    ready = atlas_kernels_ready(experiment)
+    emit(Notice(f"atlas: {len(experiment.runs)} x {cells:,} runs"
+                + ("" if ready else ", compiling its kernels first (about 2 s an optimizer, first run only)"),
+                "atlas"))
+    atlas = run_atlas(experiment, stop=control.stop_requested)
+    emit(Notice(f"atlas: {len(experiment.runs)} x {cells:,} runs in {atlas.seconds:.2f} s on {atlas.threads} "
+                f"thread{'s' * (atlas.threads != 1)}", "atlas done"))
+    return atlas
 
 
 def _cell(v) -> float | None:
