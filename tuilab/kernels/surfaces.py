@@ -134,7 +134,6 @@ def _record(path, inner, rows, s, x, y, f, state, scal, shadow, dx, dy):
 def _descend_with(step):
     """surface_descent's loop for one optimizer's step kernel: a direct call, no switch per step."""
 
-    @njit(nogil=True, error_model="numpy")
     def descend(surface_id, p, theta, state, scal, hp, lr, n_steps, minima, tol, stride, path, shadow, inner):
         g = np.empty(2, theta.dtype)
         rows = _record(path, inner, 0, 0, theta[0], theta[1], surface_value(surface_id, theta[0], theta[1], p),
@@ -177,7 +176,17 @@ def _descend_with(step):
         if status != DIVERGED and first_hit >= 0 and _within(theta[0], theta[1], minima, tol2):
             status = CONVERGED
         return rows, done, first_hit, status
-    return descend
+    return _jit_named(descend, f"surface_descent_{step.__name__}")
+
+
+def _jit_named(func, name: str):
+    """njit(func) under a name of its own. Each optimizer's loop is a closure of the same qualified name and
+    argument types; numba's symbol for it is that name with a counter of the process that compiled it, so
+    two loops cached by different processes could carry one symbol, and a process that loads both links
+    one optimizer's code in the other's place (seen: an atlas's cells ran the wrong step and corrupted the
+    heap). A name per step kernel keeps every loop's symbol its own."""
+    func.__name__ = func.__qualname__ = name
+    return njit(nogil=True, error_model="numpy")(func)
 
 
 # Muon needs matrices and is refused on surfaces (engine.optim.check_for_surfaces): no loop of its own
@@ -229,7 +238,6 @@ def _atlas_with(step):
     """atlas_cells' loop for one optimizer's step kernel. Each cell's arithmetic is _descend_with's, step for
     step (the same order, the same calls), so a cell gives the single run's bits; nothing is recorded on the way."""
 
-    @njit(nogil=True, error_model="numpy")
     def cells(surface_id, p, thetas, states, scals, hps, lrs, n_steps, minima, tol, lo, hi, out):
         g = np.empty(2, thetas.dtype)
         theta = np.empty(2, thetas.dtype)
@@ -275,7 +283,7 @@ def _atlas_with(step):
             out[c, 3] = first_hit
             out[c, 4] = status
             out[c, 5] = done
-    return cells
+    return _jit_named(cells, f"atlas_cells_{step.__name__}")
 
 
 ATLAS_OUT = ("x", "y", "f", "first_hit", "status", "steps_done")  # atlas_cells' columns of `out`
