@@ -231,3 +231,58 @@ def test_kernels_cached_by_different_processes_keep_each_optimizers_code(tmp_pat
         for what in ("", "-descent"):
             np.testing.assert_array_equal(np.load(tmp_path / f"together-{name}{what}.npy"),
                                           np.load(tmp_path / f"alone-{name}{what}.npy"), err_msg=name + what)
+
+
+@pytest.mark.asyncio
+async def test_a_opens_the_atlas_its_cursor_picks_a_cell_and_draws_that_cells_run(tmp_path):
+    from tests.test_app import views, wait_for
+    from tuilab.app.app import make_app
+    from tuilab.app.screens.atlas import AtlasScreen
+    from tuilab.app.screens.surface import SurfaceScreen
+
+    app = make_app("himmelblau-basins", [("atlas.x.n", 24), ("atlas.y.n", 12)], out_root=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: views(app) and all(v.finished for v in views(app)), timeout=180.0)
+        # the run's own atlas is in its records by the time it has finished: the view shows that one
+        await wait_for(pilot, lambda: any(tmp_path.glob("*/atlas.npz")), timeout=60.0)
+        saved = Atlas.load(next(tmp_path.glob("*/atlas.npz")))
+        await pilot.press("a")
+        screen = app.screen
+        assert isinstance(screen, AtlasScreen)
+        await wait_for(pilot, lambda: screen.atlas is not None, timeout=60.0)
+        assert screen.atlas.seconds == saved.seconds and screen.cursor == (6, 12)
+        await pilot.press("right", "right", "up", "n")
+        await pilot.pause(0.3)
+        assert screen.cursor == (7, 14) and screen.run == 1
+        cell = str(screen.query_one("#atlas-cell").render())
+        x, y = saved.values_0[14], saved.values_1[7]
+        assert f"start.x={x:.4g}, start.y={y:.4g}" in cell and "momentum 0.9: 288 cells" in cell
+        # the contour draws that cell's run, started where the cell says
+        shown = screen.trajectory
+        assert tuple(shown.path[0]) == (x, y) and shown.optimizer == "momentum"
+        assert shown.final == (saved.final_x[1, 7, 14], saved.final_y[1, 7, 14])  # the cell's own run
+        await pilot.press("m")
+        assert screen.metric == "final_error"
+        assert "log10(f - f*) at the end" in str(screen.query_one("#atlas-title").render())
+        await pilot.press("escape")
+        assert isinstance(app.screen, SurfaceScreen)
+
+
+@pytest.mark.asyncio
+async def test_a_on_a_preset_with_no_atlas_maps_the_start_points_and_escape_stops_it(tmp_path):
+    from tests.test_app import views, wait_for
+    from tuilab.app.app import make_app
+    from tuilab.app.screens.atlas import AtlasScreen
+
+    app = make_app("himmelblau", records=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: views(app) and all(v.finished for v in views(app)), timeout=180.0)
+        await pilot.press("a")
+        screen = app.screen
+        assert isinstance(screen, AtlasScreen)
+        await wait_for(pilot, lambda: screen.atlas is not None, timeout=120.0)
+        atlas = screen.atlas
+        assert atlas.axes == ("start.x", "start.y") and atlas.shape == (40, 64) and atlas.metric == "minimum"
+        assert (atlas.status >= 0).all() and len(atlas.labels) == 4
+        await pilot.press("escape")
+        assert screen._stop.is_set()

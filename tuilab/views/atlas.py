@@ -100,9 +100,9 @@ def _axis_line(lo: str, mid: str, hi: str, width: int) -> str:
 
 
 def atlas_text(atlas: Atlas, run: int, metric: str | None = None, mono: bool | None = None,
-               cursor: tuple[int, int] | None = None, title: bool = True) -> Text:
+               cursor: tuple[int, int] | None = None, title: bool = True, key: bool = True) -> Text:
     """Run `run`'s cells as a heat map: the y axis's values bottom (lowest) to top, the x axis's left to right;
-    `cursor` (row, column) marks a cell."""
+    `cursor` (row, column) marks a cell; `key`: the scale beneath (scale_text)."""
     mono = no_color() if mono is None else mono
     metric = metric or atlas.metric
     cells = Cells(atlas, run, metric)
@@ -138,14 +138,18 @@ def atlas_text(atlas: Atlas, run: int, metric: str | None = None, mono: bool | N
     lo, hi = value_text(atlas.values_0[0]), value_text(atlas.values_0[-1])
     mid = value_text(atlas.values_0[n0 // 2]) if n0 > 20 else ""
     text.append(" " * GUTTER + _axis_line(lo, mid, hi, n0) + "\n")
-    text.append(" " * GUTTER + f"→ {ax}{' (log)' if atlas.log[0] else ''}\n")
-    text.append_text(scale_text(atlas, cells, mono))
+    text.append(" " * GUTTER + f"→ {ax}{' (log)' if atlas.log[0] else ''}" + ("\n" if key else ""))
+    if key:
+        text.append_text(scale_text(atlas, run, metric, mono))
     return text
 
 
-def scale_text(atlas: Atlas, cells: Cells, mono: bool) -> Text:
+def scale_text(atlas: Atlas, run: int, metric: str | None = None, mono: bool | None = None,
+               indent: int = GUTTER) -> Text:
     """The key: the colour (or character) scale with its ends' values, the categories, the special states."""
-    text = Text(" " * GUTTER)
+    mono = no_color() if mono is None else mono
+    cells = Cells(atlas, run, metric or atlas.metric)
+    text = Text(" " * indent)
     special = [("X", DIVERGED_RGB, "diverged")]
 
     def swatch(ch: str, rgb, words: str) -> None:

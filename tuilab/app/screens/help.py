@@ -34,6 +34,9 @@ KEYS = [
                          ("d", "landscape: the next plane (PCA of the path, random directions, the runs' start "
                                "and two ends)"),
                          ("[ ]", "surfaces, inside: step the arrows and the table back / on"),
+                         ("a", "surfaces: the atlas, every optimizer run at every cell of two settings (the "
+                               "preset's [atlas], else every start point): arrows pick a cell and draw its run, "
+                               "n the next optimizer, m the next metric"),
                          ("l", "a range test: train each run at its suggested learning rate"),
                          ("w  x", "a sweep: its tab (grouped runs, chart) / chart the next axis"),
                          ("u", "opened records (tuilab open): resume what did not finish"),

@@ -23,7 +23,7 @@ CURSOR_MOVES = 40  # [ and ] move the inside view's step by this fraction of the
 
 
 class SurfaceScreen(ExperimentScreen):
-    BINDINGS = [Binding("i", "inside", "Inside the optimizer"),
+    BINDINGS = [Binding("i", "inside", "Inside the optimizer"), Binding("a", "atlas", "Atlas"),
                 Binding("left_square_bracket", "cursor(-1)", "Earlier step", key_display="["),
                 Binding("right_square_bracket", "cursor(1)", "Later step", key_display="]")]
 
@@ -59,7 +59,7 @@ class SurfaceScreen(ExperimentScreen):
 
     def _settings(self) -> None:
         key = ("   o start  * minimum  → the last step at the point shown;  [ ] a step back / on,  i: back"
-               if self.inside else "   o start  ■ end  * minimum   i: inside the optimizer")
+               if self.inside else "   o start  ■ end  * minimum   i: inside the optimizer   a: atlas")
         self.query_one("#settings", Static).update(Text.assemble(
             (f"{self.landscape.name}: ", "bold"), self.landscape.summary, (key, "dim")))
 
@@ -70,6 +70,13 @@ class SurfaceScreen(ExperimentScreen):
         self._table_mode = None
         self._settings()
         self.redraw(force=True)
+
+    def action_atlas(self) -> None:
+        """The atlas view: the preset's [atlas], or every start point over the window, for each optimizer."""
+        from tuilab.app.screens.atlas import AtlasScreen
+
+        folder = next((lv.out for lv in self.lives if getattr(lv, "out", None) is not None), None)
+        self.app.push_screen(AtlasScreen(self.experiment, folder))
 
     def action_cursor(self, direction: int) -> None:
         """Move the inside view's step by 1/CURSOR_MOVES of the longest run (and into the inside view)."""

@@ -11,6 +11,7 @@ hyperparameters are checked by engine.nn.hyperparameters, its internals' formula
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -45,10 +46,14 @@ class OptimizerSpec:
         """The kernel's named places in hp (kernels.optimizers.positions), or None for a closure optimizer."""
         return None if self.closure is not None else K.LAYOUT_OF[self.step][0]
 
-    @property
+    @cached_property  # read for every Optimizer made: an atlas makes one a cell
     def hp_order(self) -> tuple[str, ...]:
         """The hyperparameters in the kernel's hp vector, in its order ("betas" stands for its two numbers)."""
         return () if self.hp_places is None else tuple(name for name, _ in type(self.hp_places).grouped)
+
+    @cached_property
+    def _widths(self) -> dict:
+        return {} if self.hp_places is None else dict(type(self.hp_places).grouped)
 
     @property
     def slots(self) -> tuple[str, ...]:
@@ -57,7 +62,7 @@ class OptimizerSpec:
 
     def width(self, key: str) -> int:
         """How many numbers hyperparameter `key` is: 2 for a pair, 1 for a plain number."""
-        return dict(type(self.hp_places).grouped).get(key, 1) if self.hp_places is not None else 1
+        return self._widths.get(key, 1)
 
     @property
     def momentum_place(self) -> int:
@@ -83,7 +88,7 @@ TORCH_NAMED = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", 
 
 def _register(spec: OptimizerSpec) -> None:
     if spec.name in TORCH_NAMED and not spec.maximize:
-        spec = OptimizerSpec(**{**spec.__dict__, "maximize": True})
+        spec = replace(spec, maximize=True)
     # a registry entry that cannot be checked or handed to a kernel fails here, at import,
     # in words, rather than as a KeyError on the first run that sets the hyperparameter
     if spec.closure is None and (spec.step not in K.STEP_KERNELS or spec.step not in K.LAYOUT_OF):
