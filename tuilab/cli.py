@@ -21,6 +21,7 @@ examples:
   tuilab --preset shallow-sigmoid --sweep 'train.seed=[0, 1, 2]' headless
   tuilab --preset lr-sweep --cluster tcp://scheduler:8786 headless
   tuilab --preset shallow-sigmoid --lr-range headless   which learning rate? (a range test)
+  tuilab fork runs/... --at 5 --set optimizer.lr=0.003   what if the lr had dropped at epoch 5?
   tuilab --preset rosenbrock headless      optimizers racing on a 2-D landscape
   tuilab list                              every preset with its description
   tuilab report runs/... --svg figures     the records' tables, and each chart as an SVG file
@@ -91,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     opener = sub.add_parser("open", help="the dashboard on records: curves, runs, confusion, gradients",
                             description="Open records folders in the dashboard; several are overlaid.")
     opener.add_argument("folders", nargs="+", metavar="RUNDIR")
+    fork = sub.add_parser("fork", help="a new run from a run's checkpoint at an epoch, with settings changed",
+                          description="Start a new run from RUNDIR's run at the end of epoch EPOCH (its parameters, "
+                                      "optimizer state and minibatch order), with the --set changes, in a records "
+                                      "folder of its own beside the original; then print both runs' training "
+                                      "loss, where they part. Runs keep fork points at up to train.fork_points "
+                                      "epochs (16: every epoch of a short run).")
+    fork.add_argument("folder", metavar="RUNDIR")
+    fork.add_argument("--at", type=int, required=True, metavar="EPOCH", help="the epoch whose end it starts from")
+    fork.add_argument("--run", metavar="LABEL", help="which run (needed where RUNDIR has several)")
+    fork.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                      help="a change, e.g. --set optimizer.lr=0.003 (optimizer.*, schedule.*, train.epochs)")
+    fork.add_argument("--out", metavar="DIR", help="where the fork's records go (default: beside RUNDIR)")
+    fork.add_argument("--data-dir", metavar="DIR", help="where to look for data sets first")
     resume = sub.add_parser("resume", help="continue a stopped, interrupted or killed experiment",
                             description="Continue the experiment in RUNDIR: finished runs are kept, the "
                                         "others go on from their last finished epoch, in the same records.")
@@ -185,6 +199,8 @@ def _run(args) -> int:
         return app.return_code or 0
     if args.command == "resume":
         return _resume(args)
+    if args.command == "fork":
+        return _fork(args)
     if args.command == "serve":
         from tuilab.serve import serve
 
@@ -249,6 +265,21 @@ def _resume(args) -> int:
     options = DataOptions(data_dir=args.data_dir, mirror=args.data_mirror)
     return run_headless(experiment, out=Path(args.folder), data_options=options, jobs=args.jobs or 1,
                         resume=finished, cluster=_cluster_of(args))
+
+
+def _fork(args) -> int:
+    from tuilab.engine.config.overrides import parse_override
+    from tuilab.engine.records.fork import make_fork
+    from tuilab.engine.training.data_cache import DataOptions
+    from tuilab.headless import run_headless
+    from tuilab.report import print_fork_chart
+
+    changes = [parse_override(text) for text in args.overrides]
+    experiment, out = make_fork(args.folder, args.at, changes, args.run, args.out)
+    print(f"tuilab: forking {experiment.runs[0].label!r} into {out}", file=sys.stderr)
+    code = run_headless(experiment, out=out, data_options=DataOptions(data_dir=args.data_dir), resume={})
+    print_fork_chart(out, sys.stdout)
+    return code
 
 
 def command_index(parser: argparse.ArgumentParser, argv: list[str]) -> int | None:

@@ -99,6 +99,67 @@ def print_distributions(rec, stream) -> None:
         print(f"\n{rec.runs[best]['label']}: {text}", file=stream)
 
 
+def fork_origin(folder) -> dict | None:
+    """Where a fork's records came from (engine.records.fork: forked_from.json), or None."""
+    import json
+    from pathlib import Path
+
+    path = Path(folder) / "forked_from.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def fork_chart(folder, width: int = 100, height: int = 18, mono: bool = True) -> str:
+    """The fork's training loss beside its original run's, a line at the epoch they part: "" where the original
+    is gone or the records are no fork."""
+    import plotext as plt
+
+    from tuilab.views.run_style import ansi, legend, run_style
+
+    origin = fork_origin(folder)
+    if origin is None:
+        return ""
+    try:
+        fork, first = read_records(folder), read_records(origin["folder"])
+    except Exception:  # the original moved or went: the fork's own table says the rest
+        return ""
+    index = next((i for i, r in enumerate(first.runs) if r.get("label") == origin["run"]), None)
+    label = fork.runs[0].get("label", "fork") if fork.runs else "fork"
+    series = [(origin["run"], [m for m in first.metrics if m.get("run") == index]),
+              (label, [m for m in fork.metrics if m.get("run") == 0])]
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    drawn = []
+    for k, (label, rows) in enumerate(series):
+        pts = [(m["epoch"], m["train_loss"]) for m in rows
+               if isinstance(m.get("train_loss"), float) and math.isfinite(m["train_loss"])]
+        if len(pts) >= 2:
+            look = run_style(k, mono=mono)
+            plt.plot([p[0] for p in pts], [p[1] for p in pts], marker=look.marker, color=None if mono else look.rgb)
+            drawn.append((k, label))
+    if not drawn:
+        return ""
+    plt.vline(origin["epoch"])
+    plt.title(f"training loss per epoch: the fork parts at epoch {origin['epoch']} (|)")
+    plt.xlabel("epoch")
+    if mono:
+        return plt.uncolorize(plt.build()) + "\n" + legend(drawn, width, mono=True).plain
+    return plt.build() + "\n" + ansi(legend(drawn, width, mono=False))
+
+
+def print_fork_chart(folder, stream) -> None:
+    origin = fork_origin(folder)
+    if origin is None:
+        return
+    print(f"\nforked from {origin['folder']}: {origin['run']!r} at the end of epoch {origin['epoch']}", file=stream)
+    drawn = fork_chart(folder)
+    if drawn:
+        print(drawn, file=stream)
+
+
 def report_figures(rec: Reopened, width: int = 110):
     """(name, title, text with ANSI colours) of each chart the report draws of these records, for SVG files."""
     name = rec.title or rec.folder.name
@@ -127,7 +188,7 @@ def report_figures(rec: Reopened, width: int = 110):
         yield "range-test", f"{name}: learning-rate range test", range_chart(rec.runs, curves_of(rec.folder, rec.runs),
                                                                              width, 22, mono=False)
         return
-    drawn = loss_chart(rec, width, 22, mono=False)
+    drawn = fork_chart(rec.folder, width, 22, mono=False) or loss_chart(rec, width, 22, mono=False)
     if drawn:
         yield "training-loss", f"{name}: training loss per epoch", drawn
     from tuilab.engine.records.sweep_results import from_records
@@ -180,9 +241,12 @@ def report(folders, stream, chart: bool = True, svg: str | None = None) -> int:
         else:
             print(f"{headline(rec.title, rec.dataset)}: {rec.status}   ({rec.folder})", file=stream)
             print(results_table(rec.runs) if rec.runs else "(no runs recorded)", file=stream)
-            drawn = loss_chart(rec) if chart else ""
+            forked = fork_chart(rec.folder) if chart else ""
+            drawn = loss_chart(rec) if chart and not forked else ""
             if drawn:
                 print(drawn, file=stream)
+            if forked:
+                print_fork_chart(rec.folder, stream)
             from tuilab.engine.records.sweep_results import from_records
             from tuilab.views.sweep import sweep_text
 

@@ -23,6 +23,29 @@ if TYPE_CHECKING:
     from tuilab.engine.config.experiment import RunConfig
 
 NAME = "checkpoint.npz"
+FORK_POINTS = "fork_points"  # <run>/fork_points/epoch-NNNNNN.npz: checkpoints kept for tuilab fork
+FORK_BYTES = 256 * 2**20  # at most this much of a run's fork points
+
+
+def fork_stride(asked: int, epochs: int, nbytes: int) -> int:
+    """Every how many epochs a run keeps a fork point (epoch 0 and its last epoch always): up to `asked` of
+    them, fewer where FORK_BYTES would not hold them; 0: none."""
+    if asked <= 0:
+        return 0
+    most = max(2, min(asked, FORK_BYTES // max(nbytes, 1)))
+    return max(1, -(-epochs // (most - 1)))
+
+
+def fork_point(run_folder: Path, epoch: int) -> Path:
+    return Path(run_folder) / FORK_POINTS / f"epoch-{epoch:06d}.npz"
+
+
+def fork_epochs(run_folder: Path) -> list[int]:
+    """The epochs a run kept fork points at, in order."""
+    folder = Path(run_folder) / FORK_POINTS
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.stem.split("-")[1]) for p in folder.glob("epoch-*.npz") if p.stem.split("-")[1].isdigit())
 
 
 def save(path: Path, trainer) -> None:
@@ -97,13 +120,20 @@ def load(path, trainer, shown=None) -> int:
     except (OSError, KeyError, ValueError) as exc:
         raise TuilabError(f"{path_shown}: not a readable checkpoint ({type(exc).__name__}); "
                           "delete it to redo that run from the start") from None
-    if theta.shape != trainer.theta.shape or state.shape != trainer.opt.state.shape:
+    # a fork (engine.records.fork) onto another optimizer starts it fresh; onto the same one it keeps the scalars
+    # its own settings make (Demon's T, maximize)
+    fresh = bool(meta.get("fresh_optimizer"))
+    if theta.shape != trainer.theta.shape or (not fresh and state.shape != trainer.opt.state.shape):
         raise TuilabError(f"{path_shown}: the checkpoint is of another network or optimizer than config.toml says")
     trainer.theta[:] = theta
-    trainer.opt.state[:] = state
-    trainer.opt.scal[:len(scal)] = scal  # an older tuilab kept fewer scalars: the rest start fresh
-    if extra:
-        trainer.opt.load_extra_state(extra, meta.get("opt_numbers", {}))
+    if not fresh:
+        own = trainer.opt.scal.copy()
+        trainer.opt.state[:] = state
+        trainer.opt.scal[:len(scal)] = scal  # an older tuilab kept fewer scalars: the rest start fresh
+        for k in meta.get("own_scalars", ()):
+            trainer.opt.scal[k] = own[k]
+        if extra:
+            trainer.opt.load_extra_state(extra, meta.get("opt_numbers", {}))
     trainer.order_rng.bit_generator.state = meta["rng"]
     trainer.epoch, trainer.step = int(meta["epoch"]), int(meta["step"])
     trainer.samples_seen, trainer.train_seconds = int(meta["samples_seen"]), float(meta["train_seconds"])

@@ -157,6 +157,9 @@ class Trainer:
         # the same seed gives the same start and the same minibatch order to every run
         self.theta = self.net.init(m.init, m.bias_init, self.seed)
         self.order_rng = np.random.default_rng([self.seed, 1])
+        # whole checkpoints at every fork_every-th epoch (and the last), for tuilab fork (engine.records.fork)
+        nbytes = self.theta.nbytes + self.opt.state.nbytes
+        self.fork_every = checkpoint_mod.fork_stride(t.fork_points, self.epochs, nbytes) if checkpoint else 0
         self.status = "pending"
         self.epoch = 0
         self.step = 0
@@ -206,6 +209,8 @@ class Trainer:
         self.status = "running"
         if self.epoch == 0 and not self.snapshots.kept:
             self.snapshots.offer(0, self.theta)  # where it starts: θ0
+        if self.epoch == 0:
+            self._keep_fork_point()  # a fork from epoch 0: the same start and data order, other settings
         self.emit(Started(self.run_index, self.config.label, self.epochs, self.steps_per_epoch,
                           self.net.layout.size, tuple(self.net.sizes), self.data.name,
                           self.config.optimizer.name, len(self.data.X_train), self.epoch))
@@ -327,12 +332,18 @@ class Trainer:
             # against 3.9-4.0 s without
             checkpoint_mod.save(self.checkpoint, self)
             self._checkpointed = now
+        self._keep_fork_point()
         if self.epoch >= self.epochs:
             self.finish("completed")
         elif self.control.stop_requested.is_set():
             self.finish("interrupted")
         elif at_rung:
             self.status = "paused"  # no Finished: the runner decides whether it goes on (engine.halving)
+
+    def _keep_fork_point(self) -> None:
+        """A whole checkpoint at this epoch, kept for tuilab fork, where it is one of the run's fork points."""
+        if self.fork_every and (self.epoch % self.fork_every == 0 or self.epoch >= self.epochs):
+            checkpoint_mod.save(checkpoint_mod.fork_point(self.checkpoint.parent, self.epoch), self)
 
     def finish(self, status: str) -> None:
         """End the run with this status: its confusion matrix on the test set, and Finished."""
