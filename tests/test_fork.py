@@ -126,3 +126,36 @@ def test_several_runs_need_run_and_a_surface_has_no_fork(tmp_path):
                         stdout=io.StringIO()) == 0
     code, _, err = _cli("fork", tmp_path / "s", "--at", 1)
     assert code == 2 and "a surface experiment" in err
+
+
+@pytest.mark.asyncio
+async def test_F_in_opened_records_forks_the_run_under_the_cursor_and_trains_it_beside(original, tmp_path):
+    import shutil
+
+    from tests.test_app import SIZE, wait_for
+    from tuilab.app.app import make_app
+    from tuilab.app.screens.fork import ForkRun
+
+    folder = tmp_path / "opened"
+    shutil.copytree(original, folder)
+    app = make_app(opened=[folder], records=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.lives and app.lives[0].snapshot().runs, timeout=30.0)
+        await pilot.press("F")
+        await wait_for(pilot, lambda: isinstance(app.screen, ForkRun), timeout=10.0)
+        form = app.screen
+        assert form.epochs == [0, 1, 2, 3, 4, 5, 6]
+        form.query_one("#fork-epoch").value = "9"
+        await pilot.press("enter")  # not a fork point: said in the form, which stays
+        assert "no fork point at epoch 9" in str(form.query_one("#fork-error").render())
+        form.query_one("#fork-epoch").value = "2"
+        form.query_one("#fork-changes").value = "optimizer.lr=0.002"
+        form.query_one("#fork-changes").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ForkRun), timeout=10.0)
+        forks = list(tmp_path.glob("opened-fork2-*"))
+        assert len(forks) == 1
+        await wait_for(pilot, lambda: (forks[0] / "summary.json").is_file()
+                       and read_records(forks[0]).status == "completed", timeout=60.0)
+    rows = _rows(forks[0])
+    assert rows[:2] == _rows(original)[:2] and len(rows) == 6 and rows[2]["lr"] == "0.002"

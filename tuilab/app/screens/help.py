@@ -40,6 +40,8 @@ KEYS = [
                          ("l", "a range test: train each run at its suggested learning rate"),
                          ("w  x", "a sweep: its tab (grouped runs, chart) / chart the next axis"),
                          ("u", "opened records (tuilab open): resume what did not finish"),
+                         ("F", "fork the run under the cursor: a new run from its checkpoint at an epoch, with "
+                               "settings changed (tuilab fork), training beside it in a folder of its own"),
                          ("1 2 3 4 5 6", "a network's tabs: curves, inside, results, sweep, map, landscape"),
                          ("tab", "move focus (the run list, the tab bar, the results table)"),
                          ("Escape", "back to the presets (runs go on; ● marks them)")]),

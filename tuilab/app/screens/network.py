@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -51,6 +52,7 @@ def lr_label(label: str, lr: float) -> str:
 class NetworkScreen(LowerTabs, ExperimentScreen):
     BINDINGS = [Binding("a", "toggle_curve", "Loss/accuracy"),
                 Binding("u", "resume_records", "Resume"),
+                Binding("F", "fork", "Fork"),
                 Binding("p", "toggle_pace", "Full speed"),
                 Binding("left_square_bracket", "grad_epoch(-1)", "Earlier grads", key_display="["),
                 Binding("right_square_bracket", "grad_epoch(1)", "Later grads", key_display="]"),
@@ -173,6 +175,37 @@ class NetworkScreen(LowerTabs, ExperimentScreen):
         self.notify(f"resuming {started} experiment(s) in their folders" if started
                     else "nothing to resume: every opened run has finished", timeout=3)
         self.refresh_bindings()  # training now: pause, stop and the rest apply again
+
+    def action_fork(self) -> None:
+        """F: fork the run under the cursor from one of its fork points, with settings changed; the fork trains
+        beside it, in a records folder of its own."""
+        from tuilab.app.screens.fork import ForkRun
+        from tuilab.engine.records.run_records import slug
+        from tuilab.engine.training.checkpoint import fork_epochs
+
+        view = self._cursor_view()
+        live = next((lv for lv in self.lives if view is not None and view.key.startswith(f"{lv.tag}:")), None)
+        if live is None or getattr(live, "out", None) is None:
+            self.notify("no run with records under the cursor: a fork starts from a run's records",
+                        severity="warning", timeout=5)
+            return
+        run = live.experiment.runs[int(view.key.rsplit(":", 1)[1])]
+        epochs = fork_epochs(Path(live.out) / slug(run.label))
+        if not epochs:
+            self.notify(f"{run.label} has kept no fork point yet (one is kept as it starts, then every few epochs)",
+                        severity="warning", timeout=5)
+            return
+
+        def started(made) -> None:
+            if made is None:
+                return
+            experiment, out = made
+            live = self.app.start_live(experiment, f"fork-{len(self.lives)}", out=out, resume={})
+            self.lives.append(live)
+            self.notify(f"forked: {experiment.runs[0].label}, in {out}", timeout=6)
+            self.refresh_bindings()
+
+        self.app.push_screen(ForkRun(live.out, run.label, epochs), started)
 
     def _grad_view(self, listed=None):
         """The run the gradient bars and the inside tab show: the focused one, else the last running."""
