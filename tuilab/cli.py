@@ -22,6 +22,7 @@ examples:
   tuilab --preset lr-sweep --cluster tcp://scheduler:8786 headless
   tuilab --preset shallow-sigmoid --lr-range headless   which learning rate? (a range test)
   tuilab fork runs/... --at 5 --set optimizer.lr=0.003   what if the lr had dropped at epoch 5?
+  tuilab --preset optimizer-zoo-fair headless   each optimizer at its own tuned lr, over 3 seeds
   tuilab --preset rosenbrock headless      optimizers racing on a 2-D landscape
   tuilab list                              every preset with its description
   tuilab report runs/... --svg figures     the records' tables, and each chart as an SVG file
@@ -62,6 +63,10 @@ def _add_run_options(p: argparse.ArgumentParser, suppress: bool) -> None:
                    help="a learning-rate range test of each run instead of training it (the lr rising from "
                         "1e-7 to 10 over 200 steps; --set lr_range.steps=N etc.); --no-lr-range trains a preset "
                         "that has a [lr_range] table", **d)
+    p.add_argument("--fair", action=argparse.BooleanOptionalAction,
+                   help="a fair race of the preset's runs: each one's learning rate tuned over its own grid "
+                        "(successive halving), then all raced at their tuned rates over 3 seeds (--set race.seeds=N "
+                        "etc.); --no-fair runs a preset that has a [race] table as it is", **d)
     p.add_argument("-v", "--verbose", action="store_true",
                    help="headless: also say which BLAS the kernels call and which training path each "
                         "network shape runs on (timed on its first use on this machine)", **d)
@@ -188,8 +193,13 @@ def _run(args) -> int:
         list_presets(sys.stdout)
         return 0
     if args.command == "open":
-        from tuilab.engine.records.run_records import read_records
+        from pathlib import Path
 
+        from tuilab.engine.records.run_records import read_records
+        from tuilab.engine.training.race import read_result
+
+        # a fair race's folder: its race, each optimizer at its tuned lr over the seeds
+        args.folders = [str(Path(f) / "race") if read_result(f) is not None else f for f in args.folders]
         for folder in args.folders:
             read_records(folder)  # a folder with no records is one line and exit 2, before the screen
         from tuilab.app.app import make_app
@@ -207,7 +217,7 @@ def _run(args) -> int:
         if args.preset:  # a bad preset, --set or --sweep: one line here, not an error in every browser tab
             from tuilab.engine.config.presets import load_experiment
 
-            load_experiment(args.preset, overrides_from(args), sweeps_from(args), args.lr_range)
+            load_experiment(args.preset, overrides_from(args), sweeps_from(args), args.lr_range, args.fair)
         return serve(args.host, args.port, args.run_args)
     if args.command == "landscape":
         from tuilab.landscape import print_landscape
@@ -231,7 +241,7 @@ def _run(args) -> int:
 
         if args.verbose:
             _say_what_runs_where()
-        experiment = load_experiment(args.preset, overrides_from(args), sweeps_from(args), args.lr_range)
+        experiment = load_experiment(args.preset, overrides_from(args), sweeps_from(args), args.lr_range, args.fair)
         out = args.out or default_out(experiment.name)
         options = DataOptions(data_dir=args.data_dir, strict=bool(args.strict_data), mirror=args.data_mirror)
         cluster = _cluster_of(args)
@@ -313,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     # serve: the options before it are the served dashboard's own
     args.run_args = argv[:command_index(parser, argv)] if args.command == "serve" else []
     for key in ("preset", "dataset", "epochs", "seed", "data_dir", "data_mirror", "strict_data", "out", "jobs",
-                "verbose", "cluster", "lr_range"):
+                "verbose", "cluster", "lr_range", "fair"):
         if not hasattr(args, key):
             setattr(args, key, None)
     try:

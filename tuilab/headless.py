@@ -239,6 +239,10 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
             from tuilab.engine.surfaces.runner import run_surfaces
 
             outcome = run_surfaces(experiment, printer, control, records=records)
+        elif experiment.race is not None:
+            from tuilab.engine.training.race import run_race
+
+            outcome = run_race(experiment, printer, control, data=data_options, out=out, jobs=jobs, cluster=cluster)
         else:
             from tuilab.engine.training.runner import run_network
 
@@ -257,6 +261,11 @@ def run_headless(experiment, *, out, data_options, jobs: int = 1, stream=None, s
 
             colour = hasattr(stdout, "isatty") and stdout.isatty() and not no_color()
             print("\n" + atlas_report(outcome.atlas, mono=not colour), file=stdout)
+    elif experiment.race is not None:
+        from tuilab.views.race import race_text
+
+        print(f"\n{headline(experiment.title, outcome.dataset)}", file=stdout)
+        print(race_text(outcome.result), file=stdout)
     elif experiment.lr_range is not None:
         from tuilab.engine.training.lr_range import curves_of
         from tuilab.views.lr_range import range_text

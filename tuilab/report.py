@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 
 from tuilab.engine.records.run_records import Reopened, read_records
 from tuilab.headless import headline, results_table
@@ -212,11 +213,27 @@ def report_figures(rec: Reopened, width: int = 110):
 def report(folders, stream, chart: bool = True, svg: str | None = None) -> int:
     """Print each folder's records, and with `svg` write each chart there as an SVG file; returns the exit code
     (a folder with no records is an error)."""
+    from tuilab.engine.training.race import read_result
     from tuilab.views.svg import SvgFigures
 
-    records = [read_records(folder) for folder in folders]  # a folder with no records: one line, nothing written
+    races = {str(f): read_result(f) for f in folders}
+    # a folder with no records: one line, nothing written (a fair race's are its race.json and two folders)
+    records = [races[str(f)] if races[str(f)] is not None else read_records(f) for f in folders]
     figures = SvgFigures(svg) if svg else None
     for k, rec in enumerate(records):
+        if isinstance(rec, dict):  # a fair race
+            from tuilab.views.race import race_chart, race_text
+
+            if k:
+                print(file=stream)
+            print(f"{rec.get('title', '')}   ({folders[k]})", file=stream)
+            print(race_text(rec, chart=chart), file=stream)
+            if figures is not None:
+                drawn = race_chart(rec, 110, 22, mono=False)
+                if drawn:
+                    prefix = f"{Path(folders[k]).name}-" if len(records) > 1 else ""
+                    figures.add(prefix + "race", drawn, f"{rec.get('title', '')}: the fair race")
+            continue
         if figures is not None:
             prefix = f"{rec.folder.name}-" if len(records) > 1 else ""
             for name, title, text in report_figures(rec):

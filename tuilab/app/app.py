@@ -62,9 +62,11 @@ class TuilabApp(App):
 
     def __init__(self, preset: str | None = None, overrides=(), data: DataOptions | None = None,
                  out_root: str | Path = "runs", records: bool = True, autostart: bool = True,
-                 opened=(), sweeps=(), cluster: str | None = None, lr_range: bool | None = None):
+                 opened=(), sweeps=(), cluster: str | None = None, lr_range: bool | None = None,
+                 fair: bool | None = None):
         super().__init__()
         self.lr_range = lr_range  # --lr-range / --no-lr-range, for the preset named on the command line
+        self.fair = fair  # --fair / --no-fair, likewise
         self.cluster = cluster  # --cluster: where the runs train (None: here, or TUILAB_CLUSTER)
         self.sweeps = list(sweeps)  # --sweep axes, for the preset named on the command line
         self.opened = [Path(f) for f in opened]  # records folders to show (tuilab open)
@@ -129,7 +131,7 @@ class TuilabApp(App):
         try:
             first = name == self.initial_preset
             experiment = load_experiment(name, self.overrides, self.sweeps if first else (),
-                                         self.lr_range if first else None)
+                                         self.lr_range if first else None, self.fair if first else None)
         except TuilabError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return

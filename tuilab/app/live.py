@@ -23,6 +23,7 @@ from tuilab.engine.events import (
     Finished,
     LrRangePoints,
     Notice,
+    Phase,
     Progress,
     Started,
     SurfaceDone,
@@ -104,6 +105,7 @@ class Snapshot:
     error: str | None = None
     began: float | None = None  # time.monotonic() when its thread started
     ended: float | None = None  # and when it ended
+    experiment: object = None  # whose runs these are (a fair race's phase changes it)
 
 
 @dataclass(frozen=True)
@@ -241,18 +243,7 @@ class LiveExperiment:
         self.control.map_seconds = MAP_SECONDS  # two-input runs send their decision maps (engine.nn.decision)
         self.out = out or (default_out(experiment.name) if records else None)
         self._lock = threading.Lock()
-        self._runs: dict[int, dict] = {}
-        for i, run in enumerate(experiment.runs):
-            o = run.optimizer
-            self._runs[i] = {"key": f"{tag}:{i}", "label": run.label, "optimizer": o.name, "lr": o.lr,
-                             "status": "pending", "epochs": run.train.epochs if run.train else 0,
-                             "activations": _hidden_activations(run),
-                             "losses": deque(maxlen=LOSS_POINTS), "grad_history": deque(maxlen=GRAD_EPOCHS),
-                             "act_history": deque(maxlen=ACT_EPOCHS),
-                             "train_loss": Series(),
-                             "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series(),
-                             "sharpness": Series(), "stability_threshold": Series(),
-                             "range_lrs": [], "range_smoothed": []}
+        self._set_runs(experiment, tag)
         self._notices: list[str] = []
         self._compiling = False
         self._dataset = ""
@@ -264,6 +255,22 @@ class LiveExperiment:
         self._began: float | None = None
         self._ended: float | None = None
 
+    def _set_runs(self, experiment: Experiment, prefix: str) -> None:
+        """The runs shown: the experiment's (a fair race's phase brings its own: keys of their own too)."""
+        self.experiment = experiment
+        self._runs: dict[int, dict] = {}
+        for i, run in enumerate(experiment.runs):
+            o = run.optimizer
+            self._runs[i] = {"key": f"{prefix}:{i}", "label": run.label, "optimizer": o.name, "lr": o.lr,
+                             "status": "pending", "epochs": run.train.epochs if run.train else 0,
+                             "activations": _hidden_activations(run),
+                             "losses": deque(maxlen=LOSS_POINTS), "grad_history": deque(maxlen=GRAD_EPOCHS),
+                             "act_history": deque(maxlen=ACT_EPOCHS),
+                             "train_loss": Series(),
+                             "val_accuracy": Series(), "test_accuracy": Series(), "val_loss": Series(),
+                             "sharpness": Series(), "stability_threshold": Series(),
+                             "range_lrs": [], "range_smoothed": []}
+
     # -- the training thread's side --
 
     def on_event(self, event) -> None:
@@ -271,6 +278,9 @@ class LiveExperiment:
             self._fold(event)
 
     def _fold(self, e) -> None:
+        if isinstance(e, Phase):  # a fair race's next phase: its runs replace the last phase's
+            self._set_runs(e.experiment, f"{self.tag}-{e.name}")
+            return
         if isinstance(e, Notice):
             if e.category == "compiling":
                 self._compiling = True
@@ -331,7 +341,7 @@ class LiveExperiment:
                      for k, v in r.items()}
                 runs.append(RunView(**d, paused=paused and d["status"] == "running"))
             return Snapshot(tuple(runs), tuple(self._notices), self._compiling, self._dataset,
-                            tuple(self._surface), self._error, self._began, self._ended)
+                            tuple(self._surface), self._error, self._began, self._ended, self.experiment)
 
     @property
     def running(self) -> bool:
@@ -365,6 +375,11 @@ class LiveExperiment:
                 from tuilab.engine.surfaces.runner import run_surfaces
 
                 self.outcome = run_surfaces(self.experiment, self.on_event, self.control, records=records)
+            elif self.experiment.race is not None and self.resume is None:
+                from tuilab.engine.training.race import run_race
+
+                self.outcome = run_race(self.experiment, self.on_event, self.control, data=self.data, out=self.out,
+                                        cluster=self.cluster, interleave=True)
             else:
                 from tuilab.engine.training.runner import run_network
 

@@ -30,6 +30,14 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """A fair race (engine.training.race) begins a phase: its runs are this experiment's from now on."""
+
+    name: str  # "tune" or "race"
+    experiment: object  # engine.config.experiment.Experiment
+
+
+@dataclass(frozen=True)
 class Started:
     run: int
     label: str

@@ -381,6 +381,9 @@ class NetworkScreen(LowerTabs, ExperimentScreen):
     def _rows(self, views: list[RunView], shown: set[str]) -> None:
         box = self.query_one("#runs", RunList)
         rows = {r.view.key: r for r in self.query(RunRow)}
+        listed = {v.key for v in views}
+        for key in [key for key in rows if key not in listed]:  # gone: a fair race's tuning runs, as it races
+            rows.pop(key).remove()
         colours = self.colours([v.key for v in views])
         cursor = self.selection.move(0, len(views))
         sel = self.selection

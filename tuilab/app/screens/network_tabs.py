@@ -24,8 +24,8 @@ class LowerTabs:
     def _class_count(self, snaps, shown) -> int | None:
         """C where every run drawn classifies into C classes by softmax and cross-entropy (guessing's level
         is then ln C and 100 / C %), else None."""
-        models = {v.key: lv.experiment.runs[i].model for lv, snap in zip(self.lives, snaps, strict=True)
-                  for i, v in enumerate(snap.runs)}
+        models = {v.key: (snap.experiment or lv.experiment).runs[i].model
+                  for lv, snap in zip(self.lives, snaps, strict=True) for i, v in enumerate(snap.runs)}
         def classes(v):  # the output's width; records reopened have no sizes but their confusion matrix
             if models[v.key].loss != "cross_entropy" or models[v.key].output != "softmax":
                 return None
@@ -137,12 +137,13 @@ class LowerTabs:
 
         runs, histories = [], {}
         for lv in self.lives:
-            for i, v in enumerate(lv.snapshot().runs):
+            snap = lv.snapshot()
+            for i, v in enumerate(snap.runs):
                 if v.key in self.hidden:
                     continue
                 histories[len(runs)] = [tuple(s.finite_last()[-1] if s.finite_last() else math.nan
                                               for s in (v.val_accuracy, v.val_loss, v.train_loss))]
-                runs.append({"status": v.status, "settings": lv.experiment.runs[i].settings})
+                runs.append({"status": v.status, "settings": (snap.experiment or lv.experiment).runs[i].settings})
         results = sweep_results(self.experiment.sweep.axes, runs, histories)
         heat = heat_table(results)
         text = grouped_table(results) + (f"\n\n{heat}" if heat else "")
@@ -172,6 +173,12 @@ class LowerTabs:
         best = next((v for v in ordered if v.confusion), None)
         conf = self.query_one("#confusion", ConfusionMatrix)
         chosen = chosen_line(runs)
+        race = next((lv.outcome.result for lv in self.lives if getattr(lv.outcome, "result", None)), None)
+        if race is not None:  # a fair race that has finished: what was tuned, and the leaderboard
+            from tuilab.views.race import leaderboard_text, tuned_text
+
+            conf.show(Text(f"{leaderboard_text(race)}\n\n{tuned_text(race)}"))
+            return
         if best is None:
             conf.show(Text(chosen))
             return

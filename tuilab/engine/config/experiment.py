@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import copy
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tuilab.engine.config.atlas import AtlasSpec, check_axis_for_run, parse_atlas
 from tuilab.engine.config.lr_range import LrRange, parse_lr_range
 from tuilab.engine.config.overrides import overrides_as_tables
+from tuilab.engine.config.race import RaceSpec, parse_race
 from tuilab.engine.config.schema import (
     NETWORK_TABLES,
     SCHEMA,
@@ -85,6 +86,7 @@ class Experiment:
     sweep: Sweep | None = None
     lr_range: LrRange | None = None  # a learning-rate range test of each run instead of training it
     atlas: AtlasSpec | None = None  # a surface preset's [atlas]: a run at every pair of two settings' values
+    race: RaceSpec | None = None  # a fair race: each run tuned, then raced over seeds (engine.training.race)
 
     def to_toml(self) -> str:
         """The resolved configuration, loadable again with --preset (each run fully spelt out, with
@@ -98,6 +100,8 @@ class Experiment:
             doc["lr_range"] = self.lr_range.options()
         if self.atlas is not None:
             doc["atlas"] = self.atlas.options()
+        if self.race is not None:
+            doc["race"] = self.race.options()
         doc["runs"] = [{"label": r.label, **({"settings": dict(r.settings)} if r.settings else {}),
                         **copy.deepcopy(r.tables)} for r in self.runs]
         return dumps(doc)
@@ -245,7 +249,7 @@ def _check_surface_run(source: str, label: str, t: dict) -> None:
 
 
 def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=(),
-                     lr_range: bool | None = None) -> Experiment:
+                     lr_range: bool | None = None, fair: bool | None = None) -> Experiment:
     """Validate a parsed preset, merge runs over the base, expand the sweep (its [sweep] and the
     --sweep axes), apply --set overrides; each run is base <- [[runs]] entry <- sweep values <- --set.
     lr_range True (--lr-range), or a --set of lr_range.KEY, makes it a range test of each run; False
@@ -255,6 +259,11 @@ def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=(),
     overrides = [(k, v) for k, v in overrides if not k.startswith("lr_range.")]
     if lr_range or range_set:
         range_table = {**(range_table if isinstance(range_table, dict) else {}), **range_set}
+    race_table = doc.get("race") if fair is not False else None
+    race_set = {k.split(".", 1)[1]: v for k, v in overrides if k.startswith("race.")}
+    overrides = [(k, v) for k, v in overrides if not k.startswith("race.")]
+    if fair or race_set:
+        race_table = {**(race_table if isinstance(race_table, dict) else {}), **race_set}
     atlas_table = doc.get("atlas")
     atlas_set = [(k.split(".", 1)[1], v) for k, v in overrides if k.startswith("atlas.")]
     overrides = [(k, v) for k, v in overrides if not k.startswith("atlas.")]
@@ -352,7 +361,7 @@ def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=(),
                           "parameters), drawn once beneath them all; start, steps and max_points may differ")
     if sweep is not None and not sweep.axes:  # config.toml: the runs carry their settings
         axes = axes_of_runs(r.settings for r in runs)
-        sweep = Sweep(axes, sweep.mode, sweep.prune, sweep.rung_epochs, sweep.keep)
+        sweep = replace(sweep, axes=axes)
     base_out = resolve(_merge_tables(base, over_tables), source)
     spec = None
     if range_table is not None:
@@ -372,6 +381,18 @@ def build_experiment(doc: dict, source: str, name: str, overrides=(), sweeps=(),
             for axis in (atlas.x, atlas.y):
                 if axis is not None:
                     check_axis_for_run(axis, run.optimizer.name, run.optimizer.hyper, source, run.label)
+    race = None
+    if race_table is not None:
+        if lab != "network":
+            raise TuilabError(f"{source}: a fair race tunes and races networks; a surface preset's runs take "
+                              "milliseconds: give it an [atlas] over lr instead (drop [race] / --fair)")
+        if spec is not None:
+            raise TuilabError(f"{source}: a range test and a fair race are two experiments: drop [lr_range] or "
+                              "[race]")
+        if sweep is not None and sweep.prune != "none":
+            raise TuilabError(f"{source}: a fair race does its own halving (over each run's learning rates): "
+                              "drop prune from [sweep]")
+        race = parse_race(race_table, source)
     return Experiment(name, over_top.get("title", doc.get("title", name)),
                       over_top.get("description", doc.get("description", "")), lab, base_out,
-                      tuple(runs), source, sweep, spec, atlas)
+                      tuple(runs), source, sweep, spec, atlas, race)

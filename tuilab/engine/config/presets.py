@@ -60,12 +60,14 @@ def read_toml(path: Path) -> dict:
         raise TuilabError(f"cannot read preset {path}: {exc.strerror}") from None
 
 
-def load_experiment(name_or_path: str, overrides=(), sweeps=(), lr_range: bool | None = None) -> Experiment:
+def load_experiment(name_or_path: str, overrides=(), sweeps=(), lr_range: bool | None = None,
+                    fair: bool | None = None) -> Experiment:
     """Find, read and resolve a preset, with (key, value) overrides applied to every run and
-    (key, values) sweep axes added to its sweep; lr_range: a range test of each run (--lr-range)."""
+    (key, values) sweep axes added to its sweep; lr_range: a range test of each run (--lr-range); fair: a fair
+    race of its runs (--fair; False: --no-fair, the runs as they are)."""
     path = find_preset(name_or_path)
     shown = path.name if path.parent == builtin_presets_dir() else str(path)
-    return build_experiment(read_toml(path), shown, path.stem, overrides, sweeps, lr_range)
+    return build_experiment(read_toml(path), shown, path.stem, overrides, sweeps, lr_range, fair)
 
 
 @dataclass(frozen=True)

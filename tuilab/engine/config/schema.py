@@ -211,4 +211,4 @@ TYPED = {"data": DataTable, "model": ModelTable, "train": TrainTable, "surface":
          "optimizer": OptimizerTable, "schedule": ScheduleTable}
 NETWORK_TABLES = ("data", "model", "optimizer", "schedule", "train")
 SURFACE_TABLES = ("surface", "optimizer")
-TOP_KEYS = ("title", "description", "runs", "sweep", "lr_range", "atlas", *NETWORK_TABLES, "surface")
+TOP_KEYS = ("title", "description", "runs", "sweep", "lr_range", "atlas", "race", *NETWORK_TABLES, "surface")

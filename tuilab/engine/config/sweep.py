@@ -7,6 +7,7 @@
     prune = "halving"                      # successive halving on validation loss (optional)
     rung_epochs = 1                        # the first rung; rung k is at rung_epochs * (1/keep)**k
     keep = 0.33                            # the fraction of the runs still training kept at a rung
+    bracket = "optimizer.name"             # halving within each value of this setting (optional)
 
 Each [[runs]] entry is run at every combination (config.experiment); the combinations are only
 expanded here, each is then checked like a preset of its own.
@@ -16,11 +17,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tuilab.errors import TuilabError
 
-OPTIONS = ("mode", "prune", "rung_epochs", "keep")
+OPTIONS = ("mode", "prune", "rung_epochs", "keep", "bracket")
 MODES = ("grid", "zip")
 PRUNERS = ("none", "halving")
 MAX_RUNS = 10_000  # beyond this a typo (a list where a number was meant) is likelier than a plan
@@ -35,6 +36,7 @@ class Sweep:
     prune: str = "none"
     rung_epochs: int = 1
     keep: float = 1 / 3
+    bracket: str = ""  # a setting: halving ranks the runs with the same value of it among themselves only
 
     def combinations(self) -> list[dict]:
         """[{key: value, ...}] in order: the first axis varies slowest."""
@@ -64,6 +66,8 @@ class Sweep:
         out: dict = {"mode": self.mode}
         if self.prune != "none":
             out.update(prune=self.prune, rung_epochs=self.rung_epochs, keep=self.keep)
+        if self.bracket:
+            out["bracket"] = self.bracket
         return out
 
     def describe(self) -> dict:
@@ -107,7 +111,11 @@ def parse_sweep_table(table, where: str) -> Sweep:
     keep = table.get("keep", 1 / 3)
     if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep < 1:
         raise TuilabError(f"{where}: [sweep] keep must be a fraction between 0 and 1 (e.g. 0.33), got {keep!r}")
-    return Sweep(tuple(axes), mode, prune, rung, float(keep))
+    bracket = table.get("bracket", "")
+    if not isinstance(bracket, str) or (bracket and len(bracket.split(".")) != 2):
+        raise TuilabError(f"{where}: [sweep] bracket must name a setting as table.key (e.g. \"optimizer.name\"), "
+                          f"got {bracket!r}")
+    return Sweep(tuple(axes), mode, prune, rung, float(keep), bracket)
 
 
 def parse_sweep_option(text: str) -> tuple[str, tuple]:
@@ -129,7 +137,7 @@ def with_axes(sweep: Sweep | None, axes) -> Sweep | None:
     merged = dict(sweep.axes)
     for key, values in axes:
         merged[key] = values
-    return Sweep(tuple(merged.items()), sweep.mode, sweep.prune, sweep.rung_epochs, sweep.keep)
+    return replace(sweep, axes=tuple(merged.items()))
 
 
 def check_combinations(sweep: Sweep, where: str) -> list[dict]:

@@ -36,3 +36,20 @@ def survivors(val_losses: dict[int, float], keep: float) -> set[int]:
         return (v is None or not math.isfinite(v), v if v is not None and math.isfinite(v) else 0.0, i)
 
     return set(sorted(val_losses, key=rank)[:n])
+
+
+def bracket_of(run, key: str):
+    """The value of setting `key` (table.key) for a run: its sweep settings', else its resolved tables'."""
+    if key in run.settings:
+        return run.settings[key]
+    table, _, name = key.partition(".")
+    value = run.tables.get(table, {}).get(name)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def survivors_by_bracket(figures: dict[int, float], keep: float, runs, key: str) -> set[int]:
+    """survivors within each bracket (the runs with one value of setting `key`); one bracket where key is ""."""
+    brackets: dict = {}
+    for i, v in figures.items():
+        brackets.setdefault(bracket_of(runs[i], key) if key else None, {})[i] = v
+    return set().union(*(survivors(b, keep) for b in brackets.values()))

@@ -25,7 +25,7 @@ from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training import executors
 from tuilab.engine.training.checkpoint import checkpoint_epoch, checkpoint_of, not_started
 from tuilab.engine.training.data_cache import DataCache, DataOptions
-from tuilab.engine.training.halving import figure, rungs_of, survivors
+from tuilab.engine.training.halving import figure, rungs_of, survivors_by_bracket
 from tuilab.engine.training.outcome import Outcome
 from tuilab.engine.training.threads import budget
 from tuilab.engine.training.train import Trainer, experiment_columns
@@ -182,7 +182,8 @@ def _over_rungs(experiment, way, control, send) -> None:
         if control.stop_requested.is_set():
             way.end(list(paused), "interrupted")
             break
-        kept = survivors({i: figure(m) for i, m in paused.items()}, experiment.sweep.keep)
+        kept = survivors_by_bracket({i: figure(m) for i, m in paused.items()}, experiment.sweep.keep,
+                                    experiment.runs, experiment.sweep.bracket)
         way.end([i for i in paused if i not in kept], "pruned")
         if paused:
             send(_rung_notice(rung, kept, paused, experiment))
