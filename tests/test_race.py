@@ -67,8 +67,11 @@ def raced(tmp_path_factory):
     """SGD at a preset lr far too small for 5 epochs, beside Adam at its usual one: raced fairly."""
     out = tmp_path_factory.mktemp("race") / "r"
     exp = race_preset({"sgd": {"name": "sgd", "lr": 1e-4}, "adam": {"name": "adam", "lr": 1e-2}})
-    stdout = io.StringIO()
-    assert run_headless(exp, out=out, data_options=None, stream=io.StringIO(), stdout=stdout) == 0
+    stdout, stderr = io.StringIO(), io.StringIO()
+    assert run_headless(exp, out=out, data_options=None, stream=stderr, stdout=stdout) == 0
+    # progress numbers each phase's runs: 2 x 4 tuning runs, then 2 x 2 racing
+    assert "[8/8] adam lr=" in stderr.getvalue() and "[4/4] adam @" in stderr.getvalue()
+    assert "[9/" not in stderr.getvalue() and "/2]" not in stderr.getvalue()
     return exp, out, stdout.getvalue()
 
 

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 
-from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Notice, Progress, Started
+from tuilab.engine.events import Control, Diverged, EpochEnd, Finished, Notice, Phase, Progress, Started
 from tuilab.engine.records.results import COLUMNS, NUMERIC, cell, chosen_line, result_rows
 
 
@@ -59,6 +59,11 @@ class ProgressPrinter:
         return f"[{run + 1}/{self.n_runs}] {label}" if self.n_runs > 1 else label
 
     def __call__(self, event) -> None:
+        if isinstance(event, Phase):  # a fair race's tuning, then its race: runs numbered afresh
+            self.n_runs = len(event.experiment.runs)
+            self.started.clear()
+            self.last_metrics.clear()
+            return
         if isinstance(event, Notice):
             prefix = "note" if event.category != "warning" else "warning"
             self._line(f"tuilab: {prefix}: {event.text}")
