@@ -87,7 +87,7 @@ class AtlasScreen(Screen):
         self.query_one("#atlas-title", Static).update(Text(f"no atlas: {message}", style="bold red"))
 
     def _show(self, atlas: Atlas) -> None:
-        if not self.is_mounted:
+        if self._stop.is_set():  # computed for a view closed meanwhile
             return
         self.atlas = atlas
         self.metric = atlas.metric
