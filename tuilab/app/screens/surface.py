@@ -59,7 +59,7 @@ class SurfaceScreen(ExperimentScreen):
 
     def _settings(self) -> None:
         key = ("   o start  * minimum  → the last step at the point shown;  [ ] a step back / on,  i: back"
-               if self.inside else "   o start  ■ end  * minimum   i: inside the optimizer   a: atlas")
+               if self.inside else "   o start  ■ end  * minimum   i: inside   a: atlas")
         self.query_one("#settings", Static).update(Text.assemble(
             (f"{self.landscape.name}: ", "bold"), self.landscape.summary, (key, "dim")))
 
