@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from rich.text import Text
 
@@ -206,7 +204,3 @@ def atlas_report(atlas: Atlas, mono: bool = True) -> str:
         drawn = atlas_text(atlas, r, mono=mono)
         parts += ["", drawn.plain if mono else ansi(drawn), atlas_summary(atlas, r)]
     return "\n".join(parts)
-
-
-def finite_or(v: float, default: str = "-") -> str:
-    return value_text(v) if math.isfinite(v) else default

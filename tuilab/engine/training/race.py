@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tuilab.engine.config.experiment import Experiment, build_experiment
-from tuilab.engine.events import Control, EpochEnd, Notice, Phase, overall_status
+from tuilab.engine.events import Control, EpochEnd, Notice, Phase
 from tuilab.engine.records.run_records import RunRecords, write_atomic
 from tuilab.engine.training.halving import figure
 from tuilab.errors import TuilabError
@@ -264,7 +264,3 @@ def read_result(folder) -> dict | None:
         return json.loads(path.read_text()) if path.is_file() else None
     except (OSError, ValueError):
         return None
-
-
-def overall(result: dict) -> str:
-    return overall_status([result.get("status", "interrupted")])
