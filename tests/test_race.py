@@ -169,5 +169,16 @@ async def test_the_dashboard_tunes_then_races_and_shows_the_leaderboard(tmp_path
         await pilot.pause(0.5)
         keys = [v.key for v in views(app)]
         assert len(keys) == 2 and all("-race:" in k for k in keys)  # the tuning runs gave way to the race's
-        assert "leaderboard" in str(app.screen.query_one("#confusion").render())
+        shown = str(app.screen.query_one("#confusion").render())
+        assert "leaderboard" in shown and "the mean over seeds" in shown and "tuned lr" in shown
     assert read_result(next(tmp_path.glob("*spirals"))) is not None
+
+
+def test_resume_of_a_race_folder_says_which_of_its_experiments_to_resume(raced):
+    from tuilab.engine.records.resume import plan_resume
+
+    _, out, _ = raced
+    with pytest.raises(TuilabError, match="is a fair race, two experiments in turn: resume the one that stopped"):
+        plan_resume(out)
+    experiment, finished = plan_resume(out / "race")  # each phase is an ordinary experiment
+    assert len(finished) == len(experiment.runs) == 4

@@ -56,6 +56,13 @@ async def _surface_done(pilot):
         if (lives and not lives[0].running and all(v.finished for v in lives[0].snapshot().runs)
                 and screen is not None and screen._drawn and screen._grow_start is None):
             break
+    # and until the results table has sized its columns to its rows: a loaded CI machine once took the snapshot
+    # between the rows and their widths (every column as wide as its heading: "mom", "0.")
+    table = screen.query_one("#surface-results") if screen is not None else None
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if table is None or (table.row_count and not table._require_update_dimensions):
+            break
     await pilot.pause()
 
 

@@ -174,10 +174,14 @@ class LowerTabs:
         conf = self.query_one("#confusion", ConfusionMatrix)
         chosen = chosen_line(runs)
         race = next((lv.outcome.result for lv in self.lives if getattr(lv.outcome, "result", None)), None)
-        if race is not None:  # a fair race that has finished: what was tuned, and the leaderboard
-            from tuilab.views.race import leaderboard_text, tuned_text
+        if race is not None:  # a fair race that has finished: the leaderboard, the mean curves, what was tuned
+            from tuilab.views.race import leaderboard_text, race_chart, tuned_text
+            from tuilab.views.run_style import no_color
 
-            conf.show(Text(f"{leaderboard_text(race)}\n\n{tuned_text(race)}"))
+            width = max(60, min(conf.size.width - 2, 140))
+            chart = race_chart(race, width, 18, mono=no_color())
+            conf.show(Text.assemble(leaderboard_text(race), "\n\n", Text.from_ansi(chart), "\n\n",
+                                    tuned_text(race)))
             return
         if best is None:
             conf.show(Text(chosen))

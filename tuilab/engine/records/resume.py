@@ -13,6 +13,9 @@ from tuilab.errors import TuilabError
 def plan_resume(folder) -> tuple[Experiment, dict[int, dict]]:
     """The experiment in `folder` and {run index: summary} of its runs that need no more training."""
     folder = Path(folder)
+    if (folder / "race.json").is_file():
+        raise TuilabError(f"{folder} is a fair race, two experiments in turn: resume the one that stopped "
+                          f"(tuilab resume {folder / 'tune'}, or {folder / 'race'}), or run the race again")
     rec = read_records(folder)
     if rec.lab != "network":
         raise TuilabError(f"{folder}: a surface experiment takes milliseconds; run it again instead")
