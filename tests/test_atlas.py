@@ -52,23 +52,20 @@ def test_each_cell_is_the_single_run_bit_for_bit_over_lr_and_momentum():
     assert_cells_are_single_runs(exp, atlas)
 
 
-def test_each_cell_is_the_single_run_over_start_points_with_divergence_and_both_kernels():
+def test_each_cell_is_the_single_run_over_start_points_with_divergence_and_the_descents_table():
     # momentum at lr 3e-3 on Rosenbrock: some starts converge, some diverge; heavy ball's lr and momentum cells too
     exp = preset({"hb": {"name": "momentum", "lr": 1e-3, "momentum": 0.9}, "rmsprop": {"name": "rmsprop", "lr": 1e-3}},
                  {"x": {"setting": "start.x", "lin": [-2.0, 2.0], "n": 6},
                   "y": {"setting": "lr", "log": [1e-4, 3e-3], "n": 4}, "steps": 2000})
+    atlas = run_atlas(exp)
+    assert {DIVERGED, CONVERGED} <= set(np.unique(atlas.status))  # the test covers both ends
+    assert_cells_are_single_runs(exp, atlas)
     was = whole_table()
     try:
-        use_whole_table(False)
-        alone = run_atlas(exp)
-        use_whole_table(True)  # the table's kernel, as a preset of many optimizers runs it
-        table = run_atlas(exp)
+        use_whole_table(True)  # the single runs by the table's descent, as a preset of many optimizers runs them
+        assert_cells_are_single_runs(exp, atlas)
     finally:
         use_whole_table(was)
-    assert {DIVERGED, CONVERGED} <= set(np.unique(alone.status))  # the test covers both ends
-    assert_cells_are_single_runs(exp, alone)
-    for name in ("final_x", "final_y", "steps_to_tol", "status"):
-        np.testing.assert_array_equal(getattr(alone, name), getattr(table, name))
 
 
 def test_cells_do_not_depend_on_how_many_threads_run_them():
@@ -220,14 +217,14 @@ def test_kernels_cached_by_different_processes_keep_each_optimizers_code(tmp_pat
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     script = tmp_path / "atlas_of.py"
     script.write_text(_ATLAS_OF)
-    for names in ("hb", "adam", "rmsprop"):  # one process each: each compiles its loop first
+    for names in ("hb", "adam"):  # one process each: each compiles its loop first
         r = subprocess.run([sys.executable, str(script), names, str(tmp_path / "alone")], env=env,
                            capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
-    r = subprocess.run([sys.executable, str(script), "rmsprop,adam,hb", str(tmp_path / "together")], env=env,
+    r = subprocess.run([sys.executable, str(script), "adam,hb", str(tmp_path / "together")], env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    for name in ("hb", "adam", "rmsprop"):
+    for name in ("hb", "adam"):
         for what in ("", "-descent"):
             np.testing.assert_array_equal(np.load(tmp_path / f"together-{name}{what}.npy"),
                                           np.load(tmp_path / f"alone-{name}{what}.npy"), err_msg=name + what)

@@ -235,7 +235,7 @@ def surface_descent_of(step, surface_id, p, theta, state, scal, hp, lr, n_steps,
 # ---- atlases: many independent runs in one call, each exactly the run surface_descent makes ----
 
 def _atlas_with(step):
-    """atlas_cells' loop for one optimizer's step kernel. Each cell's arithmetic is _descend_with's, step for
+    """atlas_cells_of's loop for one optimizer's step kernel. Each cell's arithmetic is _descend_with's, step for
     step (the same order, the same calls), so a cell gives the single run's bits; nothing is recorded on the way."""
 
     def cells(surface_id, p, thetas, states, scals, hps, lrs, n_steps, minima, tol, lo, hi, out):
@@ -286,16 +286,9 @@ def _atlas_with(step):
     return _jit_named(cells, f"atlas_cells_{step.__name__}")
 
 
-ATLAS_OUT = ("x", "y", "f", "first_hit", "status", "steps_done")  # atlas_cells' columns of `out`
-_atlas_by_id = O.dispatch_on_id(_atlas_with, skip=(O.muon_step,))
-
-
-@kernel
-def atlas_cells(surface_id, p, thetas, states, scals, hps, opt_id, lrs, n_steps, minima, tol, lo, hi, out):
-    """Cells lo..hi-1 of an atlas, each a run of optimizer `opt_id` as surface_descent makes it: cell c starts
-    at thetas[c] with states[c], scals[c], hps[c], lrs[c] (each changed in place) and gets row c of out
-    (ATLAS_OUT: its final x, y and f, first step within tol of a minimiser or -1, status, steps done)."""
-    _atlas_by_id(opt_id, (surface_id, p, thetas, states, scals, hps, lrs, n_steps, minima, tol, lo, hi, out))
+ATLAS_OUT = ("x", "y", "f", "first_hit", "status", "steps_done")  # atlas_cells_of's columns of `out`
+# No table version over every optimizer, as surface_descent has: an atlas's cells take seconds, and compiling
+# the table (15-18 s on 2 cores) costs what compiling each of a zoo's optimizers alone does.
 
 
 def _chosen_atlas(step, args):
@@ -313,5 +306,8 @@ def _chosen_atlas_overload(step, args):
 
 @kernel
 def atlas_cells_of(step, surface_id, p, thetas, states, scals, hps, lrs, n_steps, minima, tol, lo, hi, out):
-    """atlas_cells for the one optimizer `step` (a kernels.step_choice.StepChoice) names, compiled for it alone."""
+    """Cells lo..hi-1 of an atlas, each a run of the optimizer `step` (a kernels.step_choice.StepChoice) names, as
+    surface_descent makes it: cell c starts at thetas[c] with states[c], scals[c], hps[c], lrs[c] (each changed in
+    place) and gets row c of out (ATLAS_OUT: its final x, y and f, first step within tol of a minimiser or -1,
+    status, steps done)."""
     _chosen_atlas(step, (surface_id, p, thetas, states, scals, hps, lrs, n_steps, minima, tol, lo, hi, out))

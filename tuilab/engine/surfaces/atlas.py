@@ -2,7 +2,7 @@
 momentum, the start point), all cells in one kernel call a thread, kept in <dir>/atlas.npz.
 
 A cell is exactly the run `landscapes.descend` makes with its settings: the same optimizer constructed the same
-way, the same arithmetic step for step (kernels.surfaces.atlas_cells), so its final point is that run's, bit
+way, the same arithmetic step for step (kernels.surfaces.atlas_cells_of), so its final point is that run's, bit
 for bit (tests/test_atlas.py holds them to it).
 """
 
@@ -19,7 +19,6 @@ import numpy as np
 from tuilab.engine.config.atlas import DEFAULT_N, START_SETTINGS, AtlasAxis, AtlasSpec, hyper_key
 from tuilab.engine.nn.optim import Optimizer, check_for_surfaces, get_spec, resolve_hyperparameters
 from tuilab.engine.surfaces.landscapes import Landscape, landscape_of
-from tuilab.engine.training.kernel_choice import whole_table
 from tuilab.errors import TuilabError
 from tuilab.kernels import surfaces as K
 from tuilab.kernels.step_choice import step_choice
@@ -182,19 +181,14 @@ def run_atlas(experiment, spec: AtlasSpec | None = None, threads: int | None = N
                 break
             args = _cells_of(run, x, y, vx, vy, spec)
             steps[r] = args[-1]
-            opt_id = get_spec(run.optimizer.name).opt_id
-            table = whole_table()
-            choice = None if table else step_choice(opt_id)
+            choice = step_choice(get_spec(run.optimizer.name).opt_id)
             rest = (landscape.surface_id, p, *args[:4])
             tail = (args[4], int(steps[r]), minima, float(spec.tol))
 
-            def chunk(piece, rest=rest, tail=tail, o=out[r], table=table, choice=choice, opt_id=opt_id):
+            def chunk(piece, rest=rest, tail=tail, o=out[r], choice=choice):
                 if stop is not None and stop.is_set():
                     return
-                if table:
-                    K.atlas_cells(*rest, opt_id, *tail, *piece, o)
-                else:
-                    K.atlas_cells_of(choice, *rest, *tail, *piece, o)
+                K.atlas_cells_of(choice, *rest, *tail, *piece, o)
 
             list(pool.map(chunk, pieces))
     seconds = time.perf_counter() - started
@@ -256,8 +250,6 @@ def atlas_kernels_ready(experiment) -> bool:
     """Whether every run's atlas kernel is compiled or in numba's cache (the screen says so when not)."""
     from tuilab.engine.training.warmup import _cached
 
-    if whole_table():
-        return _cached(K.atlas_cells)
     return all(_cached(K.atlas_cells_of, None, repr(step_choice(get_spec(r.optimizer.name).opt_id)))
                for r in experiment.runs)
 
