@@ -159,3 +159,24 @@ async def test_F_in_opened_records_forks_the_run_under_the_cursor_and_trains_it_
                        and read_records(forks[0]).status == "completed", timeout=60.0)
     rows = _rows(forks[0])
     assert rows[:2] == _rows(original)[:2] and len(rows) == 6 and rows[2]["lr"] == "0.002"
+
+
+def test_a_fork_into_a_taken_place_or_from_a_moved_original_says_so(original, tmp_path):
+    taken = tmp_path / "file"
+    taken.write_text("")
+    with pytest.raises(TuilabError, match="is a file: give the fork another folder with --out"):
+        make_fork(original, 1, out=taken)
+    import shutil
+
+    from tuilab.report import fork_chart
+
+    copy = tmp_path / "orig"
+    shutil.copytree(original, copy)
+    _, out = make_fork(copy, 1, out=tmp_path / "f")
+    assert run_headless(load_experiment(str(out / "config.toml")), out=out, data_options=None,
+                        stream=io.StringIO(), stdout=io.StringIO(), resume={}) == 0
+    assert "the fork parts at epoch 1" in fork_chart(out)
+    shutil.rmtree(copy)
+    assert fork_chart(out) == ""  # the original went: no chart, the fork's own records stand
+    code, text, _ = _cli("report", out)
+    assert code == 0 and "forked from" not in text.split("\n")[0]

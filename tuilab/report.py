@@ -122,9 +122,11 @@ def fork_chart(folder, width: int = 100, height: int = 18, mono: bool = True) ->
     origin = fork_origin(folder)
     if origin is None:
         return ""
+    from tuilab.errors import TuilabError
+
     try:
         fork, first = read_records(folder), read_records(origin["folder"])
-    except Exception:  # the original moved or went: the fork's own table says the rest
+    except (TuilabError, OSError, KeyError):  # the original moved or went: the fork's own table says the rest
         return ""
     index = next((i for i, r in enumerate(first.runs) if r.get("label") == origin["run"]), None)
     label = fork.runs[0].get("label", "fork") if fork.runs else "fork"

@@ -106,8 +106,9 @@ def make_fork(folder, at: int, changes=(), run_label: str | None = None, out=Non
         raise TuilabError(f"{run.label} has no fork point at epoch {at}: {where}")
     forked = forked_experiment(experiment, index, at, list(changes), str(folder / "config.toml"))
     out = Path(out) if out is not None else default_folder(folder, at, list(changes))
-    if out.exists() and any(out.iterdir()):
-        raise TuilabError(f"{out} is not empty: give the fork another folder with --out")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise TuilabError(f"{out} is {'not empty' if out.is_dir() else 'a file'}: give the fork another folder "
+                          "with --out")
     new_run = forked.runs[0]
     try:
         out.mkdir(parents=True, exist_ok=True)
