@@ -90,7 +90,7 @@ def test_killed_at_random_moments_then_resumed_ends_bit_identical(preset, refere
     ref_params, ref_rows = params(reference), metrics(reference)
     assert len(ref_params) == 5 and len(ref_rows) == 5 * EPOCHS
     rng = random.Random(7 + jobs)
-    for trial in range(3):
+    for trial in range(2):  # 3 until the suite neared 10 minutes in CI (2026-12-05): 4 random kills in all
         out = tmp_path / f"k{trial}"
         p = subprocess.Popen([sys.executable, "-m", "tuilab", "--preset", str(preset), "--out", str(out),
                               "--jobs", str(jobs), "headless"], env=ENV, stdout=subprocess.DEVNULL,
