@@ -50,8 +50,8 @@ def original(tmp_path_factory):
 def test_a_run_keeps_a_fork_point_at_every_epoch_of_a_short_run_and_thins_a_long_one(original):
     run = original / slug(read_records(original).runs[0]["label"])
     assert fork_epochs(run) == [0, 1, 2, 3, 4, 5, 6]
-    assert fork_stride(16, 10, 1000) == 1 and fork_stride(16, 100, 1000) == 7 and fork_stride(0, 100, 1000) == 0
-    assert fork_stride(16, 100, 50 * 2**20) == 25  # 256 MB holds 5 checkpoints of 50 MB: epochs 0, 25, 50, 75, 100
+    assert fork_stride(8, 6, 1000) == 1 and fork_stride(8, 100, 1000) == 15 and fork_stride(0, 100, 1000) == 0
+    assert fork_stride(8, 100, 6 * 2**20) == 25  # 32 MB holds 5 checkpoints of 6 MB: epochs 0, 25, 50, 75, 100
 
 
 def test_a_fork_with_nothing_changed_is_the_original_run_bit_for_bit(original, tmp_path):

@@ -95,6 +95,9 @@ def test_tuning_picks_the_grid_value_with_the_lowest_validation_loss_where_it_is
     # halving stayed within each run's grid: of 4 a rung keeps 2, then 1, in each of the two grids
     statuses = [r["status"] for r in summary["runs"]]
     assert statuses.count("completed") == 2 and statuses.count("pruned") == 6
+    # the tuning runs keep no fork points or snapshots (a zoo's took 1.8 GB); the race's do
+    assert not list((out / "tune").glob("*/fork_points")) and not list((out / "tune").glob("*/snapshots*"))
+    assert list((out / "race").glob("*/fork_points"))
 
 
 def test_the_race_runs_each_at_its_tuned_lr_over_the_seeds_and_the_curves_are_their_mean(raced):

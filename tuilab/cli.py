@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "optimizer state and minibatch order), with the --set changes, in a records "
                                       "folder of its own beside the original; then print both runs' training "
                                       "loss, where they part. Runs keep fork points at up to train.fork_points "
-                                      "epochs (16: every epoch of a short run).")
+                                      "epochs (8: every epoch of a run of up to 7).")
     fork.add_argument("folder", metavar="RUNDIR")
     fork.add_argument("--at", type=int, required=True, metavar="EPOCH", help="the epoch whose end it starts from")
     fork.add_argument("--run", metavar="LABEL", help="which run (needed where RUNDIR has several)")

@@ -148,7 +148,7 @@ class TrainTable(_Table):
     seed: int = _key(_int(0), 0)
     internals: bool = _key(_bool, True)  # record the optimizer's internals each epoch (engine.nn.internals)
     snapshots: int = _key(_int(0), 64)  # θ kept at up to this many epochs, for tuilab landscape (0: none)
-    fork_points: int = _key(_int(0), 16)  # whole checkpoints kept at up to this many epochs, for tuilab fork (0: none)
+    fork_points: int = _key(_int(0), 8)  # whole checkpoints kept at up to this many epochs, for tuilab fork (0: none)
     sharpness_every: int = _key(_int(0), 0)  # λ_max of the Hessian every k epochs (engine.nn.sharpness; 0: off)
 
 

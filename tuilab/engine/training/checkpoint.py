@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 NAME = "checkpoint.npz"
 FORK_POINTS = "fork_points"  # <run>/fork_points/epoch-NNNNNN.npz: checkpoints kept for tuilab fork
-FORK_BYTES = 256 * 2**20  # at most this much of a run's fork points
+FORK_BYTES = 32 * 2**20  # at most this much of a run's fork points (a zoo of 20 runs: 20 times it at most)
 
 
 def fork_stride(asked: int, epochs: int, nbytes: int) -> int:
