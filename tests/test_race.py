@@ -13,6 +13,7 @@ import pytest
 from tuilab.cli import main as cli_main
 from tuilab.engine.config.experiment import build_experiment
 from tuilab.engine.config.presets import load_experiment
+from tuilab.engine.records.fork import make_fork
 from tuilab.engine.training.halving import survivors_by_bracket
 from tuilab.engine.training.race import pick_lrs, read_result, run_race, tune_experiment
 from tuilab.errors import TuilabError
@@ -181,7 +182,9 @@ def test_resume_of_a_race_folder_says_which_of_its_experiments_to_resume(raced):
     from tuilab.engine.records.resume import plan_resume
 
     _, out, _ = raced
-    with pytest.raises(TuilabError, match="is a fair race, two experiments in turn: resume the one that stopped"):
+    with pytest.raises(TuilabError, match="is a fair race, two experiments in turn: resume the one you mean"):
         plan_resume(out)
+    with pytest.raises(TuilabError, match="is a fair race, two experiments in turn: fork the one you mean"):
+        make_fork(out, 1)
     experiment, finished = plan_resume(out / "race")  # each phase is an ordinary experiment
     assert len(finished) == len(experiment.runs) == 4

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from tuilab.engine.config.experiment import Experiment, build_experiment
-from tuilab.engine.config.presets import load_experiment
-from tuilab.engine.records.run_records import read_records, slug, write_atomic
+from tuilab.engine.records.resume import trained_records
+from tuilab.engine.records.run_records import slug, write_atomic
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.errors import TuilabError
 
@@ -90,12 +90,8 @@ def default_folder(folder: Path, at: int, changes) -> Path:
 def make_fork(folder, at: int, changes=(), run_label: str | None = None, out=None) -> tuple[Experiment, Path]:
     """Lay out the fork's records folder (ready to resume) and return its experiment and folder."""
     folder = Path(folder)
-    rec = read_records(folder)
-    if rec.lab != "network":
-        raise TuilabError(f"{folder}: a surface experiment takes milliseconds; run it with other settings instead")
-    experiment = load_experiment(str(folder / "config.toml"))
-    if experiment.lr_range is not None:
-        raise TuilabError(f"{folder}: a learning-rate range test has no epochs to fork from")
+    _, experiment = trained_records(folder, "fork", "run it with other settings instead",
+                                    "has no epochs to fork from")
     index = pick_run(experiment, run_label, folder)
     run = experiment.runs[index]
     run_folder = folder / slug(run.label)
