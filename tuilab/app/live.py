@@ -243,7 +243,15 @@ class LiveExperiment:
         self.control.map_seconds = MAP_SECONDS  # two-input runs send their decision maps (engine.nn.decision)
         self.out = out or (default_out(experiment.name) if records else None)
         self._lock = threading.Lock()
-        self._set_runs(experiment, tag)
+        self.plan = experiment  # what run() carries out; a fair race's phases bring experiments of their own
+        if experiment.race is not None and resume is None:
+            from tuilab.engine.training.race import tune_experiment
+
+            # the tuning's runs from the start, keyed as its Phase event will key them: the preset's own runs
+            # never show, so no row of theirs is mounted and at once taken down (that raced Textual's mounting)
+            self._set_runs(tune_experiment(experiment), f"{tag}-tune")
+        else:
+            self._set_runs(experiment, tag)
         self._notices: list[str] = []
         self._compiling = False
         self._dataset = ""
@@ -371,19 +379,19 @@ class LiveExperiment:
             self._replay_kept(records)
         self._began = time.monotonic()
         try:
-            if self.experiment.lab == "surface":
+            if self.plan.lab == "surface":
                 from tuilab.engine.surfaces.runner import run_surfaces
 
-                self.outcome = run_surfaces(self.experiment, self.on_event, self.control, records=records)
-            elif self.experiment.race is not None and self.resume is None:
+                self.outcome = run_surfaces(self.plan, self.on_event, self.control, records=records)
+            elif self.plan.race is not None and self.resume is None:
                 from tuilab.engine.training.race import run_race
 
-                self.outcome = run_race(self.experiment, self.on_event, self.control, data=self.data, out=self.out,
+                self.outcome = run_race(self.plan, self.on_event, self.control, data=self.data, out=self.out,
                                         cluster=self.cluster, interleave=True)
             else:
                 from tuilab.engine.training.runner import run_network
 
-                self.outcome = run_network(self.experiment, self.on_event, self.control, data=self.data,
+                self.outcome = run_network(self.plan, self.on_event, self.control, data=self.data,
                                            records=records, interleave=True, resume=self.resume,
                                            cluster=self.cluster)
         except Exception as exc:  # shown on screen; a user's mistake is one line, a bug its type too
