@@ -7,6 +7,7 @@ uses whichever is cheaper (sigmoid' = a(1 - a), relu' = [z > 0], ...).
 import math
 
 from tuilab.kernels._jit import kernel, like
+from tuilab.kernels.copies import copy_into
 from tuilab.kernels.vexp import vexp, vphi, vtanh
 
 IDENTITY = 0
@@ -65,7 +66,7 @@ def activation_forward(z2, a2, act):
     a = a2.reshape(a2.size)
     zero, one, slope, alpha = (like(z, 0.0), like(z, 1.0), like(z, LEAKY_SLOPE), like(z, ELU_ALPHA))
     if act == IDENTITY:
-        a[:] = z
+        copy_into(a, z)
     elif act == SIGMOID:
         for i in range(z.size):
             a[i] = one / (one + vexp(-z[i]))
@@ -99,7 +100,7 @@ def activation_backward(z2, a2, da2, dz2, act):
     dz = dz2.reshape(dz2.size)
     zero, one, slope, alpha = (like(z, 0.0), like(z, 1.0), like(z, LEAKY_SLOPE), like(z, ELU_ALPHA))
     if act == IDENTITY:
-        dz[:] = da
+        copy_into(dz, da)
     elif act == SIGMOID:
         for i in range(z.size):
             dz[i] = da[i] * (a[i] * (one - a[i]))

@@ -28,6 +28,7 @@ import numpy as np
 from tuilab.kernels._jit import kernel
 from tuilab.kernels.activations import activation_backward, activation_forward
 from tuilab.kernels.atomics import load_acquire, store_release, yield_cpu
+from tuilab.kernels.copies import copy_into
 from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
 from tuilab.kernels.mlp import _block, change_and_size, gather_columns, mlp_backward, mlp_forward, workspace
 from tuilab.kernels.step_choice import chosen_step
@@ -104,7 +105,7 @@ def partner_steps(W, state, scal, hp, step, X, order, first_batch, n_steps, batc
             grad_sq[s, 0] = np.dot(flat, flat)
         measure = inner and grad_sq[s, 1] == grad_sq[s, 1]  # NaN: a step left out (as train_chunk)
         if measure:
-            before[:] = W.reshape(-1)
+            copy_into(before, W.reshape(-1))
         chosen_step(step, W.reshape(-1), g.reshape(-1), state, scal, hp, lrs[s])
         if measure:
             grad_sq[s, 1], grad_sq[s, 2] = change_and_size(W.reshape(-1), before, 0, before.shape[0])
@@ -191,8 +192,8 @@ def lead_steps(W, state1, scal1, rest, state, scal, hp, step, X, Y, order, first
         L1 = L + 1  # the whole network's layers: the first, then the rest's
         measure = inner and grad_sq[s, L1] == grad_sq[s, L1]  # NaN: a step left out (as train_chunk)
         if measure:
-            before_w[:] = W.reshape(-1)
-            before_rest[:] = rest
+            copy_into(before_w, W.reshape(-1))
+            copy_into(before_rest, rest)
         chosen_step(step, W.reshape(-1), g.reshape(-1), state1, scal1, hp, lrs[s])
         chosen_step(step, rest, grest, state, scal, hp, lrs[s])
         if measure:

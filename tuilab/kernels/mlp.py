@@ -18,6 +18,7 @@ import numpy as np
 
 from tuilab.kernels._jit import kernel
 from tuilab.kernels.activations import activation_backward, activation_forward
+from tuilab.kernels.copies import copy_into, copy_rows
 from tuilab.kernels.fpu import flush_denormals_on, restore_fpu
 from tuilab.kernels.losses import loss_backward, loss_value
 from tuilab.kernels.prefetch import prefetch
@@ -127,9 +128,9 @@ def gather_columns(X, Y, order, start, n, lo, hi, X_out, Y_out):
             for k in range(lo, hi, line):
                 prefetch(X, ahead + k)
         r = order[start + i]
-        X_out[i, :] = X[r, lo:hi]
+        copy_into(X_out[i], X[r, lo:hi])
         if labels:
-            Y_out[i, :] = Y[r, :]
+            copy_into(Y_out[i], Y[r])
 
 
 @kernel
@@ -172,7 +173,7 @@ def mlp_predict(theta, X, w_off, b_off, sizes, acts, out, batch):
     for start in range(0, n, batch):
         stop = min(start + batch, n)
         A = mlp_forward(theta, X[start:stop], w_off, b_off, sizes, acts, zbuf, abuf, batch)
-        out[start:stop] = A
+        copy_rows(out[start:stop], A)
 
 
 @kernel
@@ -187,7 +188,7 @@ def mlp_evaluate(theta, X, Y, w_off, b_off, sizes, acts, loss, out, batch):
         A = mlp_forward(theta, X[start:stop], w_off, b_off, sizes, acts, zbuf, abuf, batch)
         Z = _block(zbuf, batch, sizes, L - 1, stop - start)
         total += loss_value(Z, A, Y[start:stop], loss) * (stop - start)
-        out[start:stop] = A
+        copy_rows(out[start:stop], A)
     return total / n
 
 
@@ -261,7 +262,7 @@ def train_chunk(theta, grad, state, scal, hp, step, X, Y, order, first_batch, n_
                 grad_sq[s, l] = np.dot(g, g)
         measure = inner and grad_sq[s, L] == grad_sq[s, L]  # NaN: a step left out
         if measure:
-            before[:] = theta
+            copy_into(before, theta)
         chosen_step(step, theta, grad, state, scal, hp, lrs[s])
         if measure:
             for l in range(L):

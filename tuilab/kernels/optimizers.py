@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from tuilab.kernels._jit import fma, kernel, like
+from tuilab.kernels.copies import copy_into
 
 # scal: float64 scalar state
 S_STEP = 0  # steps taken, including the current one while a kernel runs
@@ -773,20 +774,20 @@ def rest_step(theta, grad, state, scal, hp, lr):
     for k in range(int(hp[base])):
         off, rows, cols = tensor_at(hp, base, k)
         if cols == 0:
-            tv[j:j + rows] = theta[off:off + rows]
-            gv[j:j + rows] = grad[off:off + rows]
+            copy_into(tv[j:j + rows], theta[off:off + rows])
+            copy_into(gv[j:j + rows], grad[off:off + rows])
             j += rows
     slots = state.shape[0] - 1
     rest_state = state[1:].reshape(-1)[:slots * n_vec].reshape((slots, n_vec))
     rest_scal = scal[N_SCALARS:2 * N_SCALARS].copy()
     rest_scal[S_STEP] += 1.0
     _step_by_id(int(hp[at]), (tv, gv, rest_state, rest_scal, hp[at + 3:base].copy(), lr * hp[at + 1]))
-    scal[N_SCALARS:2 * N_SCALARS] = rest_scal
+    copy_into(scal[N_SCALARS:2 * N_SCALARS], rest_scal)
     j = 0
     for k in range(int(hp[base])):
         off, rows, cols = tensor_at(hp, base, k)
         if cols == 0:
-            theta[off:off + rows] = tv[j:j + rows]
+            copy_into(theta[off:off + rows], tv[j:j + rows])
             j += rows
 
 
