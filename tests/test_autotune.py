@@ -16,6 +16,9 @@ from tuilab.errors import TuilabError
 @pytest.fixture
 def fresh(tmp_path, monkeypatch, on_path):
     """An empty path cache in tmp_path and a two-core budget; the chunks each path ran."""
+    from tuilab.engine.training.warmup import wait_for_background_compiles
+
+    wait_for_background_compiles()  # a split an earlier test left compiling would keep shapes on one thread
     ran = on_path("1 thread")
     monkeypatch.delenv("TUILAB_PATH")
     monkeypatch.setenv("TUILAB_PATH_CACHE", str(tmp_path / "paths.json"))
@@ -151,3 +154,109 @@ def test_a_run_that_cannot_split_does_not_compile_the_split_path():
     for sizes in ([2, 64, 64, 2], [784, 10], [31, 8, 2]):  # what may_split says no to, no split path fits
         net = MLP(sizes, "relu", "softmax", "cross_entropy", "float32")
         assert not any(p.splits and p.fits(net, cores=64) for p in PATHS.values()), sizes
+
+
+@pytest.fixture
+def split_compiling():
+    """The column split's kernels said to be compiling in the background (paths.split_compiling) until
+    the test calls the function this yields."""
+    paths.split_compiling_begins()
+    done = []
+
+    def compiled():
+        if not done:
+            done.append(True)
+            paths.split_compiled()
+
+    yield compiled
+    compiled()
+
+
+def test_a_shape_that_could_split_trains_on_one_thread_until_the_split_has_compiled(fresh, tmp_path,
+                                                                                    split_compiling):
+    """Issue 31's cold start: while the split compiles on a thread of its own, a shape that could take it is
+    neither timed nor given a kept choice (timing then would leave the split out for good); once it has
+    compiled, every path is timed as on a warm start. A shape that cannot split is timed at once."""
+    net, theta, opt, X, Y, order = _setup()
+    train_steps(net, opt, theta, X, Y, order, 0, np.full(8, 1e-3), 16)
+    train_steps(net, opt, theta, X, Y, order, 8, np.full(8, 1e-3), 16)
+    assert fresh == ["1 thread", "1 thread"]
+    assert not (tmp_path / "paths.json").exists()
+    narrow, theta_n, opt_n, X_n, Y_n, order_n = _setup(n_in=8)  # too few columns to split
+    fresh.clear()
+    train_steps(narrow, opt_n, theta_n, X_n, Y_n, order_n, 0, np.full(8, 1e-3), 16)
+    assert set(fresh) == {"1 thread", "BLAS x2", "gather ahead"}
+    split_compiling()
+    fresh.clear()
+    train_steps(net, opt, theta, X, Y, order, 16, np.full(8, 1e-3), 16)
+    assert set(fresh) == {"1 thread", "BLAS x2", "gather ahead", "split 1/3", "split 1/2"}
+    assert autotune.shape_key(net, 16, X) in json.loads((tmp_path / "paths.json").read_text())["choices"]
+
+
+def test_a_kept_split_choice_waits_for_its_kernels(fresh, tmp_path, split_compiling):
+    """A path cache that says 'split' (kept from an earlier launch) beside a numba cache without the split:
+    one thread until the background compile is done, then the kept choice, untimed."""
+    net, theta, opt, X, Y, order = _setup()
+    key = autotune.shape_key(net, 16, X)
+    (tmp_path / "paths.json").write_text(json.dumps({"machine": autotune.machine(),
+                                                     "choices": {key: "split 1/2"}}))
+    train_steps(net, opt, theta, X, Y, order, 0, np.full(8, 1e-3), 16)
+    assert fresh == ["1 thread"]
+    split_compiling()
+    fresh.clear()
+    train_steps(net, opt, theta, X, Y, order, 8, np.full(8, 1e-3), 16)
+    assert fresh == ["split 1/2"]
+
+
+def test_a_cold_start_compiles_the_split_beside_the_first_epochs(monkeypatch):
+    """warmup.ensure_compiled, where a run trains here and may split and the kernels are not cached: the
+    notice's estimate leaves the split out, the foreground compile too, and the split compiles on a thread of
+    its own while paths.split_compiling() says so. For runs sent to workers (split_later=False), everything
+    in the foreground, as before."""
+    import threading
+    from types import SimpleNamespace
+
+    from tuilab.engine.training import warmup
+
+    calls, release = [], threading.Event()
+    monkeypatch.setattr(warmup, "network_kernels_ready", lambda *a, **k: False)
+    monkeypatch.setattr(warmup, "compile_network_kernels", lambda dtype, split, ids: calls.append((dtype, split)))
+
+    def slow_split(dtype, ids):
+        assert release.wait(30)
+        calls.append((dtype, "split"))
+
+    monkeypatch.setattr(warmup, "compile_split_kernels", slow_split)
+    run = SimpleNamespace(model=SimpleNamespace(hidden=[30], dtype="float32"), optimizer=SimpleNamespace(name="adam"))
+    said = []
+    warmup.ensure_compiled([run], [SimpleNamespace(n_inputs=784)], said.append, split_later=True)
+    try:
+        assert calls == [("float32", False)]
+        assert paths.split_compiling()
+        assert [n.category for n in said] == ["compiling", "compiled"]
+        assert "column split compiles meanwhile" in said[1].text
+    finally:
+        release.set()
+        warmup.wait_for_background_compiles(30)
+    assert calls == [("float32", False), ("float32", "split")] and not paths.split_compiling()
+    calls.clear()
+    warmup.ensure_compiled([run], [SimpleNamespace(n_inputs=784)], said.append, split_later=False)
+    assert calls == [("float32", True)] and not paths.split_compiling()
+
+
+def test_the_background_split_compile_runs_beside_training(fresh):
+    """compile_split_kernels for real, on its thread while this one trains: the split's zero-step warm-up
+    returns (no partner waits on a lead that takes no step), and the split then trains as the plain path."""
+    from tuilab.engine.training import warmup
+    from tuilab.kernels.optimizers import STEP_KERNELS
+
+    adam = next(i for i, k in enumerate(STEP_KERNELS) if k.__name__ == "adam_step")
+    thread = warmup.compile_split_in_background(["float32", "float64"], [adam])
+    net, theta, opt, X, Y, order = _setup()
+    train_steps(net, opt, theta, X, Y, order, 0, np.full(8, 1e-3), 16)
+    thread.join(120)
+    assert not thread.is_alive() and not paths.split_compiling()
+    net2, theta2, opt2, *_ = _setup()
+    c = paths.Chunk(net2, theta2, opt2.state, opt2.scal, opt2.hp, opt2.opt_id, X, Y, order, 0, np.full(8, 1e-3), 16,
+                    np.empty(8), np.zeros((0, 2)))
+    assert paths.PATHS["split 1/2"].run(c) == 8

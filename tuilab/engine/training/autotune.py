@@ -28,7 +28,7 @@ from pathlib import Path as FsPath
 import numpy as np
 
 from tuilab.engine.nn.model import MLP
-from tuilab.engine.training.paths import PATHS, Chunk, Path, candidates
+from tuilab.engine.training.paths import PATHS, Chunk, Path, candidates, split_compiling
 from tuilab.engine.training.threads import budget, numba_blas, set_blas_threads
 from tuilab.errors import TuilabError
 from tuilab.kernels.optimizers import needs_whole_tensors
@@ -158,7 +158,10 @@ def _choose(c: Chunk, cores: int, max_cores: int | None) -> Path | None:
     key = shape_key(c.net, c.batch_size, c.X, whole)
     with _lock:
         name = _load().get(key)
+    pending = split_compiling() and any(p.splits for p in fits)
     if name is not None and PATHS[name] in fits:
+        if pending and PATHS[name].splits:
+            return None  # its kernels are still compiling (warmup.ensure_compiled): one thread until then
         if key not in _told:
             _told.add(key)
             log.info("training path for %s: %s (timed earlier on this machine: %s)", _readable(c), name,
@@ -166,6 +169,8 @@ def _choose(c: Chunk, cores: int, max_cores: int | None) -> Path | None:
         return PATHS[name]
     spe = -(-len(c.order) // c.batch_size)
     if len(c.lrs) < min(MIN_STEPS, spe):  # full batches (one step an epoch) are timed as they come
+        return None
+    if pending:  # timed, and the choice kept, once the split can be timed with the others
         return None
     with _lock:  # one timing at a time; a second run of the same shape waits for the first's choice
         name = _load().get(key)

@@ -168,7 +168,7 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
         records.start_table("lr_range.csv", COLUMNS)
         write_summary("running")
     try:
-        ensure_compiled(experiment.runs, prepared, emit)
+        ensure_compiled(experiment.runs, prepared, emit, split_later=True)
         for i, run in enumerate(experiment.runs):
             if control.stop_requested.is_set():
                 break

@@ -18,6 +18,7 @@ the plain kernel would; on an exception none of them is left half-updated.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -225,6 +226,30 @@ def _column_split(c: Chunk, bounds: list[int]) -> int:
                 c.grad_sq[:done, n_layers] += partner_sq[p, :done, 1]
                 c.grad_sq[:done, 2 * n_layers] += partner_sq[p, :done, 2]
     return done
+
+
+# ---- a split compiling on a thread of its own (engine.training.warmup.ensure_compiled) ----
+
+_compiling_lock = threading.Lock()
+_splits_compiling = 0
+
+
+def split_compiling() -> bool:
+    """Whether the column split's kernels are still compiling in the background: the autotuner keeps a shape
+    that could take it on one thread meanwhile, and times every path once they are ready."""
+    return _splits_compiling > 0
+
+
+def split_compiling_begins() -> None:
+    global _splits_compiling
+    with _compiling_lock:
+        _splits_compiling += 1
+
+
+def split_compiled() -> None:
+    global _splits_compiling
+    with _compiling_lock:
+        _splits_compiling = max(0, _splits_compiling - 1)
 
 
 # ---- the table ----

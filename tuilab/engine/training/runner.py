@@ -137,8 +137,9 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     dataset = ", ".join(dict.fromkeys(p.name for p in prepared))
     executor = None
     try:
-        ensure_compiled(experiment.runs, prepared, send)
-        if cluster or (jobs > 1 and len(todo) > 1):
+        on_workers = bool(cluster) or (jobs > 1 and len(todo) > 1)
+        ensure_compiled(experiment.runs, prepared, send, split_later=not on_workers)
+        if on_workers:
             executor = executors.make_executor(cluster, jobs)
             send(Notice(f"training on {executor.describe()}", "info"))
             if book is not None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import numpy as np
 
 from tuilab.engine.events import Notice
+
+log = logging.getLogger("tuilab.warmup")
 
 
 def _cached(dispatcher, dtype: str | None = None, argument: str | None = None) -> bool:
@@ -43,11 +48,11 @@ def network_kernels_ready(dtype: str = "float32", split: bool = True, opt_ids=(S
     the column-split path's (a run with 32 or more inputs and a hidden layer may take it)."""
     from tuilab.engine.training.kernel_choice import choice_for
     from tuilab.engine.training.paths import SPLIT_AVAILABLE
-    from tuilab.kernels import column_split, fpu, mlp
+    from tuilab.kernels import column_split, fpu, health, mlp
 
     per_optimizer = (mlp.train_chunk,) + ((column_split.lead_steps, column_split.partner_steps)
                                          if SPLIT_AVAILABLE and split else ())
-    shared = (mlp.gather_rows, mlp.mlp_evaluate, mlp.mlp_predict)
+    shared = (mlp.gather_rows, mlp.mlp_evaluate, mlp.mlp_predict, health.layer_health)
     return (all(_cached(k, dtype, repr(choice_for(i))) for k in per_optimizer for i in opt_ids)
             and all(_cached(k, dtype) for k in shared) and _cached(fpu.current_fpu))
 
@@ -72,26 +77,72 @@ def _optimizer_for(opt_id: int, net):
     return Optimizer(name, net.layout.size, net.dtype, 100, layout=net.layout)
 
 
+def _warmup_net(dtype: str):
+    """The tiny network every warm-up runs: wide enough (32 inputs, a hidden layer) for the column split."""
+    from tuilab.engine.nn.model import MLP
+
+    net = MLP([32, 2, 2], "relu", "softmax", "cross_entropy", dtype)
+    X = np.zeros((4, 32), net.dtype)
+    Y = np.eye(2, dtype=net.dtype)[[0, 1, 0, 1]]
+    return net, net.init("xavier_normal", "zeros", 0), X, Y
+
+
+def _warmup_chunks(dtype: str, opt_ids, steps: int = 2):
+    """(network, a fresh Chunk of `steps` steps, optimizer) of the tiny warm-up network for each optimizer row
+    in opt_ids."""
+    from tuilab.engine.training.paths import Chunk
+
+    net, theta, X, Y = _warmup_net(dtype)
+    for opt_id in opt_ids:
+        opt = _optimizer_for(opt_id, net)
+        yield net, Chunk(net, theta.copy(), opt.state.copy(), opt.scal.copy(), opt.hp, opt.opt_id, X, Y,
+                         np.arange(4), 0, np.full(steps, 0.1), 2, np.empty(steps), np.zeros((steps, 2))), opt
+
+
+def _fresh(c):
+    """A copy of a warm-up chunk whose arrays a path may change."""
+    from dataclasses import replace
+
+    return replace(c, theta=c.theta.copy(), state=c.state.copy(), scal=c.scal.copy(), grad=None)
+
+
 def compile_network_kernels(dtype: str = "float32", split: bool = True, opt_ids=(SGD,)) -> None:
     """Run every training path once on a tiny network with each optimizer row in opt_ids, so that every
     kernel they call is compiled (or loaded from numba's cache); split=False leaves out the column-split
     path's (5 s of a cold start on the 2-core machine), which no network with fewer than 32 inputs or
     without a hidden layer can take (paths.Path.fits)."""
-    from tuilab.engine.nn.model import MLP
-    from tuilab.engine.training.paths import PATHS, Chunk, run_path
+    from tuilab.engine.training.paths import PATHS, run_path
 
-    net = MLP([32, 2, 2], "relu", "softmax", "cross_entropy", dtype)
-    X = np.zeros((4, 32), net.dtype)
-    Y = np.eye(2, dtype=net.dtype)[[0, 1, 0, 1]]
-    theta = net.init("xavier_normal", "zeros", 0)
-    for opt_id in opt_ids:
-        opt = _optimizer_for(opt_id, net)
+    for net, chunk, opt in _warmup_chunks(dtype, opt_ids):
         for path in PATHS.values():
             if path.fits(net, cores=2, whole_tensors=opt.spec.whole_tensors) and (split or not path.splits):
-                run_path(path, Chunk(net, theta.copy(), opt.state.copy(), opt.scal.copy(), opt.hp, opt.opt_id,
-                                     X, Y, np.arange(4), 0, np.full(2, 0.1), 2, np.empty(2), np.zeros((2, 2))))
+                run_path(path, _fresh(chunk))
+    from tuilab.engine.nn.health import activation_health
+
+    net, theta, X, Y = _warmup_net(dtype)
     net.evaluate(theta, X, Y)
     net.predict(theta, X)
+    activation_health(net, theta, X)  # at every epoch's end: compiled there, it would wait on a split compiling
+
+
+def compile_split_kernels(dtype: str, opt_ids) -> None:
+    """The column split's kernels alone, for each optimizer row in opt_ids (compiled or loaded from the cache).
+
+    Safe beside training on another thread: it runs the split's code directly, without run_path, which
+    would set BLAS's process-wide thread count under a BLAS x2 chunk, and for no step, so that the partner
+    never spins on the other core while the lead compiles. numba's compiler lock keeps a compile that the
+    other thread asks for meanwhile (a kernel it meets first) waiting, not racing."""
+    from tuilab.engine.training.paths import PATHS
+    from tuilab.kernels.fpu import current_fpu, restore_fpu
+
+    split = PATHS["split 1/2"]
+    for net, chunk, opt in _warmup_chunks(dtype, opt_ids, steps=0):
+        if split.fits(net, cores=2, whole_tensors=opt.spec.whole_tensors):
+            fpu = current_fpu()
+            try:
+                split.run(chunk)
+            finally:
+                restore_fpu(fpu)
 
 
 def may_split(runs, prepared) -> bool:
@@ -99,10 +150,16 @@ def may_split(runs, prepared) -> bool:
     return any(p.n_inputs >= 32 and len(r.model.hidden) >= 1 for r, p in zip(runs, prepared, strict=True))
 
 
-def ensure_compiled(runs, prepared, emit) -> None:
+def ensure_compiled(runs, prepared, emit, split_later: bool = False) -> None:
     """Decide how this process compiles the runs' optimizers (each alone, or the whole table:
     kernel_choice), then compile (with a notice that says what) or load from numba's cache every kernel
-    these runs may call, before any timing starts: the column-split path's only where a run may take it."""
+    these runs may call, before any timing starts: the column-split path's only where a run may take it.
+
+    split_later (runs that train in this process only): a split that is not cached compiles on a thread of
+    its own while the runs begin, and the autotuner keeps them on one thread until it is ready
+    (paths.split_compiling). It was 5-7 of a wide network's 18-25 cold seconds before its first epoch.
+    Not for runs sent to workers: each compiles what it needs itself, and two processes compiling different
+    signatures of one kernel into numba's cache at once can overwrite each other's entries."""
     from tuilab.engine.training.kernel_choice import use_whole_table, whole_table_pays
     from tuilab.kernels.step_choice import step_choice
 
@@ -110,16 +167,59 @@ def ensure_compiled(runs, prepared, emit) -> None:
     opt_ids = step_kernels_of(runs)
     table = whole_table_pays(len(opt_ids), split)
     use_whole_table(table)
+    ids = opt_ids[:1] if table else opt_ids
+    later = []
     for dtype in sorted({r.model.dtype for r in runs}):
         cached = network_kernels_ready(dtype, split, opt_ids)
+        background = split and split_later and not cached
         if not cached:
             names = ", ".join(step_choice(i).name.removesuffix("_step") for i in opt_ids) or "no optimizer"
             what = f"every optimizer, for {names}" if table else names
             emit(Notice(f"compiling kernels ({dtype}; training with {what}), first run only: about "
-                        f"{_estimate(len(opt_ids), split, table)} s on 2 cores", "compiling"))
-        compile_network_kernels(dtype, split, opt_ids[:1] if table else opt_ids)  # cached: a load from disk
+                        f"{_estimate(len(opt_ids), split and not background, table)} s on 2 cores", "compiling"))
+        compile_network_kernels(dtype, split and not background, ids)  # cached: a load from disk
+        if background:
+            later.append(dtype)
         if not cached:
-            emit(Notice("kernels compiled and cached", "compiled"))
+            emit(Notice("kernels compiled and cached" + (
+                "; the column split compiles meanwhile, and runs train on one thread until it is ready"
+                if background else ""), "compiled"))
+    if later:
+        compile_split_in_background(later, ids)
+
+
+def compile_split_in_background(dtypes, opt_ids) -> threading.Thread:
+    """compile_split_kernels for each dtype on a thread of its own; paths.split_compiling() says so until it
+    ends (failed or not: a split that fails to compile then fails where it is timed, and says why)."""
+    from tuilab.engine.training import paths
+
+    def compile_all():
+        try:
+            for dtype in dtypes:
+                compile_split_kernels(dtype, opt_ids)
+        except Exception:  # noqa: BLE001 - said where the split is first run
+            log.exception("the column split failed to compile")
+        finally:
+            paths.split_compiled()
+
+    paths.split_compiling_begins()
+    # not a daemon: a process that ends meanwhile waits for the compile, which numba then has cached
+    thread = threading.Thread(target=compile_all, name="tuilab-split-compile")
+    thread.start()
+    _background.append(thread)
+    return thread
+
+
+_background: list[threading.Thread] = []
+
+
+def wait_for_background_compiles(timeout: float | None = None) -> None:
+    """Until every compile_split_in_background has ended (tests: a shape timed after it sees every path)."""
+    while _background:
+        _background[0].join(timeout)
+        if _background[0].is_alive():
+            return
+        _background.pop(0)
 
 
 def _estimate(n_optimizers: int, split: bool, table: bool) -> int:
