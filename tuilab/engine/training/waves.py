@@ -105,6 +105,14 @@ class WaveRunner:
     def run_wave(self, spans: dict[int, Span]) -> dict[int, object]:
         """{run: RunResult} for each span (None: stopped before it began; a dict: its failed summary)."""
         self.spans = spans
+        for i in spans:
+            # the run's task of the last wave ended at the rung: its attempt's events are over, and the new
+            # task's are not those of a task the scheduler ran again (a lost worker, whose rows are dropped).
+            # Taken for one, each rung said a worker was lost and rewrote metrics.csv under the workers'
+            # appends, which lost their rows (--jobs 2 with halving kept 14 of 26)
+            ended = self.current.pop(i, None)
+            if ended is not None:
+                self.dead.add(ended)
         futures = {self._submit(i, span): i for i, span in spans.items()}
         waiting: dict[int, tuple] = {}
         out: dict[int, object] = {}
