@@ -51,7 +51,7 @@ def timed(cmd, env) -> tuple[float, float]:
     in the background: the column split's, warmup.ensure_compiled)."""
     began = time.perf_counter()
     first = float("nan")
-    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:
             if first != first and ": epoch 1/" in line:
                 first = time.perf_counter() - began
