@@ -220,7 +220,8 @@ def test_a_cold_start_compiles_the_split_beside_the_first_epochs(monkeypatch):
 
     calls, release = [], threading.Event()
     monkeypatch.setattr(warmup, "network_kernels_ready", lambda *a, **k: False)
-    monkeypatch.setattr(warmup, "compile_network_kernels", lambda dtype, split, ids: calls.append((dtype, split)))
+    monkeypatch.setattr(warmup, "compile_network_kernels",
+                        lambda dtype, split, ids, table=None: calls.append((dtype, split)))
 
     def slow_split(dtype, ids):
         assert release.wait(30)
@@ -234,7 +235,7 @@ def test_a_cold_start_compiles_the_split_beside_the_first_epochs(monkeypatch):
         assert calls == [("float32", False)]
         assert paths.split_compiling()
         assert [n.category for n in said] == ["compiling", "compiled"]
-        assert "column split compiles meanwhile" in said[1].text
+        assert "the column split compiles meanwhile; runs train on one thread" in said[1].text
     finally:
         release.set()
         warmup.wait_for_background_compiles(30)
@@ -260,3 +261,85 @@ def test_the_background_split_compile_runs_beside_training(fresh):
     c = paths.Chunk(net2, theta2, opt2.state, opt2.scal, opt2.hp, opt2.opt_id, X, Y, order, 0, np.full(8, 1e-3), 16,
                     np.empty(8), np.zeros((0, 2)))
     assert paths.PATHS["split 1/2"].run(c) == 8
+
+
+def test_a_cold_zoo_trains_its_first_optimizer_while_the_table_compiles(monkeypatch):
+    """warmup.ensure_compiled for runs of many optimizers (the whole table pays), trained here, table not
+    cached: the first run's optimizer compiles alone in the foreground (the notice's estimate is one
+    optimizer's), the table on a thread of its own; meanwhile that optimizer's runs train with their own
+    kernel and the others wait in kernel_choice.wait_for_kernel; then every run takes the table."""
+    import threading
+    from types import SimpleNamespace
+
+    from tuilab.engine.nn.optim import get_spec
+    from tuilab.engine.training import kernel_choice, warmup
+    from tuilab.kernels.step_choice import TABLE
+
+    calls, release = [], threading.Event()
+    monkeypatch.setattr(warmup, "network_kernels_ready", lambda *a, **k: False)
+    monkeypatch.setattr(warmup, "compile_network_kernels",
+                        lambda dtype, split, ids, table=None: calls.append(("now", dtype, split, list(ids), table)))
+
+    def slow_table(dtype, ids):
+        assert release.wait(30)
+        calls.append(("table", dtype, list(ids)))
+
+    monkeypatch.setattr(warmup, "compile_table_kernels", slow_table)
+    monkeypatch.setattr(warmup, "compile_split_kernels", lambda dtype, ids, table=None: calls.append(("split",)))
+    names = ["sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam"]
+    ids = [get_spec(n).opt_id for n in names]
+    runs = [SimpleNamespace(model=SimpleNamespace(hidden=[8], dtype="float64"), optimizer=SimpleNamespace(name=n))
+            for n in names]
+    said = []
+    warmup.ensure_compiled(runs, [SimpleNamespace(n_inputs=2)] * len(runs), said.append, split_later=True)
+    others_waited = threading.Event()
+
+    def other_run():
+        kernel_choice.wait_for_kernel(ids[1])
+        others_waited.set()
+
+    other = threading.Thread(target=other_run)
+    try:
+        assert calls == [("now", "float64", False, ids[:1], False)]
+        assert "about 12 s" in said[0].text and "other optimizers' kernel compiles meanwhile" in said[1].text
+        assert not kernel_choice.whole_table()
+        kernel_choice.wait_for_kernel(ids[0])  # the first optimizer's runs train at once
+        assert kernel_choice.choice_for(ids[0]).name != TABLE  # with its own kernel
+        other.start()
+        assert not others_waited.wait(0.3)  # a run of another optimizer waits for the table
+    finally:
+        release.set()
+        warmup.wait_for_background_compiles(30)
+        other.join(30)
+    assert others_waited.is_set() and kernel_choice.whole_table()
+    assert calls[1] == ("table", "float64", ids[:1])
+    kernel_choice.use_whole_table(False)
+
+
+def test_the_table_compiled_beside_training_trains_as_the_optimizers_own_kernel(fresh):
+    """The background compile for real (warmup.compile_in_background; float64, so that the suite's float32
+    kernels are not in question): a run of another optimizer waits for it, then trains on the table's
+    kernel the same bits as on its own."""
+    from tuilab.engine.nn.optim import get_spec
+    from tuilab.engine.training import kernel_choice, warmup
+
+    def run(opt_name):
+        _, _, _, X, Y, order = _setup(n_in=8)  # too narrow to split: the table's split is not compiled here
+        net = MLP([8, 24, 4], "relu", dtype="float64")
+        theta = net.init("kaiming_uniform", seed=0)
+        opt = Optimizer(opt_name, theta.size, np.float64)
+        train_steps(net, opt, theta, X.astype(np.float64), Y.astype(np.float64), order, 0, np.full(8, 1e-2), 16)
+        return theta, opt.state
+
+    own = run("adam")
+    sgd = get_spec("sgd").opt_id
+    thread = warmup.compile_in_background([], ["float64"], [sgd])
+    try:
+        assert not kernel_choice.whole_table()
+        by_table = run("adam")  # waits for the table, then trains with it
+        assert kernel_choice.whole_table()
+    finally:
+        thread.join(300)
+        kernel_choice.use_whole_table(False)
+    for a, b in zip(own, by_table, strict=True):
+        np.testing.assert_array_equal(a, b)

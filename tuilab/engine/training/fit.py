@@ -10,6 +10,7 @@ import numpy as np
 from tuilab.engine.nn.model import MLP
 from tuilab.engine.nn.optim import Optimizer
 from tuilab.engine.training import autotune
+from tuilab.engine.training.kernel_choice import wait_for_kernel
 from tuilab.engine.training.paths import Chunk, run_path
 from tuilab.engine.training.threads import budget, limit_to
 from tuilab.errors import TuilabError
@@ -81,6 +82,7 @@ def train_steps(
     chunk = Chunk(net, theta, opt.state, opt.scal, opt.hp, opt.opt_id, np.ascontiguousarray(X),
                   np.ascontiguousarray(Y), np.ascontiguousarray(order, np.int64), first_batch,
                   np.ascontiguousarray(lrs, np.float64), batch_size, losses, grad_sq)
+    wait_for_kernel(opt.opt_id)  # a kernel still compiling in the background (warmup.ensure_compiled)
     done, seconds = run_path(autotune.choose(chunk, max_cores), chunk)
     return int(done), losses, seconds
 

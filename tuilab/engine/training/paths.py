@@ -52,11 +52,15 @@ class Chunk:
     losses: np.ndarray
     grad_sq: np.ndarray
     grad: np.ndarray = field(default=None)  # a scratch gradient, made on first use
+    table: bool | None = None  # the whole table's kernel (True), the optimizer's own (False), the process's (None)
+
+    def step(self):
+        return choice_for(self.opt_id, self.table)
 
     def kernel_head(self):
         if self.grad is None:
             self.grad = np.empty_like(self.theta)
-        return self.theta, self.grad, self.state, self.scal, self.hp, choice_for(self.opt_id)
+        return self.theta, self.grad, self.state, self.scal, self.hp, self.step()
 
     def kernel_tail(self):
         L = self.net.layout
@@ -190,7 +194,7 @@ def _column_split(c: Chunk, bounds: list[int]) -> int:
     partner_sq = np.zeros((partners, n_steps if c.grad_sq.shape[0] else 0, 3 if inner else 1))
     if inner:
         partner_sq[:, :, 1] = c.grad_sq[:, n_layers]  # the steps left out (NaN) are the lead's
-    step = choice_for(c.opt_id)
+    step = c.step()
 
     def partner(p: int) -> int:
         fpu = current_fpu()

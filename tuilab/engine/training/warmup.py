@@ -87,16 +87,17 @@ def _warmup_net(dtype: str):
     return net, net.init("xavier_normal", "zeros", 0), X, Y
 
 
-def _warmup_chunks(dtype: str, opt_ids, steps: int = 2):
+def _warmup_chunks(dtype: str, opt_ids, steps: int = 2, table: bool | None = None):
     """(network, a fresh Chunk of `steps` steps, optimizer) of the tiny warm-up network for each optimizer row
-    in opt_ids."""
+    in opt_ids (`table`: as paths.Chunk.table)."""
     from tuilab.engine.training.paths import Chunk
 
     net, theta, X, Y = _warmup_net(dtype)
     for opt_id in opt_ids:
         opt = _optimizer_for(opt_id, net)
         yield net, Chunk(net, theta.copy(), opt.state.copy(), opt.scal.copy(), opt.hp, opt.opt_id, X, Y,
-                         np.arange(4), 0, np.full(steps, 0.1), 2, np.empty(steps), np.zeros((steps, 2))), opt
+                         np.arange(4), 0, np.full(steps, 0.1), 2, np.empty(steps), np.zeros((steps, 2)),
+                         table=table), opt
 
 
 def _fresh(c):
@@ -106,14 +107,15 @@ def _fresh(c):
     return replace(c, theta=c.theta.copy(), state=c.state.copy(), scal=c.scal.copy(), grad=None)
 
 
-def compile_network_kernels(dtype: str = "float32", split: bool = True, opt_ids=(SGD,)) -> None:
+def compile_network_kernels(dtype: str = "float32", split: bool = True, opt_ids=(SGD,),
+                            table: bool | None = None) -> None:
     """Run every training path once on a tiny network with each optimizer row in opt_ids, so that every
     kernel they call is compiled (or loaded from numba's cache); split=False leaves out the column-split
     path's (5 s of a cold start on the 2-core machine), which no network with fewer than 32 inputs or
     without a hidden layer can take (paths.Path.fits)."""
     from tuilab.engine.training.paths import PATHS, run_path
 
-    for net, chunk, opt in _warmup_chunks(dtype, opt_ids):
+    for net, chunk, opt in _warmup_chunks(dtype, opt_ids, table=table):
         for path in PATHS.values():
             if path.fits(net, cores=2, whole_tensors=opt.spec.whole_tensors) and (split or not path.splits):
                 run_path(path, _fresh(chunk))
@@ -125,7 +127,7 @@ def compile_network_kernels(dtype: str = "float32", split: bool = True, opt_ids=
     activation_health(net, theta, X)  # at every epoch's end: compiled there, it would wait on a split compiling
 
 
-def compile_split_kernels(dtype: str, opt_ids) -> None:
+def compile_split_kernels(dtype: str, opt_ids, table: bool | None = None) -> None:
     """The column split's kernels alone, for each optimizer row in opt_ids (compiled or loaded from the cache).
 
     Safe beside training on another thread: it runs the split's code directly, without run_path, which
@@ -136,7 +138,7 @@ def compile_split_kernels(dtype: str, opt_ids) -> None:
     from tuilab.kernels.fpu import current_fpu, restore_fpu
 
     split = PATHS["split 1/2"]
-    for net, chunk, opt in _warmup_chunks(dtype, opt_ids, steps=0):
+    for net, chunk, opt in _warmup_chunks(dtype, opt_ids, steps=0, table=table):
         if split.fits(net, cores=2, whole_tensors=opt.spec.whole_tensors):
             fpu = current_fpu()
             try:
@@ -155,9 +157,13 @@ def ensure_compiled(runs, prepared, emit, split_later: bool = False) -> None:
     kernel_choice), then compile (with a notice that says what) or load from numba's cache every kernel
     these runs may call, before any timing starts: the column-split path's only where a run may take it.
 
-    split_later (runs that train in this process only): a split that is not cached compiles on a thread of
-    its own while the runs begin, and the autotuner keeps them on one thread until it is ready
-    (paths.split_compiling). It was 5-7 of a wide network's 18-25 cold seconds before its first epoch.
+    split_later (runs that train in this process only): what the first epochs need compiles now, the rest on
+    a thread of its own while the runs begin:
+    - a split that is not cached: the autotuner keeps the runs on one thread until it is ready
+      (paths.split_compiling). It was 5-7 of a wide network's 18-25 cold seconds before its first epoch;
+    - a whole table that is not cached: the first run's optimizer compiles alone now and trains, and the
+      runs of the others wait for the table (kernel_choice.wait_for_kernel). It was 17 s before the zoo's
+      first epoch, against about 9 for one optimizer.
     Not for runs sent to workers: each compiles what it needs itself, and two processes compiling different
     signatures of one kernel into numba's cache at once can overwrite each other's entries."""
     from tuilab.engine.training.kernel_choice import use_whole_table, whole_table_pays
@@ -168,46 +174,92 @@ def ensure_compiled(runs, prepared, emit, split_later: bool = False) -> None:
     table = whole_table_pays(len(opt_ids), split)
     use_whole_table(table)
     ids = opt_ids[:1] if table else opt_ids
-    later = []
+    split_dtypes, table_dtypes = [], []
     for dtype in sorted({r.model.dtype for r in runs}):
         cached = network_kernels_ready(dtype, split, opt_ids)
-        background = split and split_later and not cached
+        split_later_here = split and split_later and not cached
+        table_later_here = table and split_later and not cached
         if not cached:
             names = ", ".join(step_choice(i).name.removesuffix("_step") for i in opt_ids) or "no optimizer"
-            what = f"every optimizer, for {names}" if table else names
+            what = (f"{names.split(', ')[0]} first, one kernel for the others meanwhile" if table_later_here
+                    else f"every optimizer, for {names}" if table else names)
+            seconds = (_estimate(1, False, False) if table_later_here
+                       else _estimate(len(opt_ids), split and not split_later_here, table))
             emit(Notice(f"compiling kernels ({dtype}; training with {what}), first run only: about "
-                        f"{_estimate(len(opt_ids), split and not background, table)} s on 2 cores", "compiling"))
-        compile_network_kernels(dtype, split and not background, ids)  # cached: a load from disk
-        if background:
-            later.append(dtype)
+                        f"{seconds} s on 2 cores", "compiling"))
+        # cached: a load from disk
+        compile_network_kernels(dtype, split and not split_later_here, ids, table=False if table_later_here else None)
+        if split_later_here:
+            split_dtypes.append(dtype)
+        if table_later_here:
+            table_dtypes.append(dtype)
         if not cached:
+            meanwhile = [what for what, later in (("the other optimizers' kernel", table_later_here),
+                                                  ("the column split", split_later_here)) if later]
             emit(Notice("kernels compiled and cached" + (
-                "; the column split compiles meanwhile, and runs train on one thread until it is ready"
-                if background else ""), "compiled"))
-    if later:
-        compile_split_in_background(later, ids)
+                f"; {' and '.join(meanwhile)} compile{'s' if len(meanwhile) == 1 else ''} meanwhile"
+                if meanwhile else "")
+                + ("; runs train on one thread until the split is ready" if split_later_here else ""),
+                "compiled"))
+    if split_dtypes or table_dtypes:
+        compile_in_background(split_dtypes, table_dtypes, ids)
 
 
-def compile_split_in_background(dtypes, opt_ids) -> threading.Thread:
-    """compile_split_kernels for each dtype on a thread of its own; paths.split_compiling() says so until it
-    ends (failed or not: a split that fails to compile then fails where it is timed, and says why)."""
-    from tuilab.engine.training import paths
+def compile_in_background(split_dtypes, table_dtypes, opt_ids) -> threading.Thread:
+    """On a thread of its own: the whole table's training kernel for each dtype in table_dtypes (the runs of
+    optimizers other than opt_ids' first wait for it: kernel_choice.table_compiling), then the column split
+    for each in split_dtypes (paths.split_compiling() says so until it ends). Failed or not, each is then said
+    ready: a kernel that fails to compile fails again where it is first run, and says why."""
+    from tuilab.engine.training import kernel_choice, paths
 
     def compile_all():
         try:
-            for dtype in dtypes:
+            for dtype in table_dtypes:
+                compile_table_kernels(dtype, opt_ids[:1])
+        except Exception:  # noqa: BLE001 - said where it is first run
+            log.exception("the optimizers' table failed to compile")
+        finally:
+            if table_dtypes:
+                kernel_choice.table_compiled()
+        try:
+            for dtype in split_dtypes:
                 compile_split_kernels(dtype, opt_ids)
-        except Exception:  # noqa: BLE001 - said where the split is first run
+        except Exception:  # noqa: BLE001
             log.exception("the column split failed to compile")
         finally:
-            paths.split_compiled()
+            if split_dtypes:
+                paths.split_compiled()
 
-    paths.split_compiling_begins()
+    if table_dtypes:
+        kernel_choice.table_compiling(own=opt_ids[:1])
+    if split_dtypes:
+        paths.split_compiling_begins()
     # not a daemon: a process that ends meanwhile waits for the compile, which numba then has cached
-    thread = threading.Thread(target=compile_all, name="tuilab-split-compile")
+    thread = threading.Thread(target=compile_all, name="tuilab-background-compile")
     thread.start()
     _background.append(thread)
     return thread
+
+
+def compile_split_in_background(dtypes, opt_ids) -> threading.Thread:
+    """compile_in_background for the column split alone."""
+    return compile_in_background(dtypes, [], opt_ids)
+
+
+def compile_table_kernels(dtype: str, opt_ids) -> None:
+    """The whole table's training kernel (kernels.step_choice) on the tiny network, by the paths that call it
+    on one BLAS thread, whatever this process trains with now; run directly, not through run_path, for
+    the reason compile_split_kernels gives."""
+    from tuilab.engine.training.paths import PATHS
+    from tuilab.kernels.fpu import current_fpu, restore_fpu
+
+    for _, chunk, _ in _warmup_chunks(dtype, opt_ids, table=True):
+        for name in ("1 thread", "gather ahead"):
+            fpu = current_fpu()
+            try:
+                PATHS[name].run(_fresh(chunk))
+            finally:
+                restore_fpu(fpu)
 
 
 _background: list[threading.Thread] = []
