@@ -167,8 +167,9 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
         records.open(experiment.to_toml())
         records.start_table("lr_range.csv", COLUMNS)
         write_summary("running")
+    compiled_all = None
     try:
-        ensure_compiled(experiment.runs, prepared, emit, split_later=True)
+        compiled_all = ensure_compiled(experiment.runs, prepared, emit, split_later=True)
         for i, run in enumerate(experiment.runs):
             if control.stop_requested.is_set():
                 break
@@ -181,6 +182,8 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
                     runs[i] = {**test.summary(), "status": "interrupted"}
                 write_summary("running")
     finally:
+        if compiled_all is not None:
+            compiled_all()
         for r in runs:
             if r["status"] in ("pending", "running"):
                 r["status"] = "interrupted"

@@ -136,9 +136,10 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     confusions: dict[int, np.ndarray] = {}
     dataset = ", ".join(dict.fromkeys(p.name for p in prepared))
     executor = None
+    compiled_all = None  # what to call when the runs have ended (warmup.ensure_compiled)
     try:
         on_workers = bool(cluster) or (jobs > 1 and len(todo) > 1)
-        ensure_compiled(experiment.runs, prepared, send, split_later=not on_workers)
+        compiled_all = ensure_compiled(experiment.runs, prepared, send, split_later=not on_workers)
         if on_workers:
             executor = executors.make_executor(cluster, jobs)
             send(Notice(f"training on {executor.describe()}", "info"))
@@ -151,6 +152,8 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
         _over_rungs(experiment, way, control, send)
         way.collect(summaries, confusions)
     finally:
+        if compiled_all is not None:
+            compiled_all()
         if executor is not None:
             executor.close()
         runs = [summaries.get(i, done.get(i, not_started(r))) for i, r in enumerate(experiment.runs)]

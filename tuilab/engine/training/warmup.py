@@ -152,7 +152,7 @@ def may_split(runs, prepared) -> bool:
     return any(p.n_inputs >= 32 and len(r.model.hidden) >= 1 for r, p in zip(runs, prepared, strict=True))
 
 
-def ensure_compiled(runs, prepared, emit, split_later: bool = False) -> None:
+def ensure_compiled(runs, prepared, emit, split_later: bool = False):
     """Decide how this process compiles the runs' optimizers (each alone, or the whole table:
     kernel_choice), then compile (with a notice that says what) or load from numba's cache every kernel
     these runs may call, before any timing starts: the column-split path's only where a run may take it.
@@ -165,7 +165,9 @@ def ensure_compiled(runs, prepared, emit, split_later: bool = False) -> None:
       runs of the others wait for the table (kernel_choice.wait_for_kernel). It was 17 s before the zoo's
       first epoch, against about 9 for one optimizer.
     Not for runs sent to workers: each compiles what it needs itself, and two processes compiling different
-    signatures of one kernel into numba's cache at once can overwrite each other's entries."""
+    signatures of one kernel into numba's cache at once can overwrite each other's entries.
+
+    Returns what to call when the runs have ended: a background compile that ends later says nothing."""
     from tuilab.engine.training.kernel_choice import use_whole_table, whole_table_pays
     from tuilab.kernels.step_choice import step_choice
 
@@ -194,18 +196,39 @@ def ensure_compiled(runs, prepared, emit, split_later: bool = False) -> None:
         if table_later_here:
             table_dtypes.append(dtype)
         if not cached:
+            emit(Notice("kernels compiled and cached", "compiled"))
             meanwhile = [what for what, later in (("the other optimizers' kernel", table_later_here),
                                                   ("the column split", split_later_here)) if later]
-            emit(Notice("kernels compiled and cached" + (
-                f"; {' and '.join(meanwhile)} compile{'s' if len(meanwhile) == 1 else ''} meanwhile"
-                if meanwhile else "")
-                + ("; runs train on one thread until the split is ready" if split_later_here else ""),
-                "compiled"))
+            if meanwhile:  # an info notice: the dashboard shows it, where it shows no "compiled" one
+                emit(Notice(f"{' and '.join(meanwhile)} compile{'s' if len(meanwhile) == 1 else ''} in the "
+                            "background, first run only" + (
+                                "; the other optimizers' runs wait for it" if table_later_here else "") + (
+                                "; runs train on one thread until the split is ready" if split_later_here else ""),
+                            "info"))
     if split_dtypes or table_dtypes:
-        compile_in_background(split_dtypes, table_dtypes, ids)
+        told = _WhileRunning(emit)
+        compile_in_background(split_dtypes, table_dtypes, ids, told.say)
+        return told.close
+    return lambda: None
 
 
-def compile_in_background(split_dtypes, table_dtypes, opt_ids) -> threading.Thread:
+class _WhileRunning:
+    """A notice from the background compile, said only while the runs it was for go on."""
+
+    def __init__(self, emit):
+        self.emit, self.open, self.lock = emit, True, threading.Lock()
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            if self.open:
+                self.emit(Notice(text, "info"))
+
+    def close(self) -> None:
+        with self.lock:
+            self.open = False
+
+
+def compile_in_background(split_dtypes, table_dtypes, opt_ids, say=None) -> threading.Thread:
     """On a thread of its own: the whole table's training kernel for each dtype in table_dtypes (the runs of
     optimizers other than opt_ids' first wait for it: kernel_choice.table_compiling), then the column split
     for each in split_dtypes (paths.split_compiling() says so until it ends). Failed or not, each is then said
@@ -229,6 +252,9 @@ def compile_in_background(split_dtypes, table_dtypes, opt_ids) -> threading.Thre
         finally:
             if split_dtypes:
                 paths.split_compiled()
+        if say is not None:
+            say("the background compile is done: every training path is timed from the next chunk"
+                if split_dtypes else "the background compile is done")
 
     if table_dtypes:
         kernel_choice.table_compiling(own=opt_ids[:1])
