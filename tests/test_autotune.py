@@ -349,3 +349,37 @@ def test_the_table_compiled_beside_training_trains_as_the_optimizers_own_kernel(
         kernel_choice.use_whole_table(False)
     for a, b in zip(own, by_table, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_waiting_for_the_table_stops_when_asked():
+    """A run of an optimizer whose kernel compiles in the background (a zoo's first cold start) waits for it
+    in the Trainer, but a stop ends it at once as interrupted, untrained, not when the compile ends."""
+    import threading
+    import time
+
+    from tuilab.engine.config.experiment import build_experiment
+    from tuilab.engine.events import Control
+    from tuilab.engine.nn.optim import get_spec
+    from tuilab.engine.training import kernel_choice
+    from tuilab.engine.training.runner import DataCache, DataOptions
+    from tuilab.engine.training.train import Trainer
+
+    exp = build_experiment({"data": {"name": "xor"}, "model": {"hidden": [4]}, "optimizer": {"name": "adam"},
+                            "train": {"epochs": 2, "batch_size": 4}}, "t.toml", "t")
+    run = exp.runs[0]
+    control = Control()
+    t = Trainer(0, run, DataCache(DataOptions(), lambda e: None).get(run), lambda e: None, control)
+    kernel_choice.table_compiling(own=[get_spec("sgd").opt_id])
+    try:
+        runner = threading.Thread(target=t.run)
+        runner.start()
+        time.sleep(0.5)
+        assert t.epoch == 0 and runner.is_alive()  # waiting for its kernel
+        began = time.monotonic()
+        control.stop()
+        runner.join(10)
+        assert not runner.is_alive() and time.monotonic() - began < 2
+        assert t.status == "interrupted" and t.epoch == 0
+    finally:
+        kernel_choice.table_compiled()
+        kernel_choice.use_whole_table(False)

@@ -60,11 +60,12 @@ def table_compiled() -> None:
     _table_ready.set()
 
 
-def wait_for_kernel(opt_id: int) -> None:
-    """Until optimizer row `opt_id` has a compiled kernel to train with: at once, but while the table
-    compiles in the background for a row other than those that began."""
+def wait_for_kernel(opt_id: int, timeout: float | None = None) -> bool:
+    """Until optimizer row `opt_id` has a compiled kernel to train with (at once, but while the table
+    compiles in the background for a row other than those that began), or `timeout` seconds; whether it has."""
     if opt_id >= 0 and not _table_ready.is_set() and opt_id not in _own_ready:  # L-BFGS (-1) has no kernel
-        _table_ready.wait()
+        return _table_ready.wait(timeout)
+    return True
 
 
 def choice_for(opt_id: int, table: bool | None = None) -> StepChoice:

@@ -27,6 +27,7 @@ from tuilab.engine.nn.schedules import Schedule
 from tuilab.engine.records import snapshots as snapshots_mod
 from tuilab.engine.training import checkpoint as checkpoint_mod
 from tuilab.engine.training.fit import steps_per_epoch, train_steps
+from tuilab.engine.training.kernel_choice import wait_for_kernel
 from tuilab.engine.training.threads import budget, numba_blas
 
 CHUNK_SECONDS = 0.1
@@ -227,7 +228,12 @@ class Trainer:
         """One chunk of steps (about CHUNK_SECONDS), starting an epoch or ending one where it falls;
         afterwards status says whether there is more to do. Runs that share the machine take turns
         by chunks (runner.run_network with interleave)."""
-        if not self.control.wait_while_paused():
+        stopped = not self.control.wait_while_paused()
+        # a zoo's first cold start: this optimizer's kernel may still compile in the background
+        # (warmup.ensure_compiled); a stop meanwhile is not kept waiting for it
+        while not stopped and not wait_for_kernel(self.opt.opt_id, timeout=0.2):
+            stopped = self.control.stop_requested.is_set()
+        if stopped:
             self._current = None
             self.finish("interrupted")
             return
