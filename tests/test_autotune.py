@@ -211,7 +211,7 @@ def test_a_kept_split_choice_waits_for_its_kernels(fresh, tmp_path, split_compil
 def test_a_cold_start_compiles_the_split_beside_the_first_epochs(monkeypatch):
     """warmup.ensure_compiled, where a run trains here and may split and the kernels are not cached: the
     notice's estimate leaves the split out, the foreground compile too, and the split compiles on a thread of
-    its own while paths.split_compiling() says so. For runs sent to workers (split_later=False), everything
+    its own while paths.split_compiling() says so. For runs sent to workers (compile_later=False), everything
     in the foreground, as before."""
     import threading
     from types import SimpleNamespace
@@ -230,7 +230,7 @@ def test_a_cold_start_compiles_the_split_beside_the_first_epochs(monkeypatch):
     monkeypatch.setattr(warmup, "compile_split_kernels", slow_split)
     run = SimpleNamespace(model=SimpleNamespace(hidden=[30], dtype="float32"), optimizer=SimpleNamespace(name="adam"))
     said = []
-    ended = warmup.ensure_compiled([run], [SimpleNamespace(n_inputs=784)], said.append, split_later=True)
+    ended = warmup.ensure_compiled([run], [SimpleNamespace(n_inputs=784)], said.append, compile_later=True)
     try:
         assert calls == [("float32", False)]
         assert paths.split_compiling()
@@ -244,7 +244,7 @@ def test_a_cold_start_compiles_the_split_beside_the_first_epochs(monkeypatch):
     assert said[3].text == "the background compile is done: every training path is timed from the next chunk"
     ended()
     calls.clear()
-    warmup.ensure_compiled([run], [SimpleNamespace(n_inputs=784)], said.append, split_later=False)
+    warmup.ensure_compiled([run], [SimpleNamespace(n_inputs=784)], said.append, compile_later=False)
     assert calls == [("float32", True)] and not paths.split_compiling()
 
 
@@ -294,7 +294,7 @@ def test_a_cold_zoo_trains_its_first_optimizer_while_the_table_compiles(monkeypa
     runs = [SimpleNamespace(model=SimpleNamespace(hidden=[8], dtype="float64"), optimizer=SimpleNamespace(name=n))
             for n in names]
     said = []
-    ended = warmup.ensure_compiled(runs, [SimpleNamespace(n_inputs=2)] * len(runs), said.append, split_later=True)
+    ended = warmup.ensure_compiled(runs, [SimpleNamespace(n_inputs=2)] * len(runs), said.append, compile_later=True)
     ended()  # the runs ended before the compile did: it says nothing when it ends
     others_waited = threading.Event()
 

@@ -169,7 +169,7 @@ def run_lr_range(experiment, emit=None, control: Control | None = None, *, data=
         write_summary("running")
     compiled_all = None
     try:
-        compiled_all = ensure_compiled(experiment.runs, prepared, emit, split_later=True)
+        compiled_all = ensure_compiled(experiment.runs, prepared, emit, compile_later=True)
         for i, run in enumerate(experiment.runs):
             if control.stop_requested.is_set():
                 break

@@ -139,7 +139,7 @@ def run_network(experiment: Experiment, emit=None, control: Control | None = Non
     compiled_all = None  # what to call when the runs have ended (warmup.ensure_compiled)
     try:
         on_workers = bool(cluster) or (jobs > 1 and len(todo) > 1)
-        compiled_all = ensure_compiled(experiment.runs, prepared, send, split_later=not on_workers)
+        compiled_all = ensure_compiled(experiment.runs, prepared, send, compile_later=not on_workers)
         if on_workers:
             executor = executors.make_executor(cluster, jobs)
             send(Notice(f"training on {executor.describe()}", "info"))

@@ -113,14 +113,13 @@ def compile_network_kernels(dtype: str = "float32", split: bool = True, opt_ids=
     kernel they call is compiled (or loaded from numba's cache); split=False leaves out the column-split
     path's (5 s of a cold start on the 2-core machine), which no network with fewer than 32 inputs or
     without a hidden layer can take (paths.Path.fits)."""
+    from tuilab.engine.nn.health import activation_health
     from tuilab.engine.training.paths import PATHS, run_path
 
     for net, chunk, opt in _warmup_chunks(dtype, opt_ids, table=table):
         for path in PATHS.values():
             if path.fits(net, cores=2, whole_tensors=opt.spec.whole_tensors) and (split or not path.splits):
                 run_path(path, _fresh(chunk))
-    from tuilab.engine.nn.health import activation_health
-
     net, theta, X, Y = _warmup_net(dtype)
     net.evaluate(theta, X, Y)
     net.predict(theta, X)
@@ -152,13 +151,13 @@ def may_split(runs, prepared) -> bool:
     return any(p.n_inputs >= 32 and len(r.model.hidden) >= 1 for r, p in zip(runs, prepared, strict=True))
 
 
-def ensure_compiled(runs, prepared, emit, split_later: bool = False):
+def ensure_compiled(runs, prepared, emit, compile_later: bool = False):
     """Decide how this process compiles the runs' optimizers (each alone, or the whole table:
     kernel_choice), then compile (with a notice that says what) or load from numba's cache every kernel
     these runs may call, before any timing starts: the column-split path's only where a run may take it.
 
-    split_later (runs that train in this process only): what the first epochs need compiles now, the rest on
-    a thread of its own while the runs begin:
+    compile_later (runs that train in this process only): what the first epochs need compiles now, the rest
+    on a thread of its own while the runs begin:
     - a split that is not cached: the autotuner keeps the runs on one thread until it is ready
       (paths.split_compiling). It was 5-7 of a wide network's 18-25 cold seconds before its first epoch;
     - a whole table that is not cached: the first run's optimizer compiles alone now and trains, and the
@@ -179,8 +178,8 @@ def ensure_compiled(runs, prepared, emit, split_later: bool = False):
     split_dtypes, table_dtypes = [], []
     for dtype in sorted({r.model.dtype for r in runs}):
         cached = network_kernels_ready(dtype, split, opt_ids)
-        split_later_here = split and split_later and not cached
-        table_later_here = table and split_later and not cached
+        split_later_here = split and compile_later and not cached
+        table_later_here = table and compile_later and not cached
         if not cached:
             names = ", ".join(step_choice(i).name.removesuffix("_step") for i in opt_ids) or "no optimizer"
             what = (f"{names.split(', ')[0]} first, one kernel for the others meanwhile" if table_later_here
