@@ -174,9 +174,9 @@ def split_compiling():
 
 def test_a_shape_that_could_split_trains_on_one_thread_until_the_split_has_compiled(fresh, tmp_path,
                                                                                     split_compiling):
-    """Issue 31's cold start: while the split compiles on a thread of its own, a shape that could take it is
-    neither timed nor given a kept choice (timing then would leave the split out for good); once it has
-    compiled, every path is timed as on a warm start. A shape that cannot split is timed at once."""
+    """Issue 31's cold start: while the split compiles on a thread of its own, no shape is timed or given a kept
+    choice (timing then would leave the split out for good, and the compile keeps the other core busy); once it
+    has compiled, every path is timed as on a warm start."""
     net, theta, opt, X, Y, order = _setup()
     train_steps(net, opt, theta, X, Y, order, 0, np.full(8, 1e-3), 16)
     train_steps(net, opt, theta, X, Y, order, 8, np.full(8, 1e-3), 16)
@@ -185,7 +185,7 @@ def test_a_shape_that_could_split_trains_on_one_thread_until_the_split_has_compi
     narrow, theta_n, opt_n, X_n, Y_n, order_n = _setup(n_in=8)  # too few columns to split
     fresh.clear()
     train_steps(narrow, opt_n, theta_n, X_n, Y_n, order_n, 0, np.full(8, 1e-3), 16)
-    assert set(fresh) == {"1 thread", "BLAS x2", "gather ahead"}
+    assert fresh == ["1 thread"]
     split_compiling()
     fresh.clear()
     train_steps(net, opt, theta, X, Y, order, 16, np.full(8, 1e-3), 16)

@@ -28,6 +28,7 @@ from pathlib import Path as FsPath
 import numpy as np
 
 from tuilab.engine.nn.model import MLP
+from tuilab.engine.training.kernel_choice import table_pending
 from tuilab.engine.training.paths import PATHS, Chunk, Path, candidates, split_compiling
 from tuilab.engine.training.threads import budget, numba_blas, set_blas_threads
 from tuilab.errors import TuilabError
@@ -158,7 +159,9 @@ def _choose(c: Chunk, cores: int, max_cores: int | None) -> Path | None:
     key = shape_key(c.net, c.batch_size, c.X, whole)
     with _lock:
         name = _load().get(key)
-    pending = split_compiling() and any(p.splits for p in fits)
+    # a compile on another thread (warmup.compile_in_background) makes the machine busy, and a path that needs
+    # its kernels cannot be timed yet: one thread meanwhile, and no choice kept
+    pending = split_compiling() or table_pending()
     if name is not None and PATHS[name] in fits:
         if pending and PATHS[name].splits:
             return None  # its kernels are still compiling (warmup.ensure_compiled): one thread until then
@@ -170,7 +173,7 @@ def _choose(c: Chunk, cores: int, max_cores: int | None) -> Path | None:
     spe = -(-len(c.order) // c.batch_size)
     if len(c.lrs) < min(MIN_STEPS, spe):  # full batches (one step an epoch) are timed as they come
         return None
-    if pending:  # timed, and the choice kept, once the split can be timed with the others
+    if pending:  # timed, and the choice kept, once the background compile has ended
         return None
     with _lock:  # one timing at a time; a second run of the same shape waits for the first's choice
         name = _load().get(key)

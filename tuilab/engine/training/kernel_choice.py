@@ -54,6 +54,11 @@ def table_compiling(own) -> None:
     _table_ready.clear()
 
 
+def table_pending() -> bool:
+    """Whether the table compiles in the background now."""
+    return not _table_ready.is_set()
+
+
 def table_compiled() -> None:
     global _whole_table
     _whole_table = True
