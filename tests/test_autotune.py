@@ -383,3 +383,40 @@ def test_a_run_waiting_for_the_table_stops_when_asked():
     finally:
         kernel_choice.table_compiled()
         kernel_choice.use_whole_table(False)
+
+
+def test_racing_runs_take_turns_past_a_run_waiting_for_its_kernel():
+    """The dashboard races runs chunk by chunk on as many threads as cores; a run whose kernel still compiles
+    in the background gives up its turn instead of holding a thread, so the first optimizer's run trains to
+    its end meanwhile."""
+    import threading
+
+    from tuilab.engine.config.experiment import build_experiment
+    from tuilab.engine.events import Control
+    from tuilab.engine.nn.optim import get_spec
+    from tuilab.engine.training import kernel_choice
+    from tuilab.engine.training.runner import DataCache, DataOptions, _race
+    from tuilab.engine.training.train import Trainer
+
+    exp = build_experiment({"data": {"name": "xor"}, "model": {"hidden": [4]}, "train": {"epochs": 3, "batch_size": 4},
+                            "runs": [{"label": "sgd", "optimizer": {"name": "sgd"}}] +
+                                    [{"label": f"adam{k}", "optimizer": {"name": "adam"}} for k in range(3)]},
+                           "t.toml", "t")
+    control = Control()
+    cache = DataCache(DataOptions(), lambda e: None)
+    trainers = [Trainer(i, r, cache.get(r), lambda e: None, control) for i, r in enumerate(exp.runs)]
+    kernel_choice.table_compiling(own=[get_spec("sgd").opt_id])
+    racing = threading.Thread(target=_race, args=(trainers, control))
+    try:
+        racing.start()
+        deadline = 30
+        while trainers[0].status in ("pending", "running") and deadline > 0:
+            racing.join(0.1)
+            deadline -= 0.1
+        assert trainers[0].status == "completed" and trainers[0].epoch == 3
+        assert all(t.epoch == 0 for t in trainers[1:])  # still waiting for the table
+    finally:
+        kernel_choice.table_compiled()
+        racing.join(60)
+        kernel_choice.use_whole_table(False)
+    assert all(t.status == "completed" and t.epoch == 3 for t in trainers)

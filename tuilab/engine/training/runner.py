@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -26,6 +27,7 @@ from tuilab.engine.training import executors
 from tuilab.engine.training.checkpoint import checkpoint_epoch, checkpoint_of, not_started
 from tuilab.engine.training.data_cache import DataCache, DataOptions
 from tuilab.engine.training.halving import figure, rungs_of, survivors_by_bracket
+from tuilab.engine.training.kernel_choice import wait_for_kernel
 from tuilab.engine.training.outcome import Outcome
 from tuilab.engine.training.threads import budget
 from tuilab.engine.training.train import Trainer, experiment_columns
@@ -340,6 +342,11 @@ def _race(trainers: list[Trainer], control: Control) -> None:
                 if not turns or failed or control.stop_requested.is_set():
                     return
                 t = turns.popleft()
+            if not wait_for_kernel(t.opt.opt_id, timeout=0):  # compiling in the background: the others' turn
+                with lock:
+                    turns.append(t)
+                time.sleep(0.02)
+                continue
             try:
                 t.train_chunk()
             except BaseException as exc:  # the others stop too; the caller raises it
