@@ -239,8 +239,8 @@ _splits_compiling = 0
 
 
 def split_compiling() -> bool:
-    """Whether the column split's kernels are still compiling in the background: the autotuner keeps a shape
-    that could take it on one thread meanwhile, and times every path once they are ready."""
+    """Whether the column split's kernels are still compiling in the background: the autotuner times no shape
+    meanwhile (one thread, no choice kept), and every path once they are ready."""
     return _splits_compiling > 0
 
 
