@@ -19,6 +19,17 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(autouse=True)
+def _no_background_compile_outlives_its_test():
+    """A test that trained on a cold cache may leave a compile running on a thread of its own
+    (warmup.compile_in_background); the next test should not share the cores, numba's compiler lock and
+    the autotuner's wait with it."""
+    yield
+    from tuilab.engine.training.warmup import wait_for_background_compiles
+
+    wait_for_background_compiles(300)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _own_path_cache_and_compiled_kernels(tmp_path_factory):
     """The training-path choices of the test run in a file of its own, not the user's; and the
