@@ -381,8 +381,7 @@ def test_a_run_waiting_for_the_table_stops_when_asked():
         assert not runner.is_alive() and time.monotonic() - began < 2
         assert t.status == "interrupted" and t.epoch == 0
     finally:
-        kernel_choice.table_compiled()
-        kernel_choice.use_whole_table(False)
+        kernel_choice.table_compiled(use=False)
 
 
 def test_racing_runs_take_turns_past_a_run_waiting_for_its_kernel():
@@ -416,7 +415,22 @@ def test_racing_runs_take_turns_past_a_run_waiting_for_its_kernel():
         assert trainers[0].status == "completed" and trainers[0].epoch == 3
         assert all(t.epoch == 0 for t in trainers[1:])  # still waiting for the table
     finally:
-        kernel_choice.table_compiled()
+        kernel_choice.table_compiled(use=False)  # each optimizer's own kernel: no table compiled for this test
         racing.join(60)
-        kernel_choice.use_whole_table(False)
     assert all(t.status == "completed" and t.epoch == 3 for t in trainers)
+
+
+def test_a_table_that_fails_to_compile_leaves_each_optimizer_its_own_kernel(monkeypatch):
+    """The background table compile failing (logged) does not leave the waiting runs on a kernel that cannot
+    compile: they go on, each with its optimizer's own."""
+    from tuilab.engine.nn.optim import get_spec
+    from tuilab.engine.training import kernel_choice, warmup
+
+    def broken(dtype, ids):
+        raise RuntimeError("no table today")
+
+    monkeypatch.setattr(warmup, "compile_table_kernels", broken)
+    thread = warmup.compile_in_background([], ["float32"], [get_spec("sgd").opt_id])
+    thread.join(30)
+    assert kernel_choice.wait_for_kernel(get_spec("adam").opt_id, timeout=0)
+    assert not kernel_choice.whole_table()

@@ -59,9 +59,11 @@ def table_pending() -> bool:
     return not _table_ready.is_set()
 
 
-def table_compiled() -> None:
+def table_compiled(use: bool = True) -> None:
+    """The background compile has ended: every run takes the table, or (use=False: it failed) each
+    optimizer's own kernel, compiled as its runs come."""
     global _whole_table
-    _whole_table = True
+    _whole_table = use
     _table_ready.set()
 
 

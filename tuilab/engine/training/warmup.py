@@ -230,19 +230,22 @@ class _WhileRunning:
 def compile_in_background(split_dtypes, table_dtypes, opt_ids, say=None) -> threading.Thread:
     """On a thread of its own: the whole table's training kernel for each dtype in table_dtypes (the runs of
     optimizers other than opt_ids' first wait for it: kernel_choice.table_compiling), then the column split
-    for each in split_dtypes (paths.split_compiling() says so until it ends). Failed or not, each is then said
-    ready: a kernel that fails to compile fails again where it is first run, and says why."""
+    for each in split_dtypes (paths.split_compiling() says so until it ends). A table that fails to compile
+    leaves each optimizer its own kernel; a split that fails fails again where it is first timed, and says
+    why."""
     from tuilab.engine.training import kernel_choice, paths
 
     def compile_all():
+        table_ok = False
         try:
             for dtype in table_dtypes:
                 compile_table_kernels(dtype, opt_ids[:1])
-        except Exception:  # noqa: BLE001 - said where it is first run
+            table_ok = True
+        except Exception:  # noqa: BLE001 - each optimizer then trains with its own kernel
             log.exception("the optimizers' table failed to compile")
         finally:
             if table_dtypes:
-                kernel_choice.table_compiled()
+                kernel_choice.table_compiled(use=table_ok)
         try:
             for dtype in split_dtypes:
                 compile_split_kernels(dtype, opt_ids)
