@@ -255,7 +255,7 @@ def test_the_background_split_compile_runs_beside_training(fresh):
     from tuilab.kernels.optimizers import STEP_KERNELS
 
     adam = next(i for i, k in enumerate(STEP_KERNELS) if k.__name__ == "adam_step")
-    thread = warmup.compile_split_in_background(["float32", "float64"], [adam])
+    thread = warmup.compile_in_background(["float32", "float64"], [], [adam])
     net, theta, opt, X, Y, order = _setup()
     train_steps(net, opt, theta, X, Y, order, 0, np.full(8, 1e-3), 16)
     thread.join(120)

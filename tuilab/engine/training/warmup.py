@@ -269,11 +269,6 @@ def compile_in_background(split_dtypes, table_dtypes, opt_ids, say=None) -> thre
     return thread
 
 
-def compile_split_in_background(dtypes, opt_ids) -> threading.Thread:
-    """compile_in_background for the column split alone."""
-    return compile_in_background(dtypes, [], opt_ids)
-
-
 def compile_table_kernels(dtype: str, opt_ids) -> None:
     """The whole table's training kernel (kernels.step_choice) on the tiny network, by the paths that call it
     on one BLAS thread, whatever this process trains with now; run directly, not through run_path, for
@@ -294,7 +289,7 @@ _background: list[threading.Thread] = []
 
 
 def wait_for_background_compiles(timeout: float | None = None) -> None:
-    """Until every compile_split_in_background has ended (tests: a shape timed after it sees every path)."""
+    """Until every compile_in_background has ended (tests: a shape timed after it sees every path)."""
     while _background:
         _background[0].join(timeout)
         if _background[0].is_alive():
